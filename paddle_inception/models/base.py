@@ -1,0 +1,168 @@
+"""The contract every model of the zoo keeps.
+
+- constructor: `num_classes` (0 = no classifier, `forward` returns pooled features),
+  `in_channels`, `dropout` (before the classifier);
+- `forward_features(x)` -> last feature map (N, num_features, h, w);
+- `forward_head(x, pre_logits=False)` -> logits (or pooled features);
+- `forward_stages(x)` -> per-stage feature maps described by `feature_info`
+  (for detection/segmentation-style use);
+- `reset_classifier(num_classes)`; `default_cfg` (set by the factory from the registry);
+- input validation: a non-4-D tensor, a wrong channel count or an image smaller than
+  `min_input_size` raises ValueError naming the model and both values.
+
+A model lists its body as `block_names` (sub-layer names in execution order); the generic
+`_run_blocks` walks them, so feature extraction needs no per-model code.
+"""
+from __future__ import annotations
+
+import os
+
+import paddle
+import paddle.nn as nn
+
+from ..registry import get_model_cfg
+
+__all__ = ["InceptionModel", "ClassifierHead", "load_pretrained", "build_model"]
+
+
+class ClassifierHead(nn.Layer):
+    """Global average pool -> flatten -> dropout -> Linear (Identity when num_classes == 0).
+
+    Adaptive pooling and flatten(start_axis=1) keep the head independent of input resolution
+    and never fold the batch dimension.
+    """
+
+    def __init__(self, num_features: int, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.global_pool = nn.AdaptiveAvgPool2D(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x, pre_logits: bool = False):
+        x = self.global_pool(x).flatten(1)        # (N, C)
+        x = self.dropout(x)
+        return x if pre_logits else self.fc(x)
+
+
+class InceptionModel(nn.Layer):
+    """Base class: holds the shared contract; subclasses build `block_names` and `head`."""
+
+    #: registry name, used in error messages and for the default config
+    model_name: str = "inception"
+    #: smallest H and W the network accepts (subclasses set it; tests verify it is tight)
+    min_input_size: int = 1
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.0):
+        super().__init__()
+        for key, value, low in (("num_classes", num_classes, 0), ("in_channels", in_channels, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{type(self).__name__}: {key} must be an int >= {low}, "
+                                 f"got {value!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1), got {dropout!r}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.dropout_rate = float(dropout)
+        self.block_names: list[str] = []
+        # one dict per stage output: name (block), num_chs, reduction (stride w.r.t. the input)
+        self.feature_info: list[dict] = []
+        self.num_features = 0
+        self.default_cfg: dict = {}
+
+    # ---- validation -------------------------------------------------------------------------
+    def check_input(self, x) -> None:
+        """Raise ValueError for inputs the network cannot process (never an opaque kernel error).
+
+        Dimensions unknown at trace time (-1 under `paddle.jit.to_static`) are not checked.
+        """
+        name = type(self).__name__
+        shape = list(x.shape)
+        if len(shape) != 4:
+            raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {shape}")
+        c, h, w = shape[1:]
+        if c > 0 and c != self.in_channels:
+            raise ValueError(f"{name}: expected {self.in_channels} input channels, got {c} "
+                             f"(input shape {shape}); build the model with in_channels={c} "
+                             f"or convert the images")
+        m = self.min_input_size
+        if (0 < h < m) or (0 < w < m):
+            raise ValueError(f"{name}: input {h}x{w} is smaller than the minimum {m}x{m} this "
+                             f"network accepts (input shape {shape}); resize the images to at "
+                             f"least {m}x{m} (default {self.default_cfg.get('input_size')})")
+
+    # ---- body -------------------------------------------------------------------------------
+    def _run_blocks(self, x, taps=()):
+        """Run the body; return the last map and {name: output} for the block names in `taps`."""
+        tapped = {}
+        for name in self.block_names:
+            x = getattr(self, name)(x)
+            if name in taps:
+                tapped[name] = x
+        return x, tapped
+
+    def forward_features(self, x):
+        """(N, in_channels, H, W) -> last feature map (N, num_features, h, w)."""
+        self.check_input(x)
+        return self._run_blocks(x)[0]
+
+    def forward_stages(self, x) -> list:
+        """Per-stage feature maps, one per entry of `feature_info` (shallow to deep)."""
+        self.check_input(x)
+        names = [f["name"] for f in self.feature_info]
+        _, tapped = self._run_blocks(x, taps=set(names))
+        return [tapped[n] for n in names]
+
+    def forward_head(self, x, pre_logits: bool = False):
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+    # ---- classifier -------------------------------------------------------------------------
+    def get_classifier(self):
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier (0 removes it: `forward` then returns pooled features)."""
+        self.num_classes = num_classes
+        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 \
+            else nn.Identity()
+
+
+def load_pretrained(model: nn.Layer, pretrained, name: str) -> None:
+    """Load local weights. `pretrained` is False, a `.pdparams` path, or True (not available)."""
+    if not pretrained:
+        return
+    if pretrained is True:
+        raise ValueError(
+            f"{name}: pretrained=True needs weights that cannot be downloaded here (offline "
+            f"package). Convert or download them yourself (see tools/convert_weights.py) and "
+            f"pass the file: pretrained='/path/to/{name}.pdparams'")
+    path = os.fspath(pretrained)
+    if not path.endswith(".pdparams"):
+        path_pd = path + ".pdparams"
+        path = path_pd if os.path.exists(path_pd) else path
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{name}: pretrained weights file not found: {path}")
+    state = paddle.load(path)
+    missing, unexpected = model.set_state_dict(state)
+    if missing or unexpected:
+        raise ValueError(f"{name}: weights in {path} do not match the model: missing keys "
+                         f"{list(missing)[:8]}, unexpected keys {list(unexpected)[:8]}")
+
+
+def build_model(cls, name: str, pretrained=False, **kwargs):
+    """Factory helper: instantiate `cls`, attach the registry default config, load weights."""
+    cfg = get_model_cfg(name)
+    model = cls(**kwargs)
+    model.model_name = name
+    cfg["num_classes"] = model.num_classes
+    cfg["in_channels"] = model.in_channels
+    if model.in_channels != 3:
+        cfg["input_size"] = (model.in_channels,) + tuple(cfg["input_size"][1:])
+        cfg["mean"] = (sum(cfg["mean"]) / 3,) * model.in_channels
+        cfg["std"] = (sum(cfg["std"]) / 3,) * model.in_channels
+    cfg["min_input_size"] = (model.in_channels, model.min_input_size, model.min_input_size)
+    model.default_cfg = cfg
+    load_pretrained(model, pretrained, name)
+    return model
