@@ -24,6 +24,6 @@ def n_trainable(layer) -> int:
 
 
 def n_non_trainable(layer) -> int:
-    """BN running mean/variance: buffers in paddle, listed as non-trainable by paddle.summary."""
-    return int(sum(int(np.prod(b.shape)) for name, b in layer.named_buffers()
-                   if name.endswith(("_mean", "_variance"))))
+    """BN running mean/variance: stop-gradient parameters in Paddle 3 (paddle.summary lists them
+    as non-trainable params)."""
+    return int(sum(int(np.prod(p.shape)) for p in layer.parameters() if p.stop_gradient))

@@ -97,8 +97,8 @@ class GoogLeNet(InceptionModel):
     no auxiliary heads and always returns the logits alone.
     """
 
-    # Below 31 px the last max pool (maxpool4) gets a 1x1 map and its 3x3 window lies in the
-    # ceil-mode overhang only: torchvision raises there and Paddle would pool nothing real.
+    # Below 31 px maxpool4 gets a 1x1 map, for which the ceil-mode output-size formula
+    # ceil((1 - 3) / 2) + 1 is 0: torchvision raises there, Paddle silently clamps to 1x1.
     min_input_size = 31
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.4,
