@@ -1,0 +1,334 @@
+"""Datasets returning ``(image float32 CHW ndarray, label int64)``.
+
+* `FashionMNIST` reads the gzip idx files of the Debian package ``dataset-fashion-mnist``
+  (``/usr/share/datasets/fashion-mnist``), or Paddle's download cache as a fallback. The whole
+  split is decoded once per process into a uint8 array (60000 x 28 x 28 = 47 MB).
+* `ImageNetDataset` reads a PaddleClas list file (``relative/path label`` per line).
+* `ImageFolder` takes one sub-folder per class (sorted names -> labels 0..K-1).
+
+Transforms receive a 2-D uint8 array (Fashion-MNIST) or the file's bytes (file datasets; a
+DecodeImage is put in front when the list does not start with one). Whatever layout the list
+ends in is converted to float32 CHW (no scaling: add NormalizeImage for that).
+
+Errors name the config key (``key_path``, e.g. ``DataLoader.Train.dataset``), the file and the
+line. An unreadable image at load time either raises `BadImageError` naming the path
+(``on_bad_image='raise'``) or is replaced by the next readable sample with a warning naming
+the path (``'skip'``); `num_bad_images` / `bad_images` count them (per process: DataLoader
+workers keep their own counts).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import warnings
+from typing import Sequence
+
+import numpy as np
+import paddle
+
+from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
+
+__all__ = ["FashionMNIST", "ImageNetDataset", "ImageFolder", "BadImageError",
+           "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "IMG_EXTENSIONS"]
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_DIRS = ["/usr/share/datasets/fashion-mnist",
+                      os.path.join("~", ".cache", "paddle", "dataset", "fashion-mnist")]
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_MODES = {"train": "train", "test": "test", "eval": "test", "val": "test", "valid": "test"}
+
+
+class BadImageError(RuntimeError):
+    """An image file could not be read or decoded (the message names the path)."""
+
+
+def _to_chw_float32(img, layout: str) -> np.ndarray:
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[None]
+    elif img.ndim == 3 and layout == "hwc":
+        img = img.transpose(2, 0, 1)
+    elif img.ndim != 3:
+        raise ValueError(f"transform_ops produced an array of shape {img.shape}; expected an "
+                         f"image (2-D, HWC or CHW)")
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def _as_compose(transform_ops, key_path: str, decode_first: bool = False) -> Compose:
+    if transform_ops is None or isinstance(transform_ops, (list, tuple)):
+        ops = create_operators(transform_ops, f"{key_path}.transform_ops")
+    elif isinstance(transform_ops, Compose):
+        ops = transform_ops
+    elif callable(transform_ops):
+        ops = Compose([transform_ops])
+    else:
+        raise ValueError(f"{key_path}.transform_ops: expected a list of ops, got "
+                         f"{type(transform_ops).__name__}")
+    if decode_first and not (len(ops) and isinstance(ops[0], DecodeImage)):
+        ops = Compose([DecodeImage()] + list(ops))
+    return ops
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+_IDX_CACHE: dict = {}
+
+
+def _read_idx(path: str, magic: int, shape_tail: tuple) -> np.ndarray:
+    """Read a (gzip) idx file of unsigned bytes, checking its magic number and length."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key in _IDX_CACHE:
+        return _IDX_CACHE[key]
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: corrupt or truncated file ({type(e).__name__}: {e}); "
+                         f"reinstall it (apt-get install --reinstall dataset-fashion-mnist)") \
+            from None
+    ndim = 1 + len(shape_tail)
+    head = 4 + 4 * ndim
+    if len(data) < head:
+        raise ValueError(f"{path}: too short for an idx header ({len(data)} bytes)")
+    got_magic = int.from_bytes(data[:4], "big")
+    if got_magic != magic:
+        raise ValueError(f"{path}: bad idx magic number {got_magic:#010x}, expected {magic:#010x}"
+                         f" (wrong file or corrupt)")
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    if dims[1:] != shape_tail:
+        raise ValueError(f"{path}: idx dimensions {dims}, expected (N, *{shape_tail})")
+    expected = int(np.prod(dims))
+    if len(data) - head != expected:
+        raise ValueError(f"{path}: {len(data) - head} data bytes for dimensions {dims} "
+                         f"(expected {expected}): truncated or corrupt")
+    arr = np.frombuffer(data, np.uint8, offset=head).reshape(dims)
+    _IDX_CACHE[key] = arr
+    return arr
+
+
+def _find_fashion_files(root, mode: str) -> tuple[str, str]:
+    names = _FILES[mode]
+    dirs = [root] if root is not None else []
+    dirs += [d for d in FASHION_MNIST_DIRS if root is None or
+             os.path.abspath(os.path.expanduser(d)) != os.path.abspath(os.path.expanduser(root))]
+    for d in dirs:
+        d = os.path.expanduser(d)
+        found = []
+        for n in names:
+            for cand in (os.path.join(d, n + ".gz"), os.path.join(d, n)):
+                if os.path.isfile(cand):
+                    found.append(cand)
+                    break
+        if len(found) == 2:
+            return found[0], found[1]
+    raise FileNotFoundError(
+        f"Fashion-MNIST {mode} files ({names[0]}.gz, {names[1]}.gz) not found in "
+        f"{' or '.join(os.path.expanduser(d) for d in dirs)}; install them with "
+        f"`apt-get install dataset-fashion-mnist` (or let paddle.vision.datasets.FashionMNIST "
+        f"download them into Paddle's cache)")
+
+
+class FashionMNIST(paddle.io.Dataset):
+    """Fashion-MNIST (60000 train / 10000 test 28x28 gray images, 10 classes).
+
+    Args:
+        root: folder with the idx files; falls back to `FASHION_MNIST_DIRS` (the Debian
+            package's folder, then ``~/.cache/paddle/dataset/fashion-mnist``).
+        mode: 'train' or 'test' ('eval'/'val' mean 'test').
+        transform_ops: op list (YAML form or a built `Compose`); each op gets a (28, 28) uint8.
+        num_samples: keep only the first `num_samples` samples (fast tests).
+        class_num: if given, must be >= 10 (labels are 0..9).
+    """
+    class_names = FASHION_MNIST_CLASSES
+
+    def __init__(self, root: str | None = FASHION_MNIST_DIRS[0], mode: str = "train",
+                 transform_ops=None, num_samples: int | None = None, class_num: int | None = None,
+                 key_path: str = "dataset"):
+        super().__init__()
+        if str(mode).lower() not in _MODES:
+            raise ValueError(f"{key_path}.mode: expected 'train' or 'test', got {mode!r}")
+        self.mode = _MODES[str(mode).lower()]
+        if class_num is not None and class_num < 10:
+            raise ValueError(f"{key_path}: Fashion-MNIST has 10 classes but class_num={class_num}")
+        self.image_path, self.label_path = _find_fashion_files(root, self.mode)
+        images = _read_idx(self.image_path, 0x00000803, (28, 28))
+        labels = _read_idx(self.label_path, 0x00000801, ())
+        if len(images) != len(labels):
+            raise ValueError(f"{self.image_path} holds {len(images)} images but "
+                             f"{self.label_path} holds {len(labels)} labels")
+        if labels.size and labels.max() > 9:
+            raise ValueError(f"{self.label_path}: label {int(labels.max())} outside 0..9")
+        if num_samples is not None:
+            if not isinstance(num_samples, int) or num_samples <= 0:
+                raise ValueError(f"{key_path}.num_samples: expected a positive int, "
+                                 f"got {num_samples!r}")
+            images, labels = images[:num_samples], labels[:num_samples]
+        self.images = images                       # (N, 28, 28) uint8, read-only
+        self.labels = labels.astype(np.int64)      # (N,)
+        self.transform = _as_compose(transform_ops, key_path)
+
+    @property
+    def class_num(self) -> int:
+        return 10
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, idx):
+        img = self.transform(self.images[idx])
+        return _to_chw_float32(img, self.transform.layout), self.labels[idx]
+
+
+# ----------------------------------------------------------------------------- file datasets
+class _FileDataset(paddle.io.Dataset):
+    """(path, label) samples read from disk, with the bad-image policy."""
+
+    def __init__(self, samples: list, transform_ops, on_bad_image: str, key_path: str):
+        super().__init__()
+        if on_bad_image not in ("raise", "skip"):
+            raise ValueError(f"{key_path}.on_bad_image: expected 'raise' or 'skip', "
+                             f"got {on_bad_image!r}")
+        self.samples = samples
+        self.on_bad_image = on_bad_image
+        self.key_path = key_path
+        self.transform = _as_compose(transform_ops, key_path, decode_first=True)
+        self.bad_images: set = set()
+
+    @property
+    def num_bad_images(self) -> int:
+        return len(self.bad_images)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([s[1] for s in self.samples], np.int64)
+
+    def __len__(self):
+        return len(self.samples)
+
+    def _load(self, idx):
+        path, label = self.samples[idx]
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            img = self.transform(data)
+        except (OSError, ImageDecodeError) as e:
+            raise BadImageError(f"{self.key_path}: cannot read image {path} "
+                                f"({type(e).__name__}: {e})") from e
+        return _to_chw_float32(img, self.transform.layout), np.int64(label)
+
+    def __getitem__(self, idx):
+        if self.on_bad_image == "raise":
+            return self._load(idx)
+        n = len(self.samples)
+        for k in range(min(n, 100)):
+            j = (idx + k) % n
+            try:
+                return self._load(j)
+            except BadImageError as e:
+                path = self.samples[j][0]
+                if path not in self.bad_images:
+                    self.bad_images.add(path)
+                    warnings.warn(f"skipping unreadable image {path} (sample {j}; "
+                                  f"{len(self.bad_images)} skipped so far): {e.__cause__}",
+                                  RuntimeWarning, stacklevel=2)
+        raise BadImageError(f"{self.key_path}: {min(n, 100)} consecutive unreadable images from "
+                            f"sample {idx} ({self.samples[idx][0]}); check the data set")
+
+
+class ImageNetDataset(_FileDataset):
+    """PaddleClas' list-file dataset: ``cls_label_path`` has lines ``relative/path label``.
+
+    Every line is checked at construction (blank lines are ignored): a malformed line, a
+    non-integer label or one outside ``[0, class_num)`` raises ValueError with ``file:line``.
+    `delimiter` ' ' (default) or None splits on any whitespace; other delimiters split exactly.
+    """
+
+    def __init__(self, image_root: str, cls_label_path: str, transform_ops=None,
+                 delimiter: str | None = " ", class_num: int | None = None,
+                 on_bad_image: str = "raise", key_path: str = "dataset"):
+        for key, path, isdir in (("image_root", image_root, True),
+                                 ("cls_label_path", cls_label_path, False)):
+            if path is None:
+                raise ValueError(f"{key_path}.{key} is required")
+            ok = os.path.isdir(path) if isdir else os.path.isfile(path)
+            if not ok:
+                raise FileNotFoundError(f"{key_path}.{key}: {'directory' if isdir else 'file'} "
+                                        f"not found: {path}")
+        self.image_root = image_root
+        self.cls_label_path = cls_label_path
+        self.delimiter = delimiter
+        self.class_num = class_num
+        samples = []
+        with open(cls_label_path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                parts = line.split() if delimiter in (None, " ") else \
+                    [p.strip() for p in line.split(delimiter)]
+                where = f"{cls_label_path}:{lineno}"
+                if len(parts) != 2 or not parts[0]:
+                    raise ValueError(f"{key_path}.cls_label_path: {where}: malformed line "
+                                     f"{line!r}; expected '<relative/path>{delimiter or ' '}"
+                                     f"<integer label>'")
+                try:
+                    label = int(parts[1])
+                except ValueError:
+                    raise ValueError(f"{key_path}.cls_label_path: {where}: label {parts[1]!r} "
+                                     f"is not an integer") from None
+                if label < 0 or (class_num is not None and label >= class_num):
+                    raise ValueError(f"{key_path}.cls_label_path: {where}: label {label} outside "
+                                     f"[0, {class_num if class_num is not None else 'inf'}) "
+                                     f"(class_num={class_num})")
+                samples.append((os.path.join(image_root, parts[0]), label))
+        if not samples:
+            raise ValueError(f"{key_path}.cls_label_path: {cls_label_path} lists no images")
+        super().__init__(samples, transform_ops, on_bad_image, key_path)
+
+
+class ImageFolder(_FileDataset):
+    """One sub-folder of `root` per class; sorted folder names get labels 0..K-1 (`classes`).
+
+    Files with an extension in `extensions` are taken from each class folder recursively.
+    """
+
+    def __init__(self, root: str, transform_ops=None, class_num: int | None = None,
+                 extensions: Sequence[str] = IMG_EXTENSIONS, on_bad_image: str = "raise",
+                 key_path: str = "dataset"):
+        if root is None:
+            raise ValueError(f"{key_path}.root is required")
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"{key_path}.root: directory not found: {root}")
+        self.root = root
+        self.classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        if not self.classes:
+            raise ValueError(f"{key_path}.root: {root} has no class sub-folders")
+        if class_num is not None and len(self.classes) > class_num:
+            raise ValueError(f"{key_path}.root: {root} has {len(self.classes)} class folders but "
+                             f"class_num={class_num}")
+        self.class_num = class_num
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        exts = tuple(e.lower() for e in extensions)
+        samples = []
+        for c in self.classes:
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, c)):
+                dirnames.sort()
+                for fn in sorted(filenames):
+                    if fn.lower().endswith(exts):
+                        samples.append((os.path.join(dirpath, fn), self.class_to_idx[c]))
+        if not samples:
+            raise ValueError(f"{key_path}.root: no images with extensions {list(exts)} "
+                             f"under {root}")
+        super().__init__(samples, transform_ops, on_bad_image, key_path)
+
+    @property
+    def class_names(self) -> list:
+        return list(self.classes)

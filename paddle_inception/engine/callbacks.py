@@ -1,0 +1,194 @@
+"""paddle.Model callbacks: progress, VisualDL, checkpoints, NaN guard, per-epoch seeding.
+
+Epochs are numbered from 1 in logs and checkpoint names; `start_epoch` (the number of epochs
+already done, when resuming) offsets everything, so a resumed run reads like an uninterrupted
+one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+
+import numpy as np
+import paddle
+from paddle.callbacks import Callback, ModelCheckpoint, ProgBarLogger
+
+from .checkpoint import prune_checkpoints, save_checkpoint
+
+logger = logging.getLogger("paddle_inception")
+
+__all__ = ["ProgressLogger", "EpochSeed", "VisualDLLogger", "CheckpointSaver", "NaNGuard",
+           "TrainingDiverged", "EvalLossSwitch", "current_lr"]
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def current_lr(model) -> float:
+    opt = model._optimizer
+    return float(opt.get_lr()) if opt is not None else float("nan")
+
+
+def _scalar(v):
+    if isinstance(v, (list, tuple)):
+        v = v[0]
+    return float(np.asarray(v).reshape(-1)[0])
+
+
+class ProgressLogger(ProgBarLogger):
+    """paddle's progress bar, with absolute epoch numbers when resuming."""
+
+    def __init__(self, log_freq=10, verbose=2, start_epoch=0, total_epochs=None):
+        super().__init__(log_freq, verbose)
+        self.start_epoch = start_epoch
+        self.total_epochs = total_epochs
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.total_epochs:
+            self.epochs = self.total_epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch + self.start_epoch, logs)
+
+
+class EpochSeed(Callback):
+    """Reseed numpy/random/paddle from (seed, epoch) so a resumed run shuffles like the
+    uninterrupted one would have."""
+
+    def __init__(self, seed: int, start_epoch: int = 0, loader=None):
+        self.seed, self.start_epoch, self.loader = int(seed), start_epoch, loader
+
+    def on_epoch_begin(self, epoch, logs=None):
+        absolute = epoch + self.start_epoch
+        s = self.seed + 1000 * absolute
+        np.random.seed(s % 2**32)
+        random.seed(s)
+        paddle.seed(s)
+        from ..data import seed_transforms
+        seed_transforms(s)                     # random crops/flips (workers derive from it)
+        sampler = getattr(self.loader, "batch_sampler", None)
+        if hasattr(sampler, "set_epoch"):      # DistributedBatchSampler shuffles by epoch
+            sampler.set_epoch(absolute)
+
+
+class NaNGuard(Callback):
+    """Stop the run when the training loss is NaN/inf, naming the epoch and step."""
+
+    def __init__(self, start_epoch=0, ckpt_root=None):
+        self.start_epoch, self.ckpt_root, self.epoch = start_epoch, ckpt_root, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + self.start_epoch + 1
+
+    def on_train_batch_end(self, step, logs=None):
+        loss = _scalar((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            last = os.path.join(self.ckpt_root, "latest") if self.ckpt_root else None
+            kept = (f"the last good checkpoint is {os.path.realpath(last)}"
+                    if last and os.path.lexists(last) else "no checkpoint was written yet")
+            raise TrainingDiverged(f"training loss became {loss} at epoch {self.epoch}, step "
+                                   f"{step + 1}; stopping ({kept}). Lower the learning rate or "
+                                   f"check the data")
+
+
+class EvalLossSwitch(Callback):
+    """paddle.Model has one loss for train and eval: swap in `Loss.Eval` while evaluating."""
+
+    def __init__(self, eval_loss):
+        self.eval_loss, self._train_loss = eval_loss, None
+
+    def on_eval_begin(self, logs=None):
+        self._train_loss, self.model._loss = self.model._loss, self.eval_loss
+
+    def on_eval_end(self, logs=None):
+        if self._train_loss is not None:
+            self.model._loss = self._train_loss
+
+
+class VisualDLLogger(Callback):
+    """Scalars for VisualDL: train/loss, train/top-k and train/lr per logged step,
+    eval/loss and eval/top-k per epoch (x axis: global step, resp. epoch)."""
+
+    def __init__(self, logdir, log_freq=10, start_epoch=0, steps_per_epoch=0):
+        from visualdl import LogWriter
+        self.writer = LogWriter(logdir=logdir)
+        self.log_freq, self.start_epoch = max(1, log_freq), start_epoch
+        self.global_step = start_epoch * steps_per_epoch
+        self.epoch = start_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + self.start_epoch + 1
+
+    def on_train_batch_end(self, step, logs=None):
+        self.global_step += 1
+        self.writer.add_scalar("train/lr", current_lr(self.model), self.global_step)
+        if self.global_step % self.log_freq == 0:
+            for k, v in (logs or {}).items():
+                if k in ("batch_size", "step"):
+                    continue
+                self.writer.add_scalar(f"train/{k}", _scalar(v), self.global_step)
+
+    def on_eval_end(self, logs=None):
+        for k, v in (logs or {}).items():
+            if k in ("batch_size", "step"):
+                continue
+            self.writer.add_scalar(f"eval/{k}", _scalar(v), self.epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+class CheckpointSaver(ModelCheckpoint):
+    """Saves `latest` every epoch (after that epoch's eval, if any), keeps every
+    `save_interval`-th epoch, and `best` by eval top-1. Subclasses ModelCheckpoint so that
+    paddle.Model does not add its own non-atomic saver."""
+
+    def __init__(self, root, save_interval=1, start_epoch=0, eval_epochs=(), best=None,
+                 monitor="top1", extra_state=None):
+        super().__init__(save_freq=save_interval, save_dir=None)
+        self.root, self.save_interval = root, max(1, int(save_interval))
+        self.start_epoch, self.eval_epochs = start_epoch, set(eval_epochs)
+        self.best, self.monitor = best, monitor
+        self.extra_state = dict(extra_state or {})
+        self.epoch, self.train_logs = start_epoch, {}
+        self.history = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + self.start_epoch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_logs = {k: _scalar(v) for k, v in (logs or {}).items()
+                           if k not in ("batch_size", "step")}
+        if self.epoch not in self.eval_epochs:
+            self._save(None)
+
+    def on_eval_end(self, logs=None):
+        if self.epoch in self.eval_epochs:
+            self._save({k: _scalar(v) for k, v in (logs or {}).items()
+                        if k not in ("batch_size", "step")})
+
+    def _save(self, eval_logs):
+        links = ["latest"]
+        score = (eval_logs or {}).get(self.monitor)
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
+            links.append("best")
+        state = dict(self.extra_state, train=self.train_logs, eval=eval_logs,
+                     best_metric=self.best, monitor=self.monitor,
+                     lr=current_lr(self.model))
+        path = save_checkpoint(self.root, self.epoch, self.model.network,
+                               self.model._optimizer, state, links=links)
+        self.history.append(dict(epoch=self.epoch, eval=eval_logs, train=self.train_logs))
+        prune_checkpoints(self.root, self.save_interval)
+        msg = f"epoch {self.epoch}: checkpoint {path}"
+        if eval_logs:
+            msg += " (" + ", ".join(f"eval {k} {v:.4f}" for k, v in eval_logs.items()) + ")"
+        logger.info(msg + (" [best]" if "best" in links else ""))
+
+    def on_train_end(self, logs=None):
+        pass

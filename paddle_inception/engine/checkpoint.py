@@ -1,0 +1,178 @@
+"""Crash-safe checkpoints.
+
+Layout under `Global.output_dir/<Arch.name>/`:
+
+    epoch_0003/model.pdparams   model weights (loadable as `pretrained_model`)
+    epoch_0003/model.pdopt      optimizer state, LR scheduler included
+    epoch_0003/state.json       epoch, metrics, best metric so far
+    latest -> epoch_0003        symlinks, each replaced atomically
+    best   -> epoch_0002
+
+An epoch directory is written completely under a temporary name and then renamed, and the
+`latest`/`best` links are swapped with `os.replace`: a run killed at any instant (even SIGKILL)
+leaves every link pointing at a complete checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import paddle
+
+__all__ = ["save_checkpoint", "load_checkpoint", "resolve_checkpoint", "load_weights",
+           "prune_checkpoints"]
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _atomic_link(root, link_name, target_name):
+    tmp = os.path.join(root, f".{link_name}.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target_name, tmp)
+    os.replace(tmp, os.path.join(root, link_name))
+
+
+_PORTABLE = "@keys_by_structured_name"
+
+
+def _rename_keys(state: dict, mapping: dict) -> dict:
+    """Rename optimizer-state keys `<old><suffix>` -> `<new><suffix>` (longest name first, so
+    `conv2d_1.w_0` never captures `conv2d_11.w_0`'s accumulators)."""
+    olds = sorted(mapping, key=len, reverse=True)
+    out = {}
+    for key, value in state.items():
+        if isinstance(value, dict):                       # e.g. master_weights {name: tensor}
+            out[key] = _rename_keys(value, mapping)
+            continue
+        for old in olds:
+            if key == old or key.startswith(old + "_"):
+                key = mapping[old] + key[len(old):]
+                break
+        out[key] = value
+    return out
+
+
+def portable_optimizer_state(optimizer, model) -> dict:
+    """Optimizer state keyed by structured parameter names (`conv1.conv.weight_velocity_0`)
+    instead of Paddle's process-global auto names (`conv2d_118.w_0_velocity_0`), which change
+    with construction order and would make a checkpoint unloadable in another process."""
+    mapping = {p.name: n for n, p in model.named_parameters()}
+    state = _rename_keys(optimizer.state_dict(), mapping)
+    state[_PORTABLE] = True
+    return state
+
+
+def restore_optimizer_state(optimizer, model, state: dict) -> None:
+    state = dict(state)
+    if state.pop(_PORTABLE, False):
+        state = _rename_keys(state, {n: p.name for n, p in model.named_parameters()})
+    optimizer.set_state_dict(state)
+
+
+def save_checkpoint(root: str, epoch: int, model, optimizer=None, state: dict | None = None,
+                    links=("latest",)) -> str:
+    """Write `root/epoch_{epoch:04d}` atomically and point `links` at it; returns its path."""
+    os.makedirs(root, exist_ok=True)
+    name = f"epoch_{epoch:04d}"
+    final = os.path.join(root, name)
+    tmp = os.path.join(root, f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    paddle.save(model.state_dict(), os.path.join(tmp, "model.pdparams"))
+    if optimizer is not None:
+        paddle.save(portable_optimizer_state(optimizer, model), os.path.join(tmp, "model.pdopt"))
+    with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
+        json.dump(dict(state or {}, epoch=epoch), f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    for fname in os.listdir(tmp):
+        with open(os.path.join(tmp, fname), "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(tmp)
+    if os.path.exists(final):   # an older run's directory with the same epoch: set it aside
+        old = os.path.join(root, f".{name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    for link in links:
+        _atomic_link(root, link, name)
+    _fsync_dir(root)
+    return final
+
+
+def prune_checkpoints(root: str, keep_every: int) -> None:
+    """Delete epoch directories not linked by latest/best and not on the save_interval grid."""
+    linked = {os.path.basename(os.path.realpath(os.path.join(root, l)))
+              for l in ("latest", "best") if os.path.lexists(os.path.join(root, l))}
+    for name in os.listdir(root):
+        if not name.startswith("epoch_") or name in linked:
+            continue
+        epoch = int(name.split("_")[1])
+        if keep_every <= 0 or (epoch % keep_every) != 0:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        # leftovers of killed runs (.epoch_*.tmp-PID) are removed by the next save of that epoch
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint directory from a dir, a link, or a PaddleClas-style prefix (`.../latest`)."""
+    p = os.fspath(path)
+    for cand in (p, p[:-len(".pdparams")] if p.endswith(".pdparams") else None,
+                 os.path.dirname(p) if p.endswith("model.pdparams") else None):
+        if cand and os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "model.pdparams")):
+            return os.path.realpath(cand)
+    raise FileNotFoundError(f"Global.checkpoints: no checkpoint at {p!r} (expected a directory "
+                            f"with model.pdparams, such as output/<Arch.name>/latest)")
+
+
+def load_checkpoint(path: str, model, optimizer=None) -> dict:
+    """Restore model (+ optimizer and LR scheduler); returns the saved state (epoch, metrics)."""
+    ckpt = resolve_checkpoint(path)
+    model.set_state_dict(paddle.load(os.path.join(ckpt, "model.pdparams")))
+    opt_file = os.path.join(ckpt, "model.pdopt")
+    if optimizer is not None and os.path.isfile(opt_file):
+        restore_optimizer_state(optimizer, model, paddle.load(opt_file))
+    with open(os.path.join(ckpt, "state.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_weights(model, path: str, logger=None) -> dict:
+    """Load weights for fine-tuning: tensors whose shape differs (e.g. a classifier trained for
+    another class count) are skipped with a warning; returns {"skipped": [...], "missing": [...]}.
+    """
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        p = os.path.join(resolve_checkpoint(p), "model.pdparams")
+    elif not p.endswith(".pdparams") and os.path.isfile(p + ".pdparams"):
+        p = p + ".pdparams"
+    if not os.path.isfile(p):
+        raise FileNotFoundError(f"Global.pretrained_model: weights file not found: {p!r}")
+    state = paddle.load(p)
+    own = model.state_dict()
+    skipped = [k for k, v in state.items()
+               if k in own and list(v.shape) != list(own[k].shape)]
+    for k in skipped:
+        if logger:
+            logger.warning("pretrained_model: skipping %s: shape %s in %s, model has %s (a "
+                           "classifier for another class count is re-initialised)", k,
+                           list(state[k].shape), p, list(own[k].shape))
+        del state[k]
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k not in state and k not in skipped]
+    model.set_state_dict({k: v for k, v in state.items() if k in own})
+    if logger and (missing or unexpected):
+        logger.warning("pretrained_model: %d missing keys %s, %d unexpected keys %s",
+                       len(missing), missing[:5], len(unexpected), unexpected[:5])
+    return {"skipped": skipped, "missing": missing, "unexpected": unexpected}

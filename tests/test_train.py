@@ -1,0 +1,286 @@
+"""The training engine: paddle.Model + our loss/metric/callbacks, on small real data."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paddle
+import pytest
+
+import paddle_inception as pi
+from paddle_inception.cli import train_main
+from paddle_inception.config import load_config
+from paddle_inception.engine import callbacks as cb
+from paddle_inception.engine.checkpoint import load_checkpoint, resolve_checkpoint
+from paddle_inception.engine.losses import GoogLeNetLoss, build_loss
+from paddle_inception.engine.metrics import TopkAcc
+from paddle_inception.engine.trainer import train
+
+from conftest import ROOT
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+needs_fmnist = pytest.mark.skipif(not os.path.exists(FMNIST),
+                                  reason="apt-get install dataset-fashion-mnist")
+DEFAULT = os.path.join(ROOT, "configs", "googlenet.yaml")
+
+
+def small(tmp_path, *extra, n_train=256, n_eval=128, epochs=2, size=32):
+    """The default job shrunk: few images, 32 px, a small network width is not needed."""
+    return [f"Global.output_dir={tmp_path}", f"Global.epochs={epochs}",
+            f"Global.image_shape=[1, {size}, {size}]", "Global.print_batch_step=1",
+            f"DataLoader.Train.dataset.num_samples={n_train}",
+            f"DataLoader.Eval.dataset.num_samples={n_eval}",
+            f"DataLoader.Train.dataset.transform_ops.0.RandCropImage.size={size}",
+            f"DataLoader.Eval.dataset.transform_ops.0.ResizeImage.size={size}",
+            "DataLoader.Train.sampler.batch_size=64", "DataLoader.Eval.sampler.batch_size=64",
+            *extra]
+
+
+# ---------------------------------------------------------------- loss and metric, unit level
+def test_googlenet_loss_weights_aux_heads_by_0_3():
+    logits = [paddle.randn([4, 10]) for _ in range(3)]
+    label = paddle.to_tensor([[1], [2], [3], [4]], "int64")
+    ce = [paddle.nn.functional.cross_entropy(l, label.reshape([-1])).item() for l in logits]
+    assert GoogLeNetLoss()(*logits, label).item() == pytest.approx(ce[0] + 0.3 * (ce[1] + ce[2]),
+                                                                  rel=1e-5)
+    # eval mode: one output -> plain CE
+    assert GoogLeNetLoss()(logits[0], label).item() == pytest.approx(ce[0], rel=1e-5)
+    # label smoothing and soft labels agree with the explicit formula
+    soft = paddle.nn.functional.one_hot(label.reshape([-1]), 10) * 0.9 + 0.01
+    lsm = paddle.nn.functional.log_softmax(logits[0], -1)
+    expect = -(soft * lsm).sum(-1).mean().item()
+    assert build_loss([{"CELoss": {"epsilon": 0.1}}])(logits[0], label).item() == \
+        pytest.approx(expect, rel=1e-5)
+    with pytest.raises(ValueError, match=r"Loss.Train\[0\].*'CELoss'"):
+        build_loss([{"CELos": {}}])
+
+
+def test_topk_accuracy_scores_main_logits_against_labels_not_aux():
+    main = paddle.to_tensor([[5.0, 1, 0], [0, 5.0, 1], [1, 0, 5.0], [5.0, 0, 1]])
+    aux = paddle.to_tensor([[0, 0, 5.0]] * 4)
+    label = paddle.to_tensor([[0], [1], [2], [1]], "int64")   # main is right on 3 of 4
+    m = TopkAcc(topk=(1, 2))
+    top1, top2 = m.update(m.compute(main, aux, aux, label))
+    assert top1 == 0.75 and top2 == 0.75
+    # the paddle.metric.Accuracy pitfall our metric avoids: it takes aux1 as the label
+    acc = paddle.metric.Accuracy()
+    wrong = acc.update(acc.compute(main, aux, aux, label))
+    assert wrong != 0.75
+    # soft labels (Mixup) are scored by their arg-max
+    soft = paddle.nn.functional.one_hot(label.reshape([-1]), 3) * 0.8 + 0.2 / 3
+    m2 = TopkAcc(topk=(1,))
+    assert m2.update(m2.compute(main, aux, aux, soft)) == 0.75
+
+
+def test_train_time_accuracy_of_the_three_output_model_is_correct():
+    net = pi.create_model("googlenet_bn", num_classes=4, in_channels=1, dropout=0.0,
+                          aux_dropout=0.0)
+    model = paddle.Model(net, [paddle.static.InputSpec([None, 1, 32, 32], "float32", "image")],
+                         [paddle.static.InputSpec([None, 1], "int64", "label")])
+    opt = paddle.optimizer.SGD(learning_rate=0.0, parameters=net.parameters())  # weights fixed
+    model.prepare(opt, build_loss([{"GoogLeNetLoss": {}}]), TopkAcc(topk=(1, 2)))
+    x = np.random.rand(16, 1, 32, 32).astype("float32")
+    y = np.random.randint(0, 4, (16, 1)).astype("int64")
+    loss, (metrics,) = model.train_batch([x], [y])
+    net.train()
+    main, aux1, aux2 = net(paddle.to_tensor(x))              # same batch, same BN batch stats
+    pred = main.numpy().argsort(-1)[:, ::-1]
+    expect1 = float((pred[:, 0] == y[:, 0]).mean())
+    expect2 = float((pred[:, :2] == y).any(-1).mean())
+    assert metrics == pytest.approx([expect1, expect2])
+
+
+def test_nan_guard_names_the_step():
+    guard = cb.NaNGuard(start_epoch=2)
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(0, {"loss": [1.0]})
+    with pytest.raises(cb.TrainingDiverged, match="nan at epoch 3, step 5"):
+        guard.on_train_batch_end(4, {"loss": [float("nan")]})
+
+
+# ---------------------------------------------------------------- end to end on Fashion-MNIST
+@needs_fmnist
+def test_training_reduces_loss_and_writes_checkpoints_and_visualdl(tmp_path):
+    cfg = load_config(DEFAULT, small(tmp_path, epochs=3, n_train=384))
+    summary = train(cfg)
+    root = tmp_path / "googlenet_bn"
+    hist = summary["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert hist[-1]["train"]["loss"] < hist[0]["train"]["loss"]
+    assert 0.0 <= hist[-1]["eval"]["top1"] <= 1.0
+    state = json.load(open(root / "latest" / "state.json"))
+    assert state["epoch"] == 3 and state["eval"]["top1"] == hist[-1]["eval"]["top1"]
+    best = json.load(open(root / "best" / "state.json"))
+    assert best["eval"]["top1"] == max(h["eval"]["top1"] for h in hist)
+    assert (root / "config.yaml").exists() and (root / "train.log").exists()
+    # VisualDL: per-step train scalars and lr, per-epoch eval scalars
+    from visualdl import LogReader
+    reader = LogReader(file_path=str(next((root / "vdl").glob("vdlrecords.*.log"))))
+    tags = reader.get_tags()["scalar"]
+    for tag in ("train/loss", "train/top1", "train/top5", "train/lr", "eval/loss", "eval/top1",
+                "eval/top5"):
+        assert tag in tags, tags
+    evals = reader.get_data("scalar", "eval/top1")
+    assert [e.id for e in evals] == [1, 2, 3]
+    assert evals[-1].value == pytest.approx(hist[-1]["eval"]["top1"], abs=1e-6)
+    lrs = [e.value for e in reader.get_data("scalar", "train/lr")]
+    assert len(lrs) == 3 * 6 and lrs[-1] < max(lrs)           # 6 steps/epoch, cosine decays
+
+
+@needs_fmnist
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    full = train(load_config(DEFAULT, small(tmp_path / "a", epochs=2)))
+    first = train(load_config(DEFAULT, small(tmp_path / "b", epochs=1)))
+    assert first["history"][-1]["epoch"] == 1
+    # same config but epochs=2, resumed from the epoch-1 checkpoint
+    resumed = train(load_config(DEFAULT, small(
+        tmp_path / "b", f"Global.checkpoints={tmp_path / 'b' / 'googlenet_bn' / 'latest'}",
+        epochs=2)))
+    assert [h["epoch"] for h in resumed["history"]] == [2]
+    a = paddle.load(str(tmp_path / "a" / "googlenet_bn" / "latest" / "model.pdparams"))
+    b = paddle.load(str(tmp_path / "b" / "googlenet_bn" / "latest" / "model.pdparams"))
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+    assert resumed["history"][-1]["eval"]["top1"] == pytest.approx(
+        full["history"][-1]["eval"]["top1"], abs=1e-6)
+
+
+@needs_fmnist
+def test_sigkill_then_resume_reaches_the_same_epochs_without_corruption(tmp_path):
+    args = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", DEFAULT]
+    overrides = small(tmp_path, epochs=4, n_train=256, n_eval=64)
+    cmd = args + sum((["-o", o] for o in overrides), [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "googlenet_bn" / "latest"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (latest.exists()
+                                          and os.readlink(latest) == "epoch_0002"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)                 # mid-epoch 3 (or while saving it)
+    proc.wait()
+    assert latest.exists(), "no checkpoint appeared before the deadline"
+    done = load_checkpoint(str(latest), pi.create_model("googlenet_bn", num_classes=10,
+                                                        in_channels=1))["epoch"]
+    assert done in (2, 3)
+    rc = subprocess.run(cmd + ["-o", f"Global.checkpoints={latest}"],
+                        capture_output=True, text=True, timeout=600)
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    state = json.load(open(latest / "state.json"))
+    assert state["epoch"] == 4
+    # every checkpoint directory left behind is complete and loadable
+    for d in (tmp_path / "googlenet_bn").glob("epoch_*"):
+        net = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
+        assert load_checkpoint(str(d), net)["epoch"] == int(d.name.split("_")[1])
+
+
+@needs_fmnist
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from paddle_inception.engine import losses
+    real = losses.CombinedLoss.forward
+    calls = {"n": 0}
+
+    def flaky(self, *inputs):
+        calls["n"] += 1
+        out = real(self, *inputs)
+        return out * float("nan") if calls["n"] > 5 else out   # 4 train + 1 eval step, then NaN
+
+    monkeypatch.setattr(losses.CombinedLoss, "forward", flaky)
+    cfg = load_config(DEFAULT, small(tmp_path, n_train=256, n_eval=64, epochs=3))
+    with pytest.raises(cb.TrainingDiverged, match=r"nan at epoch 2, step 1.*epoch_0001"):
+        train(cfg)
+    ckpt = resolve_checkpoint(str(tmp_path / "googlenet_bn" / "latest"))
+    assert ckpt.endswith("epoch_0001")
+    weights = paddle.load(os.path.join(ckpt, "model.pdparams"))
+    assert all(np.isfinite(v.numpy()).all() for v in weights.values())
+
+
+@needs_fmnist
+def test_finetune_skips_a_classifier_of_another_size(tmp_path, caplog):
+    net = pi.create_model("googlenet_bn", num_classes=7, in_channels=1)
+    path = str(tmp_path / "w.pdparams")
+    paddle.save(net.state_dict(), path)
+    cfg = load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={path}", epochs=1,
+                                     n_train=64, n_eval=64))
+    with caplog.at_level("WARNING", logger="paddle_inception"):
+        logs = []
+        handler = _ListHandler(logs)
+        import logging
+        logging.getLogger("paddle_inception").addHandler(handler)
+        try:
+            train(cfg)
+        finally:
+            logging.getLogger("paddle_inception").removeHandler(handler)
+    skipped = [m for m in logs if "skipping head.fc.weight" in m]
+    assert skipped and "[1024, 7]" in skipped[0] and "[1024, 10]" in skipped[0]
+    assert any("skipping aux1.fc2.weight" in m for m in logs)
+
+
+class _ListHandler:
+    level = 0
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def handle(self, record):
+        self.sink.append(record.getMessage())
+
+    def __getattr__(self, name):   # the rest of the logging.Handler interface is not needed
+        return lambda *a, **k: None
+
+
+@needs_fmnist
+def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
+    if paddle.is_compiled_with_cuda():
+        pytest.skip("a CUDA build would really use the GPU")
+    rc = train_main(["-c", DEFAULT] + sum((["-o", o] for o in small(
+        tmp_path, "Global.device=gpu", "AMP.use_amp=True", epochs=1, n_train=64, n_eval=64)),
+        []))
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Global.device is 'gpu'" in out and "running on the CPU" in out
+    assert "AMP needs a GPU" in out
+
+
+def test_cli_rejects_a_bad_override_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train_main(["-c", DEFAULT, "-o", "Global.epoch=3"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Global.epoch" in err and "did you mean 'epochs'" in err
+
+
+def _write_imagenet_like(root, n_per_class=4, classes=3, size=40):
+    from PIL import Image
+    lines = []
+    for c in range(classes):
+        os.makedirs(root / f"c{c}", exist_ok=True)
+        for i in range(n_per_class):
+            arr = (np.random.rand(size, size + 8, 3) * 255).astype("uint8")
+            Image.fromarray(arr).save(root / f"c{c}" / f"{i}.png")
+            lines.append(f"c{c}/{i}.png {c}")
+    (root / "train_list.txt").write_text("\n".join(lines) + "\n")
+    return root / "train_list.txt"
+
+
+@pytest.mark.parametrize("fixture,arch", [("GoogLeNet.yaml", "googlenet"),
+                                          ("InceptionV3.yaml", "inception_v3")])
+def test_paddleclas_configs_run_with_only_data_path_overrides(tmp_path, fixture, arch):
+    lst = _write_imagenet_like(tmp_path / "data")
+    data = [f"DataLoader.{m}.dataset.{k}={v}" for m in ("Train", "Eval")
+            for k, v in (("image_root", tmp_path / "data"), ("cls_label_path", lst))]
+    path = os.path.join(ROOT, "tests", "fixtures", "paddleclas", fixture)
+    cfg = load_config(path, data + ["Arch.class_num=3", "Global.epochs=1",
+                                    f"Global.output_dir={tmp_path / 'out'}",
+                                    "DataLoader.Train.sampler.batch_size=4",
+                                    "DataLoader.Eval.sampler.batch_size=4",
+                                    "DataLoader.Train.loader.num_workers=0",
+                                    "DataLoader.Eval.loader.num_workers=0"])
+    summary = train(cfg)
+    assert summary["arch"] == arch
+    assert summary["history"][-1]["epoch"] == 1
+    assert math.isfinite(summary["history"][-1]["train"]["loss"])
