@@ -219,7 +219,7 @@ def _inference_pass(model: nn.Layer, input_shape) -> dict:
 
     def hook(layer, inputs, output):
         for p in layer._parameters.values():
-            if p is not None:
+            if p is not None and not p.stop_gradient:     # trainable ones, as papers count
                 used[id(p)] = _numel(p)
 
     for layer in [model] + model.sublayers():
@@ -396,7 +396,7 @@ def format_all(rows: list[dict], fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps(rows, indent=1)
     head = ["model", "params", "inference params", "GMACs", "input", "min input"]
-    body = [[r["model"], f"{r['params']:,}", f"{r['inference_params']:,}",
+    body = [[r["model"], f"{r['trainable_params']:,}", f"{r['inference_params']:,}",
              f"{r['macs'] / 1e9:.2f}", "x".join(map(str, r["input_size"][1:])),
              "x".join(map(str, r["min_input_size"][1:]))] for r in rows]
     if fmt == "markdown":
@@ -404,8 +404,9 @@ def format_all(rows: list[dict], fmt: str = "text") -> str:
                  "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
         lines += ["| " + " | ".join(b) + " |" for b in body]
         lines.append("")
-        lines.append("params: all parameters incl. auxiliary heads and BN running statistics; "
-                     "inference params: those an eval forward uses; GMACs: multiply-accumulates "
+        lines.append("params: trainable parameters incl. auxiliary heads (BN running statistics "
+                     "are not counted); inference params: the trainable parameters an eval "
+                     "forward uses (no aux heads); GMACs: multiply-accumulates "
                      "of conv and linear layers at the input size, batch 1 "
                      "(`python tools/summary.py --all --format markdown`).")
         return "\n".join(lines)

@@ -284,3 +284,14 @@ def test_paddleclas_configs_run_with_only_data_path_overrides(tmp_path, fixture,
     assert summary["arch"] == arch
     assert summary["history"][-1]["epoch"] == 1
     assert math.isfinite(summary["history"][-1]["train"]["loss"])
+
+
+@pytest.mark.parametrize("path", sorted(
+    os.path.join(ROOT, "configs", f) for f in os.listdir(os.path.join(ROOT, "configs"))
+    if f.endswith(".yaml")))
+def test_shipped_fashion_mnist_configs_load_and_build(path):
+    from paddle_inception.engine.trainer import build_network
+    cfg = load_config(path)
+    net, name = build_network(cfg)
+    assert net.num_classes == 10 and net.in_channels == cfg["Global"]["image_shape"][0] == 1
+    assert name.startswith("googlenet")
