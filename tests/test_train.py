@@ -129,6 +129,10 @@ def test_training_reduces_loss_and_writes_checkpoints_and_visualdl(tmp_path):
     assert evals[-1].value == pytest.approx(hist[-1]["eval"]["top1"], abs=1e-6)
     lrs = [e.value for e in reader.get_data("scalar", "train/lr")]
     assert len(lrs) == 3 * 6 and lrs[-1] < max(lrs)           # 6 steps/epoch, cosine decays
+    # tools/eval.py on the best checkpoint reproduces its recorded eval accuracy
+    from paddle_inception.engine.trainer import evaluate
+    res = evaluate(load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={root / 'best'}")))
+    assert res["top1"] == pytest.approx(best["eval"]["top1"], abs=1e-6)
 
 
 @needs_fmnist
