@@ -12,7 +12,9 @@ real 5x5, and the two auxiliary classifiers sit on inception 4a and 4d. Delibera
 
 Options for compatibility with torchvision's variant (used by the weight converter):
 `batch_norm=True` (BN after every conv, conv without bias), `branch3_kernel_size=3`
-(torchvision's "5x5" branch is actually 3x3) and `transform_input=True`.
+(torchvision's "5x5" branch is actually 3x3), `maxpool4_kernel_size=2` (torchvision pools
+inception 4e -> 5a with a 2x2/2 window, the paper with 3x3/2; both give 7x7 at 224 but different
+values) and `transform_input=True`.
 """
 from __future__ import annotations
 
@@ -103,7 +105,8 @@ class GoogLeNet(InceptionModel):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.4,
                  aux_logits: bool = True, aux_dropout: float = 0.7, batch_norm: bool = False,
-                 branch3_kernel_size: int = 5, transform_input: bool = False):
+                 branch3_kernel_size: int = 5, transform_input: bool = False,
+                 maxpool4_kernel_size: int = 3):
         super().__init__(num_classes, in_channels, dropout)
         if aux_logits and num_classes == 0:
             raise ValueError("GoogLeNet: aux_logits=True needs num_classes > 0 (got "
@@ -114,6 +117,9 @@ class GoogLeNet(InceptionModel):
         if transform_input and in_channels != 3:
             raise ValueError(f"GoogLeNet: transform_input=True needs in_channels=3, got "
                              f"{in_channels}")
+        if maxpool4_kernel_size not in (2, 3):
+            raise ValueError(f"GoogLeNet: maxpool4_kernel_size must be 3 (paper) or 2 "
+                             f"(torchvision), got {maxpool4_kernel_size!r}")
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         bn = dict(batch_norm=batch_norm)
@@ -129,7 +135,7 @@ class GoogLeNet(InceptionModel):
             if name == "inception3b":
                 self.maxpool3 = nn.MaxPool2D(3, **pool)
             elif name == "inception4e":
-                self.maxpool4 = nn.MaxPool2D(3, **pool)
+                self.maxpool4 = nn.MaxPool2D(maxpool4_kernel_size, **pool)
         self.block_names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a",
                             "inception3b", "maxpool3", "inception4a", "inception4b",
                             "inception4c", "inception4d", "inception4e", "maxpool4",

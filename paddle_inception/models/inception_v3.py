@@ -212,7 +212,8 @@ class InceptionV3(InceptionModel):
     Training mode returns `(logits, aux)` (aux from Mixed_6e); eval mode returns only `logits`,
     unless `forward(x, return_aux=True)`. `aux_logits=False` builds no auxiliary head.
     `transform_input=True` re-scales ImageNet-normalised input to the [-1, 1] range (as
-    torchvision, for its ported Google weights).
+    torchvision, for its ported Google weights). `bn_eps` is the BatchNorm epsilon (1e-3 as
+    torchvision / timm / TF-slim; PaddleClas' InceptionV3 uses Paddle's default 1e-5).
     """
 
     # Every reduction (Conv2d_1a 3x3/2, Conv2d_2a 3x3, maxpool1, Conv2d_4a 3x3, maxpool2, Mixed_6a,
@@ -224,7 +225,8 @@ class InceptionV3(InceptionModel):
     min_input_size = 75
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
-                 aux_logits: bool = True, transform_input: bool = False):
+                 aux_logits: bool = True, transform_input: bool = False,
+                 bn_eps: float = 1e-3):
         super().__init__(num_classes, in_channels, dropout)
         if aux_logits and num_classes == 0:
             raise ValueError("InceptionV3: aux_logits=True needs num_classes > 0 (got "
@@ -265,6 +267,9 @@ class InceptionV3(InceptionModel):
                              dict(name="Mixed_7c", num_chs=2048, reduction=32)]
         self.num_features = 2048
         self.head = ClassifierHead(2048, num_classes, dropout)
+        for layer in self.sublayers():
+            if isinstance(layer, nn.BatchNorm2D):
+                layer._epsilon = float(bn_eps)
         init_weights(self)
 
     def _transform_input(self, x):

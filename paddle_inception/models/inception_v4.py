@@ -11,6 +11,13 @@ one to one onto the TF-slim names, so converted weights load by name. Every conv
 conv -> BN (eps 1e-3) -> ReLU; "V" convs of the paper are valid-padded (padding 0), the others are
 same-padded (odd kernels, padding k // 2, stride 1). Where the paper's figure and TF-slim differ
 in the order of factorised convs (stem branch 1x7/7x1), TF-slim / timm order is used.
+
+Options for converted weights (see `paddle_inception.convert`):
+- `kernel_order="paper"` swaps the three factorised chains where TF-slim departs from the paper's
+  figures (stem 7x1 -> 1x7 instead of 1x7 -> 7x1; Inception-B's double 7x7 branch 1x7 -> 7x1 ->
+  1x7 -> 7x1 instead of 7x1 -> 1x7 -> 7x1 -> 1x7; Inception-C's 1x3 448 -> 3x1 512 instead of
+  3x1 448 -> 1x3 512). PaddleClas' InceptionV4 is built this way. Names and widths are unchanged.
+- `bn_eps`: BatchNorm epsilon (1e-3 as TF-slim / timm; PaddleClas uses Paddle's default 1e-5).
 """
 from __future__ import annotations
 
@@ -23,6 +30,14 @@ from .base import ClassifierHead, InceptionModel, build_model
 
 __all__ = ["Mixed3a", "Mixed4a", "Mixed5a", "InceptionA", "ReductionA", "InceptionB",
            "ReductionB", "InceptionC", "InceptionV4", "inception_v4", "avg_pool_3x3"]
+
+KERNEL_ORDERS = ("tf", "paper")
+
+
+def _check_kernel_order(kernel_order: str, where: str) -> None:
+    if kernel_order not in KERNEL_ORDERS:
+        raise ValueError(f"{where}: kernel_order must be one of {KERNEL_ORDERS}, "
+                         f"got {kernel_order!r}")
 
 
 def avg_pool_3x3() -> nn.AvgPool2D:
@@ -56,17 +71,19 @@ class Mixed3a(nn.Layer):
 
 class Mixed4a(nn.Layer):
     """Stem, part 2 (73x73x160 -> 71x71x192): 1x1 64 -> 3x3 96 (V) | 1x1 64 -> 1x7 64 -> 7x1 64
-    -> 3x3 96 (V)."""
+    -> 3x3 96 (V). `kernel_order="paper"`: 7x1 then 1x7 (Figure 3, PaddleClas)."""
 
-    def __init__(self, in_channels: int = 160):
+    def __init__(self, in_channels: int = 160, *, kernel_order: str = "tf"):
         super().__init__()
+        _check_kernel_order(kernel_order, "Mixed4a")
+        k1, k2 = ((1, 7), (7, 1)) if kernel_order == "tf" else ((7, 1), (1, 7))
         self.branch0 = nn.Sequential(
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 96, 3))
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, 64, 1),
-            ConvBNAct(64, 64, (1, 7), padding=(0, 3)),
-            ConvBNAct(64, 64, (7, 1), padding=(3, 0)),
+            ConvBNAct(64, 64, k1, padding=(k1[0] // 2, k1[1] // 2)),
+            ConvBNAct(64, 64, k2, padding=(k2[0] // 2, k2[1] // 2)),
             ConvBNAct(64, 96, 3))
         self.out_channels = 192
 
@@ -134,10 +151,16 @@ class ReductionA(nn.Layer):
 
 class InceptionB(nn.Layer):
     """Figure 5 (17x17x1024 -> 17x17x1024): 1x1 384 | 1x1 192 -> 1x7 224 -> 7x1 256 |
-    1x1 192 -> 7x1 192 -> 1x7 224 -> 7x1 224 -> 1x7 256 | avg pool -> 1x1 128."""
+    1x1 192 -> 7x1 192 -> 1x7 224 -> 7x1 224 -> 1x7 256 | avg pool -> 1x1 128.
 
-    def __init__(self, in_channels: int = 1024):
+    `kernel_order="paper"`: the double branch is 1x7 -> 7x1 -> 1x7 -> 7x1 (Figure 5, PaddleClas).
+    """
+
+    def __init__(self, in_channels: int = 1024, *, kernel_order: str = "tf"):
         super().__init__()
+        _check_kernel_order(kernel_order, "InceptionB")
+        a, b = ((7, 1), (1, 7)) if kernel_order == "tf" else ((1, 7), (7, 1))
+        pa, pb = (a[0] // 2, a[1] // 2), (b[0] // 2, b[1] // 2)
         self.branch0 = ConvBNAct(in_channels, 384, 1)
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, 192, 1),
@@ -145,10 +168,10 @@ class InceptionB(nn.Layer):
             ConvBNAct(224, 256, (7, 1), padding=(3, 0)))
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, 192, 1),
-            ConvBNAct(192, 192, (7, 1), padding=(3, 0)),
-            ConvBNAct(192, 224, (1, 7), padding=(0, 3)),
-            ConvBNAct(224, 224, (7, 1), padding=(3, 0)),
-            ConvBNAct(224, 256, (1, 7), padding=(0, 3)))
+            ConvBNAct(192, 192, a, padding=pa),
+            ConvBNAct(192, 224, b, padding=pb),
+            ConvBNAct(224, 224, a, padding=pa),
+            ConvBNAct(224, 256, b, padding=pb))
         self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 128, 1))
         self.out_channels = 1024
 
@@ -182,18 +205,21 @@ class InceptionC(nn.Layer):
     1x1 384 -> 3x1 448 -> 1x3 512 -> (1x3 256 | 3x1 256) | avg pool -> 1x1 256.
 
     (The figure labels the 2nd and 3rd convs of the last-but-one branch 1x3 448 and 3x1 512;
-    TF-slim, whose weights we convert, applies 3x1 first. Both give the same shapes/params.)
+    TF-slim, whose weights we convert, applies 3x1 first. Both give the same shapes/params.
+    `kernel_order="paper"` follows the figure, as PaddleClas does.)
     """
 
-    def __init__(self, in_channels: int = 1536):
+    def __init__(self, in_channels: int = 1536, *, kernel_order: str = "tf"):
         super().__init__()
+        _check_kernel_order(kernel_order, "InceptionC")
+        a, b = ((3, 1), (1, 3)) if kernel_order == "tf" else ((1, 3), (3, 1))
         self.branch0 = ConvBNAct(in_channels, 256, 1)
         self.branch1_0 = ConvBNAct(in_channels, 384, 1)
         self.branch1_1a = ConvBNAct(384, 256, (1, 3), padding=(0, 1))
         self.branch1_1b = ConvBNAct(384, 256, (3, 1), padding=(1, 0))
         self.branch2_0 = ConvBNAct(in_channels, 384, 1)
-        self.branch2_1 = ConvBNAct(384, 448, (3, 1), padding=(1, 0))
-        self.branch2_2 = ConvBNAct(448, 512, (1, 3), padding=(0, 1))
+        self.branch2_1 = ConvBNAct(384, 448, a, padding=(a[0] // 2, a[1] // 2))
+        self.branch2_2 = ConvBNAct(448, 512, b, padding=(b[0] // 2, b[1] // 2))
         self.branch2_3a = ConvBNAct(512, 256, (1, 3), padding=(0, 1))
         self.branch2_3b = ConvBNAct(512, 256, (3, 1), padding=(1, 0))
         self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 256, 1))
@@ -216,13 +242,16 @@ class InceptionV4(InceptionModel):
     # grids are 37/35/17/15/7/3/1, at 74 Reduction-B gets a 2x2 map and torch raises.
     min_input_size = 75
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
+                 kernel_order: str = "tf", bn_eps: float = 1e-3):
         super().__init__(num_classes, in_channels, dropout)
+        _check_kernel_order(kernel_order, "InceptionV4")
+        ko = dict(kernel_order=kernel_order)
         self.Conv2d_1a_3x3 = ConvBNAct(in_channels, 32, 3, stride=2)   # 149x149x32 (V)
         self.Conv2d_2a_3x3 = ConvBNAct(32, 32, 3)                      # 147x147x32 (V)
         self.Conv2d_2b_3x3 = ConvBNAct(32, 64, 3, padding=1)           # 147x147x64
         self.Mixed_3a = Mixed3a(64)                                    # 73x73x160
-        self.Mixed_4a = Mixed4a(160)                                   # 71x71x192
+        self.Mixed_4a = Mixed4a(160, **ko)                             # 71x71x192
         self.Mixed_5a = Mixed5a(192)                                   # 35x35x384
         names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a",
                  "Mixed_5a"]
@@ -233,12 +262,12 @@ class InceptionV4(InceptionModel):
         names.append("Mixed_6a")
         for suffix in "bcdefgh":                                       # 7x Inception-B
             names.append(f"Mixed_6{suffix}")
-            setattr(self, names[-1], InceptionB(1024))
+            setattr(self, names[-1], InceptionB(1024, **ko))
         self.Mixed_7a = ReductionB(1024)                               # 8x8x1536
         names.append("Mixed_7a")
         for suffix in "bcd":                                           # 3x Inception-C
             names.append(f"Mixed_7{suffix}")
-            setattr(self, names[-1], InceptionC(1536))
+            setattr(self, names[-1], InceptionC(1536, **ko))
         self.block_names = names
         self.feature_info = [dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
                              dict(name="Mixed_3a", num_chs=160, reduction=4),
@@ -247,6 +276,9 @@ class InceptionV4(InceptionModel):
                              dict(name="Mixed_7d", num_chs=1536, reduction=32)]
         self.num_features = 1536
         self.head = ClassifierHead(1536, num_classes, dropout)
+        for layer in self.sublayers():
+            if isinstance(layer, nn.BatchNorm2D):
+                layer._epsilon = float(bn_eps)
         init_weights(self)
 
 
