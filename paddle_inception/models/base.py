@@ -20,7 +20,7 @@ import os
 import paddle
 import paddle.nn as nn
 
-from ..registry import get_model_cfg
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
 
 __all__ = ["InceptionModel", "ClassifierHead", "load_pretrained", "build_model"]
 
@@ -51,6 +51,8 @@ class InceptionModel(nn.Layer):
     model_name: str = "inception"
     #: smallest H and W the network accepts (subclasses set it; tests verify it is tight)
     min_input_size: int = 1
+    #: torchvision's `transform_input` (GoogLeNet, Inception-v3 options; see `_transform_input`)
+    transform_input: bool = False
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.0):
         super().__init__()
@@ -90,6 +92,24 @@ class InceptionModel(nn.Layer):
                              f"network accepts (input shape {shape}); resize the images to at "
                              f"least {m}x{m} (default {self.default_cfg.get('input_size')})")
 
+    def _set_transform_input(self, flag: bool) -> None:
+        if flag and self.in_channels != 3:
+            raise ValueError(f"{type(self).__name__}: transform_input=True needs in_channels=3, "
+                             f"got {self.in_channels}")
+        self.transform_input = bool(flag)
+
+    def _transform_input(self, x):
+        # torchvision's pretrained GoogLeNet / Inception-v3 take ImageNet-normalised input and
+        # re-scale it to the [-1, 1] range their Caffe/TF weights were trained on.
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        chans = [x[:, i:i + 1] * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5 for i in range(3)]
+        return paddle.concat(chans, axis=1)
+
+    def prepare_input(self, x):
+        """Validate `x` (see `check_input`) and apply `transform_input` when enabled."""
+        self.check_input(x)
+        return self._transform_input(x) if self.transform_input else x
+
     # ---- body -------------------------------------------------------------------------------
     def _run_blocks(self, x, taps=()):
         """Run the body; return the last map and {name: output} for the block names in `taps`."""
@@ -102,14 +122,12 @@ class InceptionModel(nn.Layer):
 
     def forward_features(self, x):
         """(N, in_channels, H, W) -> last feature map (N, num_features, h, w)."""
-        self.check_input(x)
-        return self._run_blocks(x)[0]
+        return self._run_blocks(self.prepare_input(x))[0]
 
     def forward_stages(self, x) -> list:
         """Per-stage feature maps, one per entry of `feature_info` (shallow to deep)."""
-        self.check_input(x)
         names = [f["name"] for f in self.feature_info]
-        _, tapped = self._run_blocks(x, taps=set(names))
+        _, tapped = self._run_blocks(self.prepare_input(x), taps=set(names))
         return [tapped[n] for n in names]
 
     def forward_head(self, x, pre_logits: bool = False):

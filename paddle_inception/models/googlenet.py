@@ -22,7 +22,7 @@ import paddle
 import paddle.nn as nn
 
 from ..layers import ConvBNAct, init_weights
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, register_model
+from ..registry import register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
 __all__ = ["Inception", "InceptionAux", "GoogLeNet", "googlenet", "googlenet_bn"]
@@ -114,14 +114,11 @@ class GoogLeNet(InceptionModel):
         if branch3_kernel_size not in (3, 5):
             raise ValueError(f"GoogLeNet: branch3_kernel_size must be 5 (paper) or 3 "
                              f"(torchvision), got {branch3_kernel_size!r}")
-        if transform_input and in_channels != 3:
-            raise ValueError(f"GoogLeNet: transform_input=True needs in_channels=3, got "
-                             f"{in_channels}")
         if maxpool4_kernel_size not in (2, 3):
             raise ValueError(f"GoogLeNet: maxpool4_kernel_size must be 3 (paper) or 2 "
                              f"(torchvision), got {maxpool4_kernel_size!r}")
         self.aux_logits = aux_logits
-        self.transform_input = transform_input
+        self._set_transform_input(transform_input)
         bn = dict(batch_norm=batch_norm)
         pool = dict(stride=2, ceil_mode=True)
 
@@ -154,26 +151,11 @@ class GoogLeNet(InceptionModel):
         self.head = ClassifierHead(1024, num_classes, dropout)
         init_weights(self)
 
-    def _transform_input(self, x):
-        # torchvision's pretrained GoogLeNet expects ImageNet-normalised input re-scaled to the
-        # [-1, 1] range its Caffe/TF weights were trained on.
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        chans = [x[:, i:i + 1] * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5 for i in range(3)]
-        return paddle.concat(chans, axis=1)
-
-    def forward_features(self, x):
-        self.check_input(x)
-        if self.transform_input:
-            x = self._transform_input(x)
-        return self._run_blocks(x)[0]
-
     def forward(self, x, return_aux: bool | None = None):
         """(N, C, H, W) -> logits (N, num_classes), or (logits, aux1, aux2) when training."""
         if return_aux is None:
             return_aux = self.training
-        self.check_input(x)
-        if self.transform_input:
-            x = self._transform_input(x)
+        x = self.prepare_input(x)
         if not (return_aux and self.aux_logits):
             return self.forward_head(self._run_blocks(x)[0])
         x, taps = self._run_blocks(x, taps=("inception4a", "inception4d"))

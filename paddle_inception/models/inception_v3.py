@@ -21,7 +21,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ..layers import ConvBNAct, init_weights
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, register_model
+from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
 __all__ = ["InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE", "InceptionAux",
@@ -231,11 +231,8 @@ class InceptionV3(InceptionModel):
         if aux_logits and num_classes == 0:
             raise ValueError("InceptionV3: aux_logits=True needs num_classes > 0 (got "
                              "num_classes=0); pass aux_logits=False for a feature extractor")
-        if transform_input and in_channels != 3:
-            raise ValueError(f"InceptionV3: transform_input=True needs in_channels=3, got "
-                             f"{in_channels}")
         self.aux_logits = aux_logits
-        self.transform_input = transform_input
+        self._set_transform_input(transform_input)
 
         self.Conv2d_1a_3x3 = ConvBNAct(in_channels, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = ConvBNAct(32, 32, 3)
@@ -272,32 +269,11 @@ class InceptionV3(InceptionModel):
                 layer._epsilon = float(bn_eps)
         init_weights(self)
 
-    def _transform_input(self, x):
-        # torchvision's pretrained Inception-v3 expects ImageNet-normalised input re-scaled to
-        # the [-1, 1] range its TF weights were trained on.
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        chans = [x[:, i:i + 1] * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5 for i in range(3)]
-        return paddle.concat(chans, axis=1)
-
-    def forward_features(self, x):
-        self.check_input(x)
-        if self.transform_input:
-            x = self._transform_input(x)
-        return self._run_blocks(x)[0]
-
-    def forward_stages(self, x) -> list:
-        if self.transform_input:
-            self.check_input(x)
-            x = self._transform_input(x)
-        return super().forward_stages(x)
-
     def forward(self, x, return_aux: bool | None = None):
         """(N, C, H, W) -> logits (N, num_classes), or (logits, aux) when training."""
         if return_aux is None:
             return_aux = self.training
-        self.check_input(x)
-        if self.transform_input:
-            x = self._transform_input(x)
+        x = self.prepare_input(x)
         if not (return_aux and self.aux_logits):
             return self.forward_head(self._run_blocks(x)[0])
         x, taps = self._run_blocks(x, taps=("Mixed_6e",))
