@@ -1,0 +1,181 @@
+"""tools/benchmark.py: tiny --quick runs (googlenet, 32 px, batch 2) and the bookkeeping around
+them. Peers (torchvision, timm, PaddleClas) are measured when installed and skipped otherwise."""
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from paddle_inception import benchmark as B
+from paddle_inception.config import load_config
+
+from conftest import ROOT
+
+TINY = ["--quick", "--models", "googlenet", "--sizes", "32", "--batch", "2", "--iters", "1",
+        "--warmup", "0", "--threads", "1", "--peak-size", "128", "--no-isolate"]
+_KEYS = {"model", "size", "input", "num_classes", "task", "framework", "impl", "batch", "status",
+         "error", "note", "times_s", "median_s", "images_per_s", "macs_per_image",
+         "flops_per_image", "gflops", "peak_fraction", "rss_mib", "rss_scope",
+         "ratio_ours_over_this", "input_sha1"}
+
+
+def _torchvision_present():
+    return all(importlib.util.find_spec(n) for n in ("torch", "torchvision"))
+
+
+@pytest.fixture(scope="module")
+def quick_report():
+    opts, _ = B.parse_options(TINY + ["--tasks", "infer,train"])
+    return B.run_benchmark(opts)
+
+
+def test_quick_run_is_well_formed(quick_report):
+    rep = quick_report
+    assert {"meta", "peak", "results", "skipped"} <= set(rep)
+    assert rep["peak"]["peak_gflops"] > 0 and rep["peak"]["paddle_gflops"] > 0
+    assert rep["peak"]["numpy_gflops"] > 0
+    meta = rep["meta"]
+    assert meta["threads"] == 1 and meta["mkl"]
+    ours = [r for r in rep["results"] if r["framework"] == "ours"]
+    assert {r["task"] for r in ours} == {"infer", "train"}
+    for r in ours:
+        assert r["status"] == "ok", r.get("error")
+        assert _KEYS <= set(r), _KEYS - set(r)
+        assert r["input"] == [3, 32, 32] and r["batch"] == 2 and len(r["times_s"]) == 1
+        assert r["images_per_s"] > 0 and r["macs_per_image"] > 0 and r["rss_mib"] > 0
+        assert r["ratio_ours_over_this"] is None
+        factor = 6 if r["task"] == "train" else 2
+        assert math.isclose(r["gflops"], factor * r["macs_per_image"] * r["images_per_s"] / 1e9)
+        assert math.isclose(r["peak_fraction"], r["gflops"] / rep["peak"]["peak_gflops"])
+    train = next(r for r in ours if r["task"] == "train")
+    assert train["outputs"] == 3                       # logits + two aux heads
+    infer = next(r for r in ours if r["task"] == "infer")
+    assert train["macs_per_image"] > infer["macs_per_image"]   # the aux heads count in train
+
+
+def test_peers_are_measured_on_the_same_inputs_or_skipped(quick_report):
+    rep = quick_report
+    by = {(r["framework"], r["task"]): r for r in rep["results"]}
+    if not _torchvision_present():
+        assert not any(r["framework"] == "torchvision" for r in rep["results"])
+        assert any(s["framework"] == "torchvision" for s in rep["skipped"])
+        pytest.skip("torchvision not installed")
+    for task in ("infer", "train"):
+        ours, peer = by[("ours", task)], by[("torchvision", task)]
+        assert peer["status"] == "ok", peer.get("error")
+        assert peer["input_sha1"] == ours["input_sha1"]
+        assert peer["images_per_s"] > 0 and peer["macs_per_image"] > 0
+        assert math.isclose(peer["ratio_ours_over_this"],
+                            ours["images_per_s"] / peer["images_per_s"])
+    assert by[("torchvision", "train")]["outputs"] == 3
+    assert by[("torchvision", "infer")]["torch_threads"] == 1
+    table = B.format_table(rep)
+    assert "ours/this" in table and f"{by[('torchvision', 'infer')]['ratio_ours_over_this']:.2f}x" \
+        in table
+
+
+def test_table_and_json_round_trip(quick_report):
+    table = B.format_table(quick_report)
+    for col in ("img/s", "ours/this", "MMAC/img", "GFLOP/s", "%peak", "RSS MiB"):
+        assert col in table
+    assert "matmul peak" in table and "MKL:" in table
+    back = json.loads(B.to_json(quick_report))
+    assert len(back["results"]) == len(quick_report["results"])
+
+
+def test_add_ratios_is_ours_over_peer():
+    rows = [
+        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "ours", "status": "ok",
+         "images_per_s": 30.0, "gflops": 3.0},
+        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "timm", "status": "ok",
+         "images_per_s": 10.0},
+        {"model": "m", "input": [3, 8, 8], "task": "train", "framework": "timm", "status": "ok",
+         "images_per_s": 5.0},                              # no "ours" row for train
+        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "paddleclas",
+         "status": "error", "error": "boom"},
+    ]
+    B.add_ratios(rows, peak_gflops=6.0)
+    assert rows[0]["ratio_ours_over_this"] is None and rows[0]["peak_fraction"] == 0.5
+    assert rows[1]["ratio_ours_over_this"] == 3.0
+    assert rows[2]["ratio_ours_over_this"] is None
+    assert rows[3]["ratio_ours_over_this"] is None
+
+
+def test_sizes_come_from_the_config():
+    cfg = load_config(B.DEFAULT_CONFIG)
+    shape = [int(s) for s in cfg["Global"]["image_shape"]]
+    opts = B.BenchOptions(models=["googlenet_bn", "inception_v3"], sizes=["config", "default"])
+    cases, skipped = B.plan_cases(opts)
+    got = {(c["model"], c["size"]): c for c in cases}
+    assert got[("googlenet_bn", "config")]["input"] == shape
+    assert got[("googlenet_bn", "config")]["num_classes"] == cfg["Arch"]["class_num"]
+    assert got[("googlenet_bn", "default")]["input"] == [3, 224, 224]
+    assert got[("inception_v3", "default")]["input"] == [3, 299, 299]
+    if shape[1] < 75:      # Inception-v3 cannot take a Fashion-MNIST-sized input
+        assert ("inception_v3", "config") not in got
+        assert any(s["model"] == "inception_v3" and "75" in s["reason"] for s in skipped)
+
+
+def test_a_failing_framework_is_recorded_not_raised(monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("peer exploded")
+    monkeypatch.setattr(B, "_measure_torch", boom)
+    opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1)
+    case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
+    rec = B.measure(case, "torchvision", "infer", opts, workdir=".")
+    assert rec["status"] == "error" and "peer exploded" in rec["error"]
+    assert B.format_table({"meta": {"options": B.asdict(opts), "versions": {}, "time": "",
+                                    "cpu": "", "threads": 1, "cpus_available": 1, "mkl": ""},
+                           "peak": {"n": 1}, "results": B.add_ratios([rec]),
+                           "skipped": []}).count("ERROR: RuntimeError: peer exploded") == 1
+
+
+def test_known_peer_limits_are_skipped():
+    case = {"model": "googlenet", "size": "config", "input": [1, 48, 48], "num_classes": 10}
+    assert "189-236" in B.peer_skip_reason(case, "paddleclas")
+    assert B.peer_skip_reason(dict(case, input=[3, 224, 224]), "paddleclas") is None
+
+
+def test_bad_options_are_refused(capsys):
+    assert B.main(["--tasks", "infer,fly"]) == 2
+    assert "--tasks" in capsys.readouterr().err
+    assert B.main(["--models", "googlenett", "--quick"]) == 2
+    assert "googlenet" in capsys.readouterr().err
+
+
+def test_cli_json_ours_only_with_data(capsys):
+    from paddle_inception.data.datasets import FASHION_MNIST_DIRS
+    have_data = any(os.path.isdir(os.path.expanduser(d)) for d in FASHION_MNIST_DIRS)
+    tasks = "onnx,data" if have_data else "onnx"
+    assert B.main(TINY + ["--frameworks", "ours", "--tasks", tasks, "--data-batches", "1",
+                          "--json"]) == 0
+    out = capsys.readouterr().out
+    rep = json.loads(out)                      # stdout carries the JSON alone
+    rows = {r["task"]: r for r in rep["results"]}
+    assert rows["onnx"]["status"] == "ok" and rows["onnx"]["images_per_s"] > 0
+    if have_data:
+        data = rows["data"]
+        assert data["status"] == "ok", data.get("error")
+        cfg = load_config(B.DEFAULT_CONFIG)
+        assert data["batch"] == cfg["DataLoader"]["Train"]["sampler"]["batch_size"]
+        assert data["input"] == [int(s) for s in cfg["Global"]["image_shape"]]
+        assert data["images"] == data["batch"] and data["images_per_s"] > 0
+
+
+def test_isolated_measurement_runs_in_a_subprocess(tmp_path):
+    opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1, timeout=120)
+    case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
+    rec = B._run_isolated(case, "ours", "infer", opts, str(tmp_path))
+    assert rec["status"] == "ok", rec.get("error")
+    assert rec["rss_scope"] == "measurement" and rec["images_per_s"] > 0
+    x, _ = B.make_inputs(case, 2, 0)
+    assert rec["input_sha1"] == B._checksum(x)   # the worker made the same inputs
+
+
+def test_tool_script_help():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--quick" in out.stdout and "--tasks" in out.stdout
