@@ -386,6 +386,21 @@ def _setup(args) -> dict:
         return dict(predictor=predictor, preprocess=build_preprocess(ops, in_ch),
                     num_classes=num_classes, cfg=cfg, probs=probs, desc=desc,
                     class_names=meta.get("class_names"))
+    converted = _load_converted(args.weights or (spec.weights if spec else None))
+    if converted is not None:
+        # weights from tools/convert_weights.py: the sidecar names the model options and the
+        # preprocessing the weights expect (a config's transforms still take precedence)
+        model, pre = converted
+        if spec is not None and spec.name != model.model_name:
+            raise ToolError(f"--weights: converted for {model.model_name}, not {spec.name}")
+        from .convert import preprocessing_transform_ops
+        ops = _config_ops(cfg) if cfg else None
+        ops = ops or preprocessing_transform_ops(pre)
+        return dict(predictor=EagerPredictor(model),
+                    preprocess=build_preprocess(ops, model.in_channels),
+                    num_classes=model.num_classes, cfg=cfg, probs=False,
+                    desc=f"eager {model.model_name} (converted weights "
+                         f"{args.weights or spec.weights})", class_names=None)
     if spec is None:
         raise ToolError("give --model NAME, -c config.yaml or --inference-model PREFIX")
     model = build_model(spec)
@@ -402,6 +417,19 @@ def _setup(args) -> dict:
                 preprocess=build_preprocess(ops, spec.input_shape[0]),
                 num_classes=model.num_classes, cfg=cfg, probs=False, desc=desc,
                 class_names=None)
+
+
+def _load_converted(weights):
+    """(model, preprocessing) when `weights` is a converted checkpoint with its sidecar JSON."""
+    if not weights or os.path.isdir(weights):
+        return None
+    from .convert import load_converted, sidecar_path
+    if not os.path.isfile(sidecar_path(weights)):
+        return None
+    try:
+        return load_converted(weights)
+    except (ValueError, FileNotFoundError) as e:
+        raise ToolError(f"--weights: {e}") from None
 
 
 def _config_ops(cfg: dict):

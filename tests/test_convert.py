@@ -171,6 +171,16 @@ def test_torch_peer_parity(tmp_path, source, arch, build, size, fmt, kwargs, exp
         again = create_model(meta["arch"], pretrained=str(dst), **meta["model_kwargs"])
         again.eval()
         assert _max_diff(again, x.numpy(), ref) <= TOL
+        # tools/infer.py picks up the sidecar: model options and the recorded preprocessing
+        from PIL import Image
+        from paddle_inception import infer
+        img = tmp_path / "cat.png"
+        Image.fromarray((np.random.rand(300, 400, 3) * 255).astype("uint8")).save(img)
+        setup = infer._setup(infer.build_parser().parse_args([str(img), "--weights", str(dst)]))
+        assert "converted weights" in setup["desc"]
+        with open(img, "rb") as f:
+            chw = setup["preprocess"](f.read())
+        assert list(chw.shape) == [3] + list(pre["input_size"][-2:])
     # auxiliary heads (only run in training mode, so compared directly on a random map)
     aux = {"googlenet": [("aux1", 512, 14), ("aux2", 528, 14)],
            "inception_v3": [("AuxLogits", 768, 17)] if res.model_kwargs.get("aux_logits") else []}
