@@ -214,13 +214,13 @@ def param_counts(model: nn.Layer) -> dict:
 
 def _inference_pass(model: nn.Layer, input_shape) -> dict:
     """One eval forward: MACs/FLOPs (`count_flops`) and the parameters that forward uses."""
-    used: dict[int, int] = {}
+    used: dict[int, tuple[int, bool]] = {}
     hooks = []
 
     def hook(layer, inputs, output):
         for p in layer._parameters.values():
-            if p is not None and not p.stop_gradient:     # trainable ones, as papers count
-                used[id(p)] = _numel(p)
+            if p is not None:
+                used[id(p)] = (_numel(p), not p.stop_gradient)
 
     for layer in [model] + model.sublayers():
         hooks.append(layer.register_forward_post_hook(hook))
@@ -230,7 +230,10 @@ def _inference_pass(model: nn.Layer, input_shape) -> dict:
         for h in hooks:
             h.remove()
     return {"macs": int(res["macs"]), "flops": int(res["flops"]),
-            "inference_params": int(sum(used.values()))}
+            # trainable ones, as papers count; _all adds BN running statistics (what an
+            # exported inference model stores)
+            "inference_params": int(sum(n for n, trainable in used.values() if trainable)),
+            "inference_params_all": int(sum(n for n, _ in used.values()))}
 
 
 def stage_table(model: nn.Layer, input_shape) -> list[dict]:

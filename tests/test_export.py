@@ -66,7 +66,7 @@ def test_exported_model_equals_eager_and_drops_aux_heads(name, export_dir):
         np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
     # only the parameters of the inference path are saved: aux heads dropped
     saved = sum(int(np.prod(v.shape)) for v in loaded.state_dict().values())
-    assert saved == _inference_pass(model, (c, s, s))["inference_params"]
+    assert saved == _inference_pass(model, (c, s, s))["inference_params_all"]
     if name in ("googlenet", "googlenet_bn", "inception_v3"):
         assert saved < param_counts(model)["total"]
     else:

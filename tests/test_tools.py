@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_inception.config import load_config
 import paddle_inception as pi
 from paddle_inception import infer as I
 from paddle_inception import summary as S
@@ -122,7 +123,8 @@ def test_summary_main_json_and_errors(capsys):
     assert S.main(["-c", os.path.join(ROOT, "configs", "googlenet.yaml"), "--format", "json",
                    "--no-table"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["model"] == "googlenet_bn" and info["input_shape"] == [1, 48, 48]
+    shape = load_config(os.path.join(ROOT, "configs", "googlenet.yaml"))["Global"]["image_shape"]
+    assert info["model"] == "googlenet_bn" and info["input_shape"] == shape
     assert info["num_classes"] == 10
     assert S.main(["--model", "googlenet", "--input-size", "16"]) == 2
     assert "smaller than the minimum" in capsys.readouterr().err
