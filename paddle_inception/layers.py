@@ -8,7 +8,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-__all__ = ["ConvBNAct", "init_weights"]
+__all__ = ["ConvBNAct", "init_weights", "set_bn_eps"]
 
 # TF-slim / torchvision / timm all use eps=1e-3 for the Inception family; BN-Inception uses 1e-5.
 DEFAULT_BN_EPS = 1e-3
@@ -60,3 +60,10 @@ def init_weights(model: nn.Layer, linear_std: float = 0.01) -> None:
         elif isinstance(layer, nn.Linear):
             lin_init(layer.weight)
             zeros(layer.bias)
+
+
+def set_bn_eps(model: nn.Layer, eps: float) -> None:
+    """Set every BatchNorm's epsilon (peers differ: TF-slim/torchvision 1e-3, Paddle 1e-5)."""
+    for layer in model.sublayers():
+        if isinstance(layer, nn.BatchNorm2D):
+            layer._epsilon = float(eps)

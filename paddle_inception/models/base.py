@@ -51,6 +51,9 @@ class InceptionModel(nn.Layer):
     model_name: str = "inception"
     #: smallest H and W the network accepts (subclasses set it; tests verify it is tight)
     min_input_size: int = 1
+    #: auxiliary classifiers: (block whose output feeds the head, head attribute), in output order
+    aux_taps: tuple = ()
+    aux_logits: bool = False
     #: torchvision's `transform_input` (GoogLeNet, Inception-v3 options; see `_transform_input`)
     transform_input: bool = False
 
@@ -133,8 +136,18 @@ class InceptionModel(nn.Layer):
     def forward_head(self, x, pre_logits: bool = False):
         return self.head(x, pre_logits=pre_logits)
 
-    def forward(self, x):
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x, return_aux: bool | None = None):
+        """(N, C, H, W) -> logits (N, num_classes). Models with auxiliary classifiers
+        (`aux_logits`) return `(logits, *aux)` in the order of `aux_taps` in training mode, or in
+        eval mode when `return_aux=True`."""
+        x = self.prepare_input(x)
+        want = self.training if return_aux is None else return_aux
+        taps = self.aux_taps if (want and self.aux_logits) else ()
+        x, tapped = self._run_blocks(x, taps=[block for block, _ in taps])
+        logits = self.forward_head(x)
+        if not taps:
+            return logits
+        return (logits,) + tuple(getattr(self, head)(tapped[block]) for block, head in taps)
 
     # ---- classifier -------------------------------------------------------------------------
     def get_classifier(self):

@@ -102,6 +102,7 @@ class GoogLeNet(InceptionModel):
     # Below 31 px maxpool4 gets a 1x1 map, for which the ceil-mode output-size formula
     # ceil((1 - 3) / 2) + 1 is 0: torchvision raises there, Paddle silently clamps to 1x1.
     min_input_size = 31
+    aux_taps = (("inception4a", "aux1"), ("inception4d", "aux2"))   # 4a: 512 ch, 4d: 528 ch
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.4,
                  aux_logits: bool = True, aux_dropout: float = 0.7, batch_norm: bool = False,
@@ -150,18 +151,6 @@ class GoogLeNet(InceptionModel):
             self.aux1 = self.aux2 = None
         self.head = ClassifierHead(1024, num_classes, dropout)
         init_weights(self)
-
-    def forward(self, x, return_aux: bool | None = None):
-        """(N, C, H, W) -> logits (N, num_classes), or (logits, aux1, aux2) when training."""
-        if return_aux is None:
-            return_aux = self.training
-        x = self.prepare_input(x)
-        if not (return_aux and self.aux_logits):
-            return self.forward_head(self._run_blocks(x)[0])
-        x, taps = self._run_blocks(x, taps=("inception4a", "inception4d"))
-        # taps: inception4a (N, 512, H/16, W/16), inception4d (N, 528, H/16, W/16)
-        return (self.forward_head(x), self.aux1(taps["inception4a"]),
-                self.aux2(taps["inception4d"]))
 
     def reset_classifier(self, num_classes: int) -> None:
         if self.aux_logits:

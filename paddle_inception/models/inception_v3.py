@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNAct, init_weights
+from ..layers import ConvBNAct, init_weights, set_bn_eps
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -223,6 +223,7 @@ class InceptionV3(InceptionModel):
     # Conv2d_3b, 35 after Conv2d_2b, 37 after Conv2d_1a, i.e. H >= 75. At 74 Mixed_7a's output
     # is empty (torchvision raises there).
     min_input_size = 75
+    aux_taps = (("Mixed_6e", "AuxLogits"),)     # Mixed_6e: (N, 768, ~H/16, ~W/16)
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
                  aux_logits: bool = True, transform_input: bool = False,
@@ -264,21 +265,8 @@ class InceptionV3(InceptionModel):
                              dict(name="Mixed_7c", num_chs=2048, reduction=32)]
         self.num_features = 2048
         self.head = ClassifierHead(2048, num_classes, dropout)
-        for layer in self.sublayers():
-            if isinstance(layer, nn.BatchNorm2D):
-                layer._epsilon = float(bn_eps)
+        set_bn_eps(self, bn_eps)
         init_weights(self)
-
-    def forward(self, x, return_aux: bool | None = None):
-        """(N, C, H, W) -> logits (N, num_classes), or (logits, aux) when training."""
-        if return_aux is None:
-            return_aux = self.training
-        x = self.prepare_input(x)
-        if not (return_aux and self.aux_logits):
-            return self.forward_head(self._run_blocks(x)[0])
-        x, taps = self._run_blocks(x, taps=("Mixed_6e",))
-        # taps: Mixed_6e (N, 768, ~H/16, ~W/16)
-        return self.forward_head(x), self.AuxLogits(taps["Mixed_6e"])
 
     def reset_classifier(self, num_classes: int) -> None:
         if self.aux_logits:

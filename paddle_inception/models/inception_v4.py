@@ -24,7 +24,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, init_weights
+from ..layers import ConvBNAct, init_weights, set_bn_eps
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -276,9 +276,7 @@ class InceptionV4(InceptionModel):
                              dict(name="Mixed_7d", num_chs=1536, reduction=32)]
         self.num_features = 1536
         self.head = ClassifierHead(1536, num_classes, dropout)
-        for layer in self.sublayers():
-            if isinstance(layer, nn.BatchNorm2D):
-                layer._epsilon = float(bn_eps)
+        set_bn_eps(self, bn_eps)
         init_weights(self)
 
 
