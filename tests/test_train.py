@@ -294,3 +294,23 @@ def test_shipped_fashion_mnist_configs_load_and_build(path):
     net, name = build_network(cfg)
     assert net.num_classes == 10 and net.in_channels == cfg["Global"]["image_shape"][0] == 1
     assert name.startswith("googlenet")
+
+
+@needs_fmnist
+def test_data_parallel_on_cpu_with_two_processes(tmp_path):
+    """paddle.distributed.launch with 2 CPU processes (gloo): each rank trains on its shard,
+    rank 0 alone writes checkpoints, which load into a plain model."""
+    overrides = small(tmp_path / "out", epochs=2, n_train=256, n_eval=64)
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+           "--log_dir", str(tmp_path / "log"), os.path.join(ROOT, "tools", "train.py"),
+           "-c", DEFAULT] + sum((["-o", o] for o in overrides), [])
+    rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    logs = [(tmp_path / "log" / f"workerlog.{r}").read_text() for r in (0, 1)]
+    assert rc.returncode == 0, logs[0][-3000:] + logs[1][-3000:]
+    for log in logs:                        # 256 images / (2 ranks x batch 64) = 2 steps each
+        assert "2 steps/epoch" in log
+    root = tmp_path / "out" / "googlenet_bn"
+    state = json.load(open(root / "latest" / "state.json"))
+    assert state["epoch"] == 2
+    net = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
+    assert load_checkpoint(str(root / "latest"), net)["epoch"] == 2

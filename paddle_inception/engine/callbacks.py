@@ -149,8 +149,9 @@ class CheckpointSaver(ModelCheckpoint):
     paddle.Model does not add its own non-atomic saver."""
 
     def __init__(self, root, save_interval=1, start_epoch=0, eval_epochs=(), best=None,
-                 monitor="top1", extra_state=None):
+                 monitor="top1", extra_state=None, enabled=True):
         super().__init__(save_freq=save_interval, save_dir=None)
+        self.enabled = enabled          # False on data-parallel ranks other than 0
         self.root, self.save_interval = root, max(1, int(save_interval))
         self.start_epoch, self.eval_epochs = start_epoch, set(eval_epochs)
         self.best, self.monitor = best, monitor
@@ -173,6 +174,8 @@ class CheckpointSaver(ModelCheckpoint):
                         if k not in ("batch_size", "step")})
 
     def _save(self, eval_logs):
+        if not self.enabled:
+            return
         links = ["latest"]
         score = (eval_logs or {}).get(self.monitor)
         if score is not None and (self.best is None or score > self.best):

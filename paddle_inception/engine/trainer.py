@@ -146,8 +146,12 @@ def train(cfg: dict) -> dict:
 
     g = cfg["Global"]
     out_root = os.path.join(g.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
+    import paddle.distributed as dist
+    # data-parallel runs (paddle.distributed.launch): every rank trains, rank 0 alone writes
+    # logs, VisualDL records and checkpoints
+    writer = dist.get_rank() == 0
     os.makedirs(out_root, exist_ok=True)
-    setup_logging(os.path.join(out_root, "train.log"))
+    setup_logging(os.path.join(out_root, "train.log") if writer else None)
     ctx = _prepare(cfg)
     paddle, network, model = ctx["paddle"], ctx["network"], ctx["model"]
     train_loader, eval_loader = ctx["loaders"]["Train"], ctx["loaders"].get("Eval")
@@ -168,11 +172,9 @@ def train(cfg: dict) -> dict:
         load_weights(network, g["pretrained_model"], logger)
         logger.info("loaded pretrained weights from %s", g["pretrained_model"])
 
-    try:
+    if writer:
         from ..config import dump_config
         dump_config(cfg, os.path.join(out_root, "config.yaml"))
-    except ImportError:  # pragma: no cover
-        pass
     n_params = sum(int(np.prod(p.shape)) for p in network.parameters() if not p.stop_gradient)
     logger.info("model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
                 ctx["arch_name"], f"{n_params:,}", ctx["image_shape"], steps, ctx["device"])
@@ -185,7 +187,7 @@ def train(cfg: dict) -> dict:
     log_freq = max(1, int(g.get("print_batch_step", 10)))
     t0 = time.time()
     saver = CheckpointSaver(out_root, int(g.get("save_interval", 1)), start_epoch, eval_epochs,
-                            best=best, extra_state={"arch": ctx["arch_name"]})
+                            best=best, extra_state={"arch": ctx["arch_name"]}, enabled=writer)
 
     class _Clock(paddle.callbacks.Callback):       # elapsed wall time into each checkpoint
         def on_epoch_end(self, epoch, logs=None):
@@ -195,7 +197,7 @@ def train(cfg: dict) -> dict:
                                 total_epochs=epochs),
                  EpochSeed(ctx["seed"] or 0, start_epoch, train_loader), NaNGuard(start_epoch, out_root),
                  EvalLossSwitch(ctx["eval_loss"]), _Clock(), saver]
-    if g.get("use_visualdl", False):
+    if g.get("use_visualdl", False) and writer:
         callbacks.append(VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch,
                                         steps))
     if remaining > 0:
@@ -208,8 +210,9 @@ def train(cfg: dict) -> dict:
     summary = dict(arch=ctx["arch_name"], epochs=epochs, seconds=round(seconds, 1),
                    final_eval=last_eval, best_metric=saver.best, history=saver.history,
                    output_dir=out_root)
-    with open(os.path.join(out_root, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1)
+    if writer:
+        with open(os.path.join(out_root, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)
     if last_eval:
         logger.info("done: %d epochs in %.1f min; eval %s; best top-1 %.4f", epochs,
                     seconds / 60, ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
