@@ -27,3 +27,30 @@ def n_non_trainable(layer) -> int:
     """BN running mean/variance: stop-gradient parameters in Paddle 3 (paddle.summary lists them
     as non-trainable params)."""
     return int(sum(int(np.prod(p.shape)) for p in layer.parameters() if p.stop_gradient))
+
+
+def too_small_layers(model, size):
+    """Run the body (no input check) and list the convs/pools whose padded input is smaller
+    than their kernel: torch raises on those, Paddle silently returns a 1x1 map."""
+    bad, hooks = [], []
+
+    def check(layer, inputs):
+        h, w = inputs[0].shape[2:]
+        if isinstance(layer, paddle.nn.Conv2D):
+            (kh, kw), (ph, pw) = layer._kernel_size, layer._updated_padding[:2]
+        else:
+            kh = kw = layer.ksize
+            ph = pw = layer.padding
+        if h + 2 * ph < kh or w + 2 * pw < kw:
+            bad.append(layer.full_name())
+
+    for layer in model.sublayers():
+        if isinstance(layer, (paddle.nn.Conv2D, paddle.nn.MaxPool2D, paddle.nn.AvgPool2D)):
+            hooks.append(layer.register_forward_pre_hook(check))
+    try:
+        with paddle.no_grad():
+            out, _ = model._run_blocks(paddle.randn([1, 3, size, size]))
+    finally:
+        for h in hooks:
+            h.remove()
+    return bad, out

@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 import paddle_inception as pi
-from conftest import n_trainable
+from conftest import n_trainable, too_small_layers
 from paddle_inception.models.inception_resnet import Block8, Block17, Block35, Mixed7a
 from paddle_inception.models.inception_v4 import ReductionA
 
@@ -187,41 +187,14 @@ def test_reductions_widths():
 
 # ---- minimum input size --------------------------------------------------------------------
 
-def _too_small_layers(model, size):
-    """Run the body (no input check); list convs/pools whose padded input is smaller than
-    their kernel (torch raises there, Paddle silently returns a 1x1 map)."""
-    bad, hooks = [], []
-
-    def check(layer, inputs):
-        h, w = inputs[0].shape[2:]
-        if isinstance(layer, paddle.nn.Conv2D):
-            (kh, kw), (ph, pw) = layer._kernel_size, layer._updated_padding[:2]
-        else:
-            kh = kw = layer.ksize
-            ph = pw = layer.padding
-        if h + 2 * ph < kh or w + 2 * pw < kw:
-            bad.append(layer.full_name())
-
-    for layer in model.sublayers():
-        if isinstance(layer, (paddle.nn.Conv2D, paddle.nn.MaxPool2D, paddle.nn.AvgPool2D)):
-            hooks.append(layer.register_forward_pre_hook(check))
-    try:
-        with paddle.no_grad():
-            out, _ = model._run_blocks(paddle.randn([1, 3, size, size]))
-    finally:
-        for h in hooks:
-            h.remove()
-    return bad, out
-
-
 @pytest.mark.parametrize("which", ["v1", "v2"])
 def test_min_input_size_is_tight(which, request):
     model = request.getfixturevalue(which)
     m = model.min_input_size
     assert m == 75 == pi.get_model_cfg(f"inception_resnet_{which}")["min_input_size"][-1]
-    bad, out = _too_small_layers(model, m)
+    bad, out = too_small_layers(model, m)
     assert not bad and out.shape[2:] == [1, 1]
-    bad, _ = _too_small_layers(model, m - 1)
+    bad, _ = too_small_layers(model, m - 1)
     assert bad
 
 

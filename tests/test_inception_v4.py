@@ -4,7 +4,7 @@ import paddle
 import pytest
 
 import paddle_inception as pi
-from conftest import n_trainable
+from conftest import n_trainable, too_small_layers
 from paddle_inception.models.inception_v4 import (InceptionA, InceptionB, InceptionC,
                                                   ReductionA, ReductionB)
 
@@ -93,39 +93,12 @@ def test_classifier_size_follows_num_classes(model):
     assert n_trainable(model) - n_trainable(small) == 1536 * (1000 - 10) + (1000 - 10)
 
 
-def _too_small_layers(model, size):
-    """Run the body (no input check) and list the convs/pools whose padded input is smaller
-    than their kernel: torch raises on those, Paddle silently returns a 1x1 map."""
-    bad, hooks = [], []
-
-    def check(layer, inputs):
-        h, w = inputs[0].shape[2:]
-        if isinstance(layer, paddle.nn.Conv2D):
-            (kh, kw), (ph, pw) = layer._kernel_size, layer._updated_padding[:2]
-        else:
-            kh = kw = layer.ksize
-            ph = pw = layer.padding
-        if h + 2 * ph < kh or w + 2 * pw < kw:
-            bad.append(layer.full_name())
-
-    for layer in model.sublayers():
-        if isinstance(layer, (paddle.nn.Conv2D, paddle.nn.MaxPool2D, paddle.nn.AvgPool2D)):
-            hooks.append(layer.register_forward_pre_hook(check))
-    try:
-        with paddle.no_grad():
-            out, _ = model._run_blocks(paddle.randn([1, 3, size, size]))
-    finally:
-        for h in hooks:
-            h.remove()
-    return bad, out
-
-
 def test_min_input_size_is_tight(model):
     m = model.min_input_size
     assert m == 75 == pi.get_model_cfg("inception_v4")["min_input_size"][-1]
-    bad, out = _too_small_layers(model, m)
+    bad, out = too_small_layers(model, m)
     assert not bad and out.shape == [1, 1536, 1, 1]
-    bad, _ = _too_small_layers(model, m - 1)
+    bad, _ = too_small_layers(model, m - 1)
     assert bad                                  # Reduction-B's valid 3x3/2 layers get 2x2
     with pytest.raises(ValueError, match="74x74"):
         model(paddle.randn([1, 3, m - 1, m - 1]))
