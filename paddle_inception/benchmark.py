@@ -135,14 +135,8 @@ def _version(dist: str) -> str | None:
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from .runtime import cpuinfo_field
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def _paddleclas_backbone():

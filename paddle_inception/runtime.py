@@ -16,19 +16,24 @@ import os
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["cpu_vendor", "configure_cpu", "available_cpus"]
+__all__ = ["cpuinfo_field", "cpu_vendor", "configure_cpu", "available_cpus"]
 
 
-def cpu_vendor() -> str:
-    """'AuthenticAMD', 'GenuineIntel', ... or '' where /proc/cpuinfo is not readable."""
+def cpuinfo_field(key: str) -> str:
+    """The first `key` line of /proc/cpuinfo ('vendor_id', 'model name'), or ''."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def cpu_vendor() -> str:
+    """'AuthenticAMD', 'GenuineIntel', ... or '' where /proc/cpuinfo is not readable."""
+    return cpuinfo_field("vendor_id")
 
 
 def available_cpus() -> int:
