@@ -114,6 +114,7 @@ class BenchOptions:
     seed: int = 0
     quick: bool = False
     workdir: str | None = None       # exported models go here (default: a temporary folder)
+    malloc_tune: bool = True         # runtime.tune_malloc in every worker, whatever framework
 
 
 # ================================================================================ helpers
@@ -600,9 +601,12 @@ def _worker_main(spec_json: str) -> int:
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     opts = BenchOptions(**spec["options"])
+    from paddle_inception.runtime import tune_malloc
+    if opts.malloc_tune:
+        tune_malloc()        # a process-wide allocator setting: every framework gets it alike
     if spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
         from paddle_inception.runtime import configure_cpu
-        configure_cpu(num_threads=opts.threads)
+        configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
     rec = measure(spec["case"], spec["framework"], spec["task"], opts, spec["workdir"])
     rec["rss_scope"] = "measurement"
     rec["paddle_loaded"] = "paddle" in sys.modules
@@ -767,7 +771,8 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
     from paddle_inception.runtime import available_cpus, configure_cpu
     if not opts.threads:
         opts = replace(opts, threads=available_cpus())
-    done = configure_cpu(num_threads=opts.threads)      # before any Paddle computation
+    done = configure_cpu(num_threads=opts.threads,      # before any Paddle computation
+                         malloc=opts.malloc_tune)
     status = framework_status(opts.frameworks)
     skipped = [{"framework": fw, "reason": s["note"]} for fw, s in status.items()
                if not s["available"]]
@@ -831,6 +836,8 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
         "loadavg_1min_at_start": load_before, "cpu_busy_at_start": busy_before,
         "cpu": cpu_model(), "cpus_available": available_cpus(), "threads": opts.threads,
         "mkl": _mkl_status(done), "configure_cpu": done,
+        "malloc": ("glibc keeps freed memory (runtime.tune_malloc), in every framework's "
+                   "worker alike" if "malloc" in done else "default allocator settings"),
         "paddle_imported_before_configure_cpu": paddle_before,
         "python": platform.python_version(),
         "versions": {d: _version(d) for d in ("paddlepaddle", "numpy", "onnxruntime",
@@ -859,6 +866,7 @@ def format_table(report: dict) -> str:
         f"{v.get('torch') or '-'}, torchvision {v.get('torchvision') or '-'}, timm "
         f"{v.get('timm') or '-'}, paddleclas {v.get('paddleclas') or '-'}",
         f"MKL: {meta['mkl']}",
+        f"malloc: {meta.get('malloc', '-')}",
         f"matmul peak {peak['n']}x{peak['n']} fp32 GFLOP/s: " + ", ".join(
             f"{k} {_fmt(peak.get(k + '_gflops'))}" for k in ("paddle", "numpy", "onnxruntime",
                                                               "torch")
@@ -982,6 +990,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: batch 2, 2 iterations after 1 warm-up, the config size only, "
                         "2 loader batches, a 512 matmul peak, in-process (explicit options win)")
+    p.add_argument("--no-malloc-tune", dest="malloc_tune", action="store_false",
+                   help="leave glibc's allocator as it is (default: runtime.tune_malloc in "
+                        "every framework's process alike)")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
                    help="write the results as JSON: to stdout instead of the table (bare "
                         "--json), or to PATH besides the table")
@@ -1004,7 +1015,7 @@ def parse_options(argv=None) -> tuple[BenchOptions, argparse.Namespace]:
         iters=pick(args.iters, 5, 2), warmup=pick(args.warmup, 2, 1),
         data_batches=pick(args.data_batches, 0, 2), peak_n=pick(args.peak_size, 2048, 512),
         config=args.config, isolate=pick(args.isolate, True, False), timeout=args.timeout,
-        seed=args.seed, quick=q)
+        seed=args.seed, quick=q, malloc_tune=args.malloc_tune)
     bad = [t for t in opts.tasks if t not in TASKS]
     if bad:
         raise ValueError(f"--tasks: unknown {bad}; choose from {', '.join(TASKS)}")

@@ -8,6 +8,13 @@ Two settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-co
   the variable at its first call, so it must be set before any Paddle computation runs. It is
   set only on AMD CPUs and only when the user has not set it; results agree to float rounding.
 - Eager Paddle uses one intra-op thread unless told otherwise: we set it to the CPUs available.
+- Eager Paddle allocates every op's output with plain malloc, and glibc serves blocks above
+  128 KiB (up to 32 MiB, adaptively) with a fresh mmap that is unmapped again on free: every
+  output is page-faulted in anew (measured: an out-of-place ReLU on a 9.6 MB tensor ran at
+  3 GB/s, in place at 53 GB/s). `mallopt` (glibc only) makes malloc keep freed memory for reuse
+  instead: no mmap, and up to 2 GiB of freed heap kept before trimming. Out-of-place ops then
+  run at 26-50 GB/s; a GoogLeNet train step at 224 went from 8.5 to 10.0 images/s. It changes
+  no result, only where buffers come from; peak RSS can stay higher after a large transient.
 """
 from __future__ import annotations
 
@@ -16,7 +23,12 @@ import os
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["cpuinfo_field", "cpu_vendor", "configure_cpu", "available_cpus"]
+__all__ = ["cpuinfo_field", "cpu_vendor", "configure_cpu", "available_cpus", "tune_malloc"]
+
+# glibc mallopt parameters (malloc.h): no mmap, trim above 2 GiB, grow the heap 64 MiB at a time
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
+_MALLOC_SETTINGS = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 64 << 20))
+_malloc_tuned = False
 
 
 def cpuinfo_field(key: str) -> str:
@@ -43,12 +55,39 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def configure_cpu(num_threads: int | None = None, mkl_amd_fix: bool = True) -> dict:
+def tune_malloc() -> bool:
+    """Make glibc keep freed memory for reuse (see the module docstring). True if applied, False
+    where the C library is not glibc or refuses a setting. Idempotent."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    _malloc_tuned = all([mallopt(param, value) == 1 for param, value in _MALLOC_SETTINGS])
+    return _malloc_tuned
+
+
+def configure_cpu(num_threads: int | None = None, mkl_amd_fix: bool = True,
+                  malloc: bool = True) -> dict:
     """Apply the CPU settings above; returns what was set. Call before the first computation.
 
-    Opt out of the MKL setting with `mkl_amd_fix=False` or `PADDLE_INCEPTION_MKL_FIX=0`.
+    Opt out of the MKL setting with `mkl_amd_fix=False` or `PADDLE_INCEPTION_MKL_FIX=0`, of the
+    allocator setting with `malloc=False` or `PADDLE_INCEPTION_MALLOC_TUNE=0`.
     """
     done = {}
+    if malloc and os.environ.get("PADDLE_INCEPTION_MALLOC_TUNE", "1") != "0" and tune_malloc():
+        done["malloc"] = "glibc: no mmap, trim above 2 GiB"
+        logger.info("glibc malloc set to keep freed memory for reuse: no page faults on every "
+                    "op output (opt out: PADDLE_INCEPTION_MALLOC_TUNE=0)")
     vendor = cpu_vendor()
     wanted = mkl_amd_fix and os.environ.get("PADDLE_INCEPTION_MKL_FIX", "1") != "0"
     if wanted and vendor == "AuthenticAMD" and "MKL_DEBUG_CPU_TYPE" not in os.environ:

@@ -27,7 +27,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNAct, init_weights
+from ..layers import ConvBNAct, MaxPool2D, init_weights, max_pool2d
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -74,7 +74,7 @@ class InceptionBN(nn.Layer):
             # in Paddle is exclusive=False (the default, exclusive=True, would not).
             p = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, exclusive=False)
         else:
-            p = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+            p = max_pool2d(x, kernel_size=3, stride=1, padding=1)
         return paddle.concat([b1, b3, bd, self.branch_pool(p)], axis=1)
 
 
@@ -100,7 +100,7 @@ class InceptionBNReduction(nn.Layer):
         # windows at 0, 2, 4, ...; the two bottom/right padding cells are ignored by the max
         # and only let an odd map's last row start a window: ceil(H/2) rows, like the convs
         # (at even H, identical to Caffe's ceil-mode 3x3/2 pool).
-        p = F.max_pool2d(x, kernel_size=3, stride=2, padding=[0, 2, 0, 2])
+        p = max_pool2d(x, kernel_size=3, stride=2, padding=[0, 2, 0, 2])
         return paddle.concat([b3, bd, p], axis=1)
 
 
@@ -132,10 +132,10 @@ class BNInception(InceptionModel):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.0):
         super().__init__(num_classes, in_channels, dropout)
         self.conv1 = _conv(in_channels, 64, 7, stride=2, padding=3)
-        self.pool1 = nn.MaxPool2D(3, stride=2, ceil_mode=True)
+        self.pool1 = MaxPool2D(3, stride=2, ceil_mode=True)
         self.conv2_reduce = _conv(64, 64, 1)
         self.conv2 = _conv(64, 192, 3, padding=1)
-        self.pool2 = nn.MaxPool2D(3, stride=2, ceil_mode=True)
+        self.pool2 = MaxPool2D(3, stride=2, ceil_mode=True)
         self.block_names = ["conv1", "pool1", "conv2_reduce", "conv2", "pool2"]
         channels = 192
         for name, (ch1x1, ch3x3, ch3x3dbl, pool, pool_proj) in _BLOCKS.items():

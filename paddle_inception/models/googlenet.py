@@ -21,7 +21,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, init_weights
+from ..layers import ConvBNAct, MaxPool2D, init_weights
 from ..registry import register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -47,7 +47,7 @@ class Inception(nn.Layer):
             ConvBNAct(in_channels, ch5x5[0], 1, batch_norm=batch_norm),
             ConvBNAct(ch5x5[0], ch5x5[1], k, padding=k // 2, batch_norm=batch_norm))
         self.branch4 = nn.Sequential(
-            nn.MaxPool2D(3, stride=1, padding=1, ceil_mode=True),
+            MaxPool2D(3, stride=1, padding=1, ceil_mode=True),
             ConvBNAct(in_channels, pool_proj, 1, batch_norm=batch_norm))
         self.out_channels = ch1x1 + ch3x3[1] + ch5x5[1] + pool_proj
 
@@ -124,16 +124,16 @@ class GoogLeNet(InceptionModel):
         pool = dict(stride=2, ceil_mode=True)
 
         self.conv1 = ConvBNAct(in_channels, 64, 7, stride=2, padding=3, **bn)
-        self.maxpool1 = nn.MaxPool2D(3, **pool)
+        self.maxpool1 = MaxPool2D(3, **pool)
         self.conv2 = ConvBNAct(64, 64, 1, **bn)
         self.conv3 = ConvBNAct(64, 192, 3, padding=1, **bn)
-        self.maxpool2 = nn.MaxPool2D(3, **pool)
+        self.maxpool2 = MaxPool2D(3, **pool)
         for name, args in _BLOCKS.items():
             setattr(self, name, Inception(*args, **bn, branch3_kernel_size=branch3_kernel_size))
             if name == "inception3b":
-                self.maxpool3 = nn.MaxPool2D(3, **pool)
+                self.maxpool3 = MaxPool2D(3, **pool)
             elif name == "inception4e":
-                self.maxpool4 = nn.MaxPool2D(maxpool4_kernel_size, **pool)
+                self.maxpool4 = MaxPool2D(maxpool4_kernel_size, **pool)
         self.block_names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a",
                             "inception3b", "maxpool3", "inception4a", "inception4b",
                             "inception4c", "inception4d", "inception4e", "maxpool4",

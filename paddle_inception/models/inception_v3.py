@@ -20,7 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNAct, init_weights, set_bn_eps
+from ..layers import ConvBNAct, MaxPool2D, init_weights, max_pool2d, set_bn_eps
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -78,7 +78,7 @@ class InceptionB(nn.Layer):
         # (N, C_in, H, W) -> (N, 480 + C_in, (H - 3) // 2 + 1, (W - 3) // 2 + 1)
         b3 = self.branch3x3(x)
         bd = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        bp = max_pool2d(x, kernel_size=3, stride=2)
         return paddle.concat([b3, bd, bp], axis=1)
 
 
@@ -139,7 +139,7 @@ class InceptionD(nn.Layer):
         b7 = self.branch7x7x3_1(x)
         for layer in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
             b7 = layer(b7)
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        bp = max_pool2d(x, kernel_size=3, stride=2)
         return paddle.concat([b3, b7, bp], axis=1)
 
 
@@ -238,10 +238,10 @@ class InceptionV3(InceptionModel):
         self.Conv2d_1a_3x3 = ConvBNAct(in_channels, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = ConvBNAct(32, 32, 3)
         self.Conv2d_2b_3x3 = ConvBNAct(32, 64, 3, padding=1)
-        self.maxpool1 = nn.MaxPool2D(3, stride=2)
+        self.maxpool1 = MaxPool2D(3, stride=2)
         self.Conv2d_3b_1x1 = ConvBNAct(64, 80, 1)
         self.Conv2d_4a_3x3 = ConvBNAct(80, 192, 3)
-        self.maxpool2 = nn.MaxPool2D(3, stride=2)
+        self.maxpool2 = MaxPool2D(3, stride=2)
         self.Mixed_5b = InceptionA(192, pool_features=32)
         self.Mixed_5c = InceptionA(256, pool_features=64)
         self.Mixed_5d = InceptionA(288, pool_features=64)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, init_weights, set_bn_eps
+from ..layers import ConvBNAct, MaxPool2D, init_weights, set_bn_eps
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -61,7 +61,7 @@ class Mixed3a(nn.Layer):
 
     def __init__(self, in_channels: int = 64):
         super().__init__()
-        self.maxpool = nn.MaxPool2D(3, stride=2)
+        self.maxpool = MaxPool2D(3, stride=2)
         self.conv = ConvBNAct(in_channels, 96, 3, stride=2)
         self.out_channels = in_channels + 96
 
@@ -97,7 +97,7 @@ class Mixed5a(nn.Layer):
     def __init__(self, in_channels: int = 192):
         super().__init__()
         self.conv = ConvBNAct(in_channels, 192, 3, stride=2)
-        self.maxpool = nn.MaxPool2D(3, stride=2)
+        self.maxpool = MaxPool2D(3, stride=2)
         self.out_channels = 192 + in_channels
 
     def forward(self, x):
@@ -142,7 +142,7 @@ class ReductionA(nn.Layer):
             ConvBNAct(in_channels, k, 1),
             ConvBNAct(k, l, 3, padding=1),
             ConvBNAct(l, m, 3, stride=2))
-        self.branch2 = nn.MaxPool2D(3, stride=2)
+        self.branch2 = MaxPool2D(3, stride=2)
         self.out_channels = n + m + in_channels
 
     def forward(self, x):
@@ -193,7 +193,7 @@ class ReductionB(nn.Layer):
             ConvBNAct(256, 256, (1, 7), padding=(0, 3)),
             ConvBNAct(256, 320, (7, 1), padding=(3, 0)),
             ConvBNAct(320, 320, 3, stride=2))
-        self.branch2 = nn.MaxPool2D(3, stride=2)
+        self.branch2 = MaxPool2D(3, stride=2)
         self.out_channels = 192 + 320 + in_channels
 
     def forward(self, x):

@@ -1,0 +1,81 @@
+"""The eager fast paths of layers.Conv2D / MaxPool2D / max_pool2d give Paddle's stock results,
+forward and backward, and static graphs (export) get the stock ops."""
+import numpy as np
+import paddle
+import paddle.nn as nn
+import pytest
+
+from paddle_inception.layers import Conv2D, ConvBNAct, MaxPool2D, max_pool2d
+
+
+def _forward_backward(layer, x, g):
+    x = x.detach()
+    x.stop_gradient = False
+    y = layer(x)
+    (y * g).sum().backward()
+    grads = [x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
+    layer.clear_gradients()
+    return y.numpy(), grads
+
+
+@pytest.mark.parametrize("kernel,stride,padding,groups", [
+    (1, 1, 0, 1), (3, 1, 1, 1), (7, 2, 3, 1), (5, 1, 2, 1), ((1, 7), 1, (0, 3), 1),
+    ((3, 1), 2, (1, 0), 1), (3, 1, 1, 4)])
+def test_conv2d_matches_paddle_forward_and_backward(kernel, stride, padding, groups):
+    paddle.seed(1)
+    ours = Conv2D(8, 16, kernel, stride=stride, padding=padding, groups=groups)
+    stock = nn.Conv2D(8, 16, kernel, stride=stride, padding=padding, groups=groups)
+    stock.set_state_dict(ours.state_dict())
+    assert list(ours.state_dict()) == ["weight", "bias"]
+    x = paddle.randn([3, 8, 17, 13])
+    y_ours, g_ours = _forward_backward(ours, x, 1.0)
+    y_stock, g_stock = _forward_backward(stock, x, 1.0)
+    assert y_ours.shape == y_stock.shape
+    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
+    for a, b in zip(g_ours, g_stock):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_conv2d_without_bias_and_convbnact_use_it():
+    ours = Conv2D(4, 6, 3, padding=1, bias_attr=False)
+    assert ours.bias is None and ours(paddle.randn([1, 4, 5, 5])).shape == [1, 6, 5, 5]
+    assert isinstance(ConvBNAct(4, 6, 3, batch_norm=False).conv, Conv2D)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,ceil", [
+    (3, 1, 1, True), (3, 2, 0, True), (3, 2, 0, False), (2, 2, 0, True), (3, 2, 1, False)])
+def test_maxpool_matches_paddle_forward_and_backward(kernel, stride, padding, ceil):
+    # inputs after a ReLU: many ties at 0, where a gradient could land on another element
+    x = paddle.nn.functional.relu(paddle.randn([2, 5, 15, 14]))
+    stock = nn.MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    ours = MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    g = paddle.randn(stock(x).shape)
+    y_ours, (gx_ours,) = _forward_backward(ours, x, g)
+    y_stock, (gx_stock,) = _forward_backward(stock, x, g)
+    np.testing.assert_array_equal(y_ours, y_stock)
+    np.testing.assert_array_equal(gx_ours, gx_stock)
+
+
+def test_max_pool2d_asymmetric_padding_and_no_grad():
+    x = paddle.randn([1, 2, 9, 9])
+    ref = paddle.nn.functional.max_pool2d(x, 3, 2, [0, 2, 0, 2])
+    x.stop_gradient = False
+    np.testing.assert_array_equal(max_pool2d(x, 3, 2, [0, 2, 0, 2]).numpy(), ref.numpy())
+    with paddle.no_grad():
+        np.testing.assert_array_equal(max_pool2d(x, 3, 2, [0, 2, 0, 2]).numpy(), ref.numpy())
+
+
+def _static_ops(net):
+    static = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec([None, 3, 9, 9])],
+                                  full_graph=True)
+    program = static.forward.concrete_program.main_program
+    return [op.name() for op in program.global_block().ops]
+
+
+def test_static_graph_gets_the_stock_ops():
+    ours = _static_ops(nn.Sequential(ConvBNAct(3, 4, 3, padding=1, batch_norm=False),
+                                     MaxPool2D(3, stride=2, ceil_mode=True)))
+    stock = _static_ops(nn.Sequential(nn.Conv2D(3, 4, 3, padding=1), nn.ReLU(),
+                                      nn.MaxPool2D(3, stride=2, ceil_mode=True)))
+    assert ours == stock
+    assert "pd_op.conv2d" in ours and "pd_op.pool2d" in ours, ours
