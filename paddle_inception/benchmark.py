@@ -148,7 +148,13 @@ def _paddleclas_backbone():
         if importlib.util.find_spec(name.split(".")[0]) is None:
             continue
         try:
-            return importlib.import_module(name)
+            backbone = importlib.import_module(name)
+            # PaddleClas' logger is None until its engine sets it up, and InceptionV3's
+            # constructor logs a deprecation warning: AttributeError without this
+            log = importlib.import_module(name.replace("arch.backbone", "utils.logger"))
+            if getattr(log, "_logger", True) is None:
+                log.init_logger(log_level=40)          # errors only
+            return backbone
         except Exception as e:       # the pip package imports cv2, sklearn, faiss... at import
             errors.append(f"{name}: {_first_line(e, 160)}")
     raise ImportError("PaddleClas not importable (" + ("; ".join(errors) or
@@ -752,7 +758,8 @@ def _mkl_status(done: dict) -> str:
     from paddle_inception.runtime import cpu_vendor
     vendor = cpu_vendor() or "unknown"
     if "MKL_DEBUG_CPU_TYPE" in done:
-        return f"applied: configure_cpu set MKL_DEBUG_CPU_TYPE=5 ({vendor} CPU)"
+        return f"applied: configure_cpu set MKL_DEBUG_CPU_TYPE={done['MKL_DEBUG_CPU_TYPE']} " \
+               f"({vendor} CPU)"
     if "MKL_DEBUG_CPU_TYPE" in os.environ:
         return f"MKL_DEBUG_CPU_TYPE={os.environ['MKL_DEBUG_CPU_TYPE']} already in the " \
                f"environment (left as is)"

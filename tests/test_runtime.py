@@ -58,3 +58,28 @@ def test_configure_cpu_opt_outs(monkeypatch):
     monkeypatch.setenv("PADDLE_INCEPTION_MKL_FIX", "0")
     done = runtime.configure_cpu(num_threads=1)
     assert "malloc" not in done and "MKL_DEBUG_CPU_TYPE" not in done
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ("fpu sse2 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16",
+     ("6", "AVX-512")),
+    ("fpu sse2 avx avx2 fma avx512f", ("5", "AVX2")),          # AVX-512 F alone: not SKX level
+    ("fpu sse2 avx avx2 fma", ("5", "AVX2")),
+    ("fpu sse2 avx", None),                                    # no path it could run: unset
+])
+def test_mkl_code_path_is_the_widest_the_cpu_lists(flags, expected):
+    assert runtime.mkl_code_path(flags) == expected
+
+
+def test_mkl_setting_is_amd_only_and_respects_the_user(monkeypatch):
+    monkeypatch.delenv("MKL_DEBUG_CPU_TYPE", raising=False)
+    monkeypatch.setattr(runtime, "cpu_vendor", lambda: "GenuineIntel")
+    assert "MKL_DEBUG_CPU_TYPE" not in runtime.configure_cpu(num_threads=1)
+    assert "MKL_DEBUG_CPU_TYPE" not in os.environ
+    monkeypatch.setattr(runtime, "cpu_vendor", lambda: "AuthenticAMD")
+    monkeypatch.setattr(runtime, "mkl_code_path", lambda: ("5", "AVX2"))
+    assert runtime.configure_cpu(num_threads=1)["MKL_DEBUG_CPU_TYPE"] == "5"
+    assert os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")                 # the user's value wins
+    assert "MKL_DEBUG_CPU_TYPE" not in runtime.configure_cpu(num_threads=1)
+    assert os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
