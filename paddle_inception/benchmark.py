@@ -65,7 +65,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "googlenet.yaml")
 
 TASKS = ("infer", "export", "onnx", "train", "data")
-FRAMEWORKS = ("ours", "paddleclas", "torchvision", "timm")
+FRAMEWORKS = ("ours", "paddleclas", "paddleclas-stock", "torchvision", "timm")
+# PaddleClas' models again, in a process left with Paddle's defaults (threads aside): no
+# configure_cpu MKL path, no malloc setting. What a PaddleClas user runs unless they tune it.
+STOCK = "paddleclas-stock"
+
+
+def _source(framework: str) -> str:
+    """Whose model a framework entry runs ('paddleclas-stock' runs PaddleClas')."""
+    return "paddleclas" if framework == STOCK else framework
 DEFAULT_MODELS = ("googlenet", "googlenet_bn", "inception_v3", "inception_v4")
 _RESULT_MARK = "@@PI_BENCH_RESULT@@"
 
@@ -167,7 +175,7 @@ def framework_status(frameworks) -> dict:
     for fw in frameworks:
         if fw == "ours":
             out[fw] = {"available": True, "version": _version("paddlepaddle"), "note": ""}
-        elif fw == "paddleclas":
+        elif _source(fw) == "paddleclas":
             found = any(importlib.util.find_spec(n) for n in ("ppcls", "paddleclas"))
             out[fw] = {"available": bool(found), "version": _version("paddleclas"),
                        "note": "" if found else
@@ -303,10 +311,10 @@ def _swap_first_conv_paddle(model, channels: int) -> bool:
 
 def peer_skip_reason(case: dict, framework: str) -> str | None:
     """Why `framework`'s model cannot run `case` at all (known limits), else None."""
-    ctor = PEERS.get(case["model"], {}).get(framework)
-    lo_hi = PEER_SIZE_RANGE.get((framework, ctor))
+    ctor = PEERS.get(case["model"], {}).get(_source(framework))
+    lo_hi = PEER_SIZE_RANGE.get((_source(framework), ctor))
     if lo_hi and not all(lo_hi[0] <= s <= lo_hi[1] for s in case["input"][1:]):
-        return f"{framework} {ctor} runs only at {lo_hi[0]}-{lo_hi[1]} px"
+        return f"{_source(framework)} {ctor} runs only at {lo_hi[0]}-{lo_hi[1]} px"
     return None
 
 
@@ -327,6 +335,8 @@ def _build_paddle(case: dict, framework: str, train: bool = False):
     with paddle.utils.unique_name.guard():
         model = getattr(backbone, ctor)(pretrained=False, class_num=case["num_classes"])
     note = PEER_NOTES.get((case["model"], "paddleclas"), "")
+    if framework == STOCK:
+        note = "; ".join(n for n in ("Paddle defaults, no configure_cpu", note) if n)
     if C != 3 and _swap_first_conv_paddle(model, C):
         note = "; ".join(n for n in (note, f"first conv takes {C} ch") if n)
     return model, note
@@ -576,7 +586,7 @@ def measure(case: dict, framework: str, task: str, opts: BenchOptions, workdir: 
         else:
             x, y = inputs if inputs is not None else make_inputs(case, opts.batch, opts.seed)
             rec["input_sha1"] = _checksum(x)
-            kind = "paddle" if framework in ("ours", "paddleclas") else "torch"
+            kind = "paddle" if _source(framework) in ("ours", "paddleclas") else "torch"
             rec["impl"] = _IMPL[(kind, task)]
             fn = _measure_paddle if kind == "paddle" else _measure_torch
             res = fn(case, framework, task, x, y, opts, workdir)
@@ -607,12 +617,14 @@ def _worker_main(spec_json: str) -> int:
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
     opts = BenchOptions(**spec["options"])
-    from paddle_inception.runtime import tune_malloc
-    if opts.malloc_tune:
-        tune_malloc()        # a process-wide allocator setting: every framework gets it alike
-    if spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
-        from paddle_inception.runtime import configure_cpu
-        configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
+    from paddle_inception.runtime import configure_cpu, tune_malloc
+    if spec["framework"] == STOCK:       # threads only (the parent dropped the MKL variable)
+        configure_cpu(num_threads=opts.threads, mkl_amd_fix=False, malloc=False)
+    else:
+        if opts.malloc_tune:
+            tune_malloc()    # a process-wide allocator setting: every framework gets it alike
+        if spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
+            configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
     rec = measure(spec["case"], spec["framework"], spec["task"], opts, spec["workdir"])
     rec["rss_scope"] = "measurement"
     rec["paddle_loaded"] = "paddle" in sys.modules
@@ -629,6 +641,9 @@ _BOOT = ("import importlib.util, sys; "
          "sys.exit(m._worker_main(sys.argv[2]))")
 
 
+_MKL_SET_BY_CONFIGURE = False          # run_benchmark's configure_cpu set MKL_DEBUG_CPU_TYPE
+
+
 def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str) -> dict:
     """`measure` in a fresh interpreter (loads this file without the package, so a torch
     worker never imports Paddle)."""
@@ -638,8 +653,12 @@ def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str) -> di
             "input": case.get("input"), "num_classes": case.get("num_classes"), "task": task,
             "framework": framework, "batch": opts.batch, "note": "", "rss_scope": "measurement"}
     cmd = [sys.executable, "-c", _BOOT, os.path.abspath(__file__), json.dumps(spec)]
+    env = dict(os.environ)
+    if framework == STOCK and _MKL_SET_BY_CONFIGURE:
+        env.pop("MKL_DEBUG_CPU_TYPE", None)      # ours, not the user's: stock runs without it
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout,
+                              env=env)
     except subprocess.TimeoutExpired:
         return dict(base, status="error", error=f"timed out after {opts.timeout:.0f} s")
     for line in proc.stdout.splitlines():
@@ -780,6 +799,8 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
         opts = replace(opts, threads=available_cpus())
     done = configure_cpu(num_threads=opts.threads,      # before any Paddle computation
                          malloc=opts.malloc_tune)
+    global _MKL_SET_BY_CONFIGURE
+    _MKL_SET_BY_CONFIGURE = "MKL_DEBUG_CPU_TYPE" in done
     status = framework_status(opts.frameworks)
     skipped = [{"framework": fw, "reason": s["note"]} for fw, s in status.items()
                if not s["available"]]
@@ -805,6 +826,8 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
                             task=task, framework=fw, batch=opts.batch, status="skipped",
                             error=f"not importable: {broken[fw]}", note="", rss_mib=None)
             reason = peer_skip_reason(case, fw) if task != "data" else None
+            if fw == STOCK and not opts.isolate:
+                reason = "needs --isolate: Paddle's defaults need a process of their own"
             if reason:
                 return dict(model=case["model"], size=case["size"], input=case["input"],
                             num_classes=case["num_classes"], task=task, framework=fw,
@@ -824,7 +847,7 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
         for case in cases:
             fws = ["ours"] + [fw for fw in opts.frameworks if fw != "ours" and
                               status.get(fw, {}).get("available") and
-                              fw in PEERS.get(case["model"], {})]
+                              _source(fw) in PEERS.get(case["model"], {})]
             if "ours" not in opts.frameworks:
                 fws = fws[1:]
             for task in model_tasks:

@@ -179,3 +179,39 @@ def test_tool_script_help():
     out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--help"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--quick" in out.stdout and "--tasks" in out.stdout
+
+
+def test_stock_paddleclas_runs_with_paddle_defaults(monkeypatch, tmp_path):
+    """'paddleclas-stock' is PaddleClas' model in a process without our MKL variable (when our
+    configure_cpu set it, not the user) and, in the worker, without the malloc setting."""
+    seen = {}
+
+    class Done:
+        stdout, stderr, returncode = "", "", 1
+
+    def fake_run(cmd, **kw):
+        seen[json.loads(cmd[-1])["framework"]] = kw["env"].get("MKL_DEBUG_CPU_TYPE")
+        return Done()
+
+    monkeypatch.setattr(B.subprocess, "run", fake_run)
+    monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "6")
+    monkeypatch.setattr(B, "_MKL_SET_BY_CONFIGURE", True)
+    case = {"model": "googlenet", "size": "224", "input": [3, 224, 224], "num_classes": 1000}
+    opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1)
+    for fw in ("paddleclas", B.STOCK):
+        B._run_isolated(case, fw, "infer", opts, str(tmp_path))
+    assert seen == {"paddleclas": "6", B.STOCK: None}
+    monkeypatch.setattr(B, "_MKL_SET_BY_CONFIGURE", False)    # the user's own value stays
+    B._run_isolated(case, B.STOCK, "infer", opts, str(tmp_path))
+    assert seen[B.STOCK] == "6"
+
+    calls = []
+    from paddle_inception import runtime
+    monkeypatch.setattr(runtime, "configure_cpu", lambda **kw: calls.append(kw) or {})
+    monkeypatch.setattr(runtime, "tune_malloc", lambda: calls.append("malloc"))
+    monkeypatch.setattr(B, "measure", lambda *a, **k: {})
+    spec = {"case": case, "framework": B.STOCK, "task": "infer", "workdir": str(tmp_path),
+            "options": B.asdict(opts)}
+    B._worker_main(json.dumps(spec))
+    assert calls == [dict(num_threads=1, mkl_amd_fix=False, malloc=False)]
+    assert B.peer_skip_reason(dict(case, input=[1, 32, 32]), B.STOCK).startswith("paddleclas")
