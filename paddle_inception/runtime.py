@@ -5,12 +5,14 @@ Two settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-co
 - Paddle's CPU wheel bundles an MKL that dispatches to its slow generic code path on non-Intel
   CPUs. `MKL_DEBUG_CPU_TYPE` picks the code path instead: 5 is AVX2 (`paddle.matmul` 2048x2048
   went from 43 to 118-212 GFLOP/s, a GoogLeNet-BN train step at 64x64 from 14 to 120 images/s),
-  6 is AVX-512 (SKX), which AMD Zen 4/5 have: 212 -> 363 GFLOP/s, GoogLeNet-BN train step at
-  224 from 12.6 to 16.0 images/s. We pick 6 where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL,
-  else 5 where it lists AVX2 and FMA, else nothing (a path the CPU lacks would crash). MKL
+  7 is AVX-512 for Xeon (Skylake-SP level), which AMD Zen 4/5 also have: 212 -> 371 GFLOP/s,
+  GoogLeNet-BN train step at 224 from 12.6 to 16.0 images/s. (6 is Xeon Phi's AVX-512: its
+  sgemm runs too, but Paddle Inference then dies of SIGILL on an instruction only Xeon Phi
+  has.) We pick 7 where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL, else 5 where it lists AVX2
+  and FMA, else nothing (a path the CPU lacks would crash). MKL
   reads the variable at its first call, so it must be set before any Paddle computation runs.
   It is set only on AMD CPUs and only when the user has not set it; results agree to float
-  rounding (googlenet_bn logits: 3e-6 apart between 5 and 6, matmul error vs float64 equal).
+  rounding (googlenet_bn logits: 3e-6 apart between 5 and 7, matmul error vs float64 equal).
 - Eager Paddle uses one intra-op thread unless told otherwise: we set it to the CPUs available.
 - Eager Paddle allocates every op's output with plain malloc, and glibc serves blocks above
   128 KiB (up to 32 MiB, adaptively) with a fresh mmap that is unmapped again on free: every
@@ -58,11 +60,11 @@ _AVX512_SKX = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
 
 def mkl_code_path(flags: str | None = None) -> tuple[str, str] | None:
     """(MKL_DEBUG_CPU_TYPE value, name) of the widest MKL code path this CPU can run:
-    ("6", "AVX-512") or ("5", "AVX2"); None when it has neither. `flags`: a /proc/cpuinfo
+    ("7", "AVX-512") or ("5", "AVX2"); None when it has neither. `flags`: a /proc/cpuinfo
     'flags' line (default: this machine's)."""
     have = set((cpuinfo_field("flags") if flags is None else flags).split())
     if all(f in have for f in _AVX512_SKX):
-        return ("6", "AVX-512")
+        return ("7", "AVX-512")
     if {"avx2", "fma"} <= have:
         return ("5", "AVX2")
     return None

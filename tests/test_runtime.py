@@ -62,7 +62,7 @@ def test_configure_cpu_opt_outs(monkeypatch):
 
 @pytest.mark.parametrize("flags,expected", [
     ("fpu sse2 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16",
-     ("6", "AVX-512")),
+     ("7", "AVX-512")),
     ("fpu sse2 avx avx2 fma avx512f", ("5", "AVX2")),          # AVX-512 F alone: not SKX level
     ("fpu sse2 avx avx2 fma", ("5", "AVX2")),
     ("fpu sse2 avx", None),                                    # no path it could run: unset
