@@ -215,3 +215,28 @@ def test_stock_paddleclas_runs_with_paddle_defaults(monkeypatch, tmp_path):
     B._worker_main(json.dumps(spec))
     assert calls == [dict(num_threads=1, mkl_amd_fix=False, malloc=False)]
     assert B.peer_skip_reason(dict(case, input=[1, 32, 32]), B.STOCK).startswith("paddleclas")
+
+
+def test_repeated_rows_keep_the_median_process():
+    recs = [{"status": "ok", "images_per_s": v, "note": "n", "times_s": [1.0 / v]}
+            for v in (30.0, 10.0, 20.0)] + [{"status": "error", "error": "x"}]
+    rec = B._median_run(recs)
+    assert rec["images_per_s"] == 20.0 and rec["runs_images_per_s"] == [10.0, 20.0, 30.0]
+    assert rec["note"] == "n; 3 runs 10.0-30.0"
+    assert B._median_run([{"status": "error", "error": "x"}])["status"] == "error"
+    opts, _ = B.parse_options(["--repeat", "3"])
+    assert opts.repeat == 3
+    with pytest.raises(ValueError, match="--repeat"):
+        B.parse_options(["--repeat", "0"])
+
+
+def test_worker_rss_is_its_own(tmp_path):
+    """An isolated worker reports its own peak RSS, not its (larger) parent's."""
+    import numpy as np
+    ballast = np.ones(300 << 17)            # 300 MiB resident in this (parent) process
+    opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1, timeout=120)
+    case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
+    rec = B._run_isolated(case, "ours", "infer", opts, str(tmp_path))
+    assert rec["status"] == "ok", rec.get("error")
+    assert rec["rss_mib"] < B._rss_mib(), (rec["rss_mib"], B._rss_mib())
+    del ballast
