@@ -13,7 +13,7 @@ What is measured, per model x input size x task x framework:
   auxiliary heads are trained through them: GoogLeNet's three outputs with the 1/0.3/0.3 loss,
   Inception-v3's two with 1/0.3); and `data`: the config's Train DataLoader alone.
 - sizes: `config` is `Global.image_shape` and `Arch.class_num` of the config (default
-  configs/googlenet.yaml: Fashion-MNIST, 1x48x48, 10 classes; a 3-channel peer gets its first
+  configs/googlenet.yaml: Fashion-MNIST, 1x32x32, 10 classes; a 3-channel peer gets its first
   conv swapped for one taking the config's channels), `default` the model's ImageNet size
   (224 for GoogLeNet, 299 for Inception-v3/v4; 3 channels, 1000 classes), or a number.
 - timing: the median of `--iters` timed iterations after `--warmup` untimed ones; images/s =
@@ -24,15 +24,21 @@ What is measured, per model x input size x task x framework:
   (`flops.count_flops` convention), in the mode the task runs (train: with the aux heads).
   Achieved GFLOP/s = 2 * MACs * images/s for inference and 6 * MACs * images/s for training
   (backward ~ 2x forward), as a fraction of the matmul peak measured in the same run (the
-  larger of a big `paddle.matmul` and a numpy matmul).
-- peak RSS: `resource.getrusage` max RSS. By default (not `--quick`) every measurement runs in
-  its own subprocess, so it is that measurement's alone, a crashing peer cannot take the run
-  down, and one framework's thread pools do not linger into another's timing; `--no-isolate`
-  runs everything in this process (RSS is then the process peak so far).
+  largest of a big `paddle.matmul`, a numpy matmul, an ONNX Runtime matmul and a torch one).
+- peak RSS: the process's VmHWM. By default (not `--quick`) every measurement runs in its own
+  subprocess, so it is that measurement's alone, a crashing peer cannot take the run down, and
+  one framework's thread pools do not linger into another's timing; `--no-isolate` runs
+  everything in this process (RSS is then the process peak so far). `--repeat N` runs each
+  measurement in N processes and keeps the median one: on a shared cloud CPU a whole process can
+  run 1.5x faster or slower than the next one while steady within itself.
+- settings: `runtime.configure_cpu` is called before any Paddle computation (the report says
+  what it set: MKL code path, malloc, threads) and applies to ours and `paddleclas` alike (the
+  malloc setting to the torch workers too), so those ratios compare implementations.
+  `paddleclas-stock` runs PaddleClas' models in a process with Paddle's defaults instead
+  (threads aside): what a PaddleClas user gets.
 
-`runtime.configure_cpu` is called before any Paddle computation (the report says whether it set
-MKL_DEBUG_CPU_TYPE). Nothing here imports Paddle or torch at module import time, so a torch
-worker never loads Paddle.
+Nothing here imports Paddle or torch at module import time, so a torch worker never loads
+Paddle.
 """
 from __future__ import annotations
 

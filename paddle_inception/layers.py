@@ -22,7 +22,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-__all__ = ["SMALL_MAP_PIXELS", "Conv2D", "MaxPool2D", "max_pool2d", "ConvBNAct", "init_weights", "set_bn_eps"]
+__all__ = ["SMALL_MAP_PIXELS", "Conv2D", "MaxPool2D", "max_pool2d", "ConvBNAct", "init_weights",
+           "set_bn_eps"]
 
 # TF-slim / torchvision / timm all use eps=1e-3 for the Inception family; BN-Inception uses 1e-5.
 DEFAULT_BN_EPS = 1e-3
