@@ -636,11 +636,10 @@ def _worker_main(spec_json: str) -> int:
     from paddle_inception.runtime import configure_cpu, tune_malloc
     if spec["framework"] == STOCK:       # threads only (the parent dropped the MKL variable)
         configure_cpu(num_threads=opts.threads, mkl_amd_fix=False, malloc=False)
-    else:
-        if opts.malloc_tune:
-            tune_malloc()    # a process-wide allocator setting: every framework gets it alike
-        if spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
-            configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
+    elif spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
+        configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
+    elif opts.malloc_tune:
+        tune_malloc()        # torch workers: the same process-wide allocator setting
     rec = measure(spec["case"], spec["framework"], spec["task"], opts, spec["workdir"])
     rec["rss_scope"] = "measurement"
     rec["paddle_loaded"] = "paddle" in sys.modules
@@ -655,9 +654,6 @@ _BOOT = ("import importlib.util, sys; "
          "m = importlib.util.module_from_spec(s); sys.modules[s.name] = m; "
          "s.loader.exec_module(m); "
          "sys.exit(m._worker_main(sys.argv[2]))")
-
-
-_MKL_SET_BY_CONFIGURE = False          # run_benchmark's configure_cpu set MKL_DEBUG_CPU_TYPE
 
 
 def _median_run(recs: list) -> dict:
@@ -675,9 +671,11 @@ def _median_run(recs: list) -> dict:
     return rec
 
 
-def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str) -> dict:
+def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str,
+                  mkl_set_by_us: bool = False) -> dict:
     """`measure` in a fresh interpreter (loads this file without the package, so a torch
-    worker never imports Paddle)."""
+    worker never imports Paddle). `mkl_set_by_us`: MKL_DEBUG_CPU_TYPE in the environment is
+    configure_cpu's, not the user's, and is left out of a stock worker's environment."""
     spec = {"case": case, "framework": framework, "task": task, "workdir": workdir,
             "options": asdict(opts)}
     base = {"model": case.get("model", "-"), "size": case.get("size"),
@@ -685,7 +683,7 @@ def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str) -> di
             "framework": framework, "batch": opts.batch, "note": "", "rss_scope": "measurement"}
     cmd = [sys.executable, "-c", _BOOT, os.path.abspath(__file__), json.dumps(spec)]
     env = dict(os.environ)
-    if framework == STOCK and _MKL_SET_BY_CONFIGURE:
+    if framework == STOCK and mkl_set_by_us:
         env.pop("MKL_DEBUG_CPU_TYPE", None)      # ours, not the user's: stock runs without it
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout,
@@ -830,8 +828,7 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
         opts = replace(opts, threads=available_cpus())
     done = configure_cpu(num_threads=opts.threads,      # before any Paddle computation
                          malloc=opts.malloc_tune)
-    global _MKL_SET_BY_CONFIGURE
-    _MKL_SET_BY_CONFIGURE = "MKL_DEBUG_CPU_TYPE" in done
+    mkl_set_by_us = "MKL_DEBUG_CPU_TYPE" in done
     status = framework_status(opts.frameworks)
     skipped = [{"framework": fw, "reason": s["note"]} for fw, s in status.items()
                if not s["available"]]
@@ -866,10 +863,10 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
                             rss_mib=None)
             log(f"{case.get('model', '-')} {case.get('size')} {task} {fw}")
             if opts.isolate and opts.repeat > 1:
-                rec = _median_run([_run_isolated(case, fw, task, opts, workdir)
+                rec = _median_run([_run_isolated(case, fw, task, opts, workdir, mkl_set_by_us)
                                    for _ in range(opts.repeat)])
             elif opts.isolate:
-                rec = _run_isolated(case, fw, task, opts, workdir)
+                rec = _run_isolated(case, fw, task, opts, workdir, mkl_set_by_us)
             else:
                 inputs = make_inputs(case, opts.batch, opts.seed) if task != "data" else None
                 rec = measure(case, fw, task, opts, workdir, inputs)

@@ -1,6 +1,6 @@
 """CPU runtime setup, done visibly (logged) by the tools and on request by library users.
 
-Two settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-core AMD EPYC):
+Three settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-core AMD EPYC):
 
 - Paddle's CPU wheel bundles an MKL that dispatches to its slow generic code path on non-Intel
   CPUs. `MKL_DEBUG_CPU_TYPE` picks the code path instead: 5 is AVX2 (`paddle.matmul` 2048x2048
@@ -9,10 +9,9 @@ Two settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-co
   GoogLeNet-BN train step at 224 from 12.6 to 16.0 images/s. (6 is Xeon Phi's AVX-512: its
   sgemm runs too, but Paddle Inference then dies of SIGILL on an instruction only Xeon Phi
   has.) We pick 7 where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL, else 5 where it lists AVX2
-  and FMA, else nothing (a path the CPU lacks would crash). MKL
-  reads the variable at its first call, so it must be set before any Paddle computation runs.
-  It is set only on AMD CPUs and only when the user has not set it; results agree to float
-  rounding (googlenet_bn logits: 3e-6 apart between 5 and 7, matmul error vs float64 equal).
+  and FMA, else nothing (a path the CPU lacks would crash). MKL reads the variable at its
+  first call, so it must be set before any Paddle computation runs. It is set only on AMD CPUs
+  and only when the user has not set it; results agree to float rounding (googlenet_bn logits: 3e-6 apart between 5 and 7, matmul error vs float64 equal).
 - Eager Paddle uses one intra-op thread unless told otherwise: we set it to the CPUs available.
 - Eager Paddle allocates every op's output with plain malloc, and glibc serves blocks above
   128 KiB (up to 32 MiB, adaptively) with a fresh mmap that is unmapped again on free: every
@@ -110,11 +109,10 @@ def configure_cpu(num_threads: int | None = None, mkl_amd_fix: bool = True,
         done["malloc"] = "glibc: no mmap, trim above 2 GiB"
         logger.info("glibc malloc set to keep freed memory for reuse: no page faults on every "
                     "op output (opt out: PADDLE_INCEPTION_MALLOC_TUNE=0)")
-    vendor = cpu_vendor()
     wanted = mkl_amd_fix and os.environ.get("PADDLE_INCEPTION_MKL_FIX", "1") != "0"
-    path = mkl_code_path()
-    if (wanted and vendor == "AuthenticAMD" and path
-            and "MKL_DEBUG_CPU_TYPE" not in os.environ):
+    path = (mkl_code_path() if wanted and "MKL_DEBUG_CPU_TYPE" not in os.environ
+            and cpu_vendor() == "AuthenticAMD" else None)
+    if path:
         os.environ["MKL_DEBUG_CPU_TYPE"] = path[0]
         done["MKL_DEBUG_CPU_TYPE"] = path[0]
         logger.info("AMD CPU detected: set MKL_DEBUG_CPU_TYPE=%s so Paddle's bundled MKL uses "

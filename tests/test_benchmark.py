@@ -195,14 +195,12 @@ def test_stock_paddleclas_runs_with_paddle_defaults(monkeypatch, tmp_path):
 
     monkeypatch.setattr(B.subprocess, "run", fake_run)
     monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "6")
-    monkeypatch.setattr(B, "_MKL_SET_BY_CONFIGURE", True)
     case = {"model": "googlenet", "size": "224", "input": [3, 224, 224], "num_classes": 1000}
     opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1)
     for fw in ("paddleclas", B.STOCK):
-        B._run_isolated(case, fw, "infer", opts, str(tmp_path))
+        B._run_isolated(case, fw, "infer", opts, str(tmp_path), mkl_set_by_us=True)
     assert seen == {"paddleclas": "6", B.STOCK: None}
-    monkeypatch.setattr(B, "_MKL_SET_BY_CONFIGURE", False)    # the user's own value stays
-    B._run_isolated(case, B.STOCK, "infer", opts, str(tmp_path))
+    B._run_isolated(case, B.STOCK, "infer", opts, str(tmp_path))   # the user's own value stays
     assert seen[B.STOCK] == "6"
 
     calls = []

@@ -204,7 +204,7 @@ class _InceptionResNet(InceptionModel):
         self.conv2d_1a = ConvBNAct(in_channels, 32, 3, stride=2)   # 149x149x32 (V)
         self.conv2d_2a = ConvBNAct(32, 32, 3)                      # 147x147x32 (V)
         self.conv2d_2b = ConvBNAct(32, 64, 3, padding=1)           # 147x147x64
-        self.maxpool_3a = MaxPool2D(3, stride=2)                # 73x73x64 (V)
+        self.maxpool_3a = MaxPool2D(3, stride=2)                   # 73x73x64 (V)
         self.conv2d_3b = ConvBNAct(64, 80, 1)                      # 73x73x80
         self.conv2d_4a = ConvBNAct(80, 192, 3)                     # 71x71x192 (V)
         return ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a"]
@@ -245,7 +245,7 @@ class InceptionResNetV2(_InceptionResNet):
                  scales=(0.17, 0.10, 0.20)):
         super().__init__(num_classes, in_channels, dropout)
         names = self._stem_head(in_channels)
-        self.maxpool_5a = MaxPool2D(3, stride=2)                          # 35x35x192 (V)
+        self.maxpool_5a = MaxPool2D(3, stride=2)                             # 35x35x192 (V)
         self.mixed_5b = Mixed5b(192)                                         # 35x35x320
         self.repeat = nn.Sequential(*[Block35(320, scale=scales[0]) for _ in range(10)])
         self.mixed_6a = ReductionA(320, k=256, l=256, m=384, n=384)          # 17x17x1088
