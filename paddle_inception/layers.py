@@ -18,15 +18,30 @@ fusion passes match, and no mask where no backward runs.
 """
 from __future__ import annotations
 
+import contextlib
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-__all__ = ["SMALL_MAP_PIXELS", "Conv2D", "MaxPool2D", "max_pool2d", "ConvBNAct", "init_weights",
-           "set_bn_eps"]
+__all__ = ["SMALL_MAP_PIXELS", "Conv2D", "MaxPool2D", "max_pool2d", "ConvBNAct", "avg_pool_3x3",
+           "batchnorm_eps", "init_weights", "DEFAULT_BN_EPS"]
 
 # TF-slim / torchvision / timm all use eps=1e-3 for the Inception family; BN-Inception uses 1e-5.
 DEFAULT_BN_EPS = 1e-3
+_BN_EPS = [DEFAULT_BN_EPS]
+
+
+@contextlib.contextmanager
+def batchnorm_eps(eps: float):
+    """Build the ConvBNAct blocks created inside the `with` with BatchNorm epsilon `eps`:
+    a model sets it once around its construction (`with batchnorm_eps(1e-5): ...`) instead of
+    threading it through every block's constructor."""
+    _BN_EPS.append(float(eps))
+    try:
+        yield
+    finally:
+        _BN_EPS.pop()
 
 
 # Maps of at most this many pixels take the batch-folded GEMM path of Conv2D (see below).
@@ -120,20 +135,20 @@ class ConvBNAct(nn.Layer):
     """Conv2D, then BatchNorm2D (if `batch_norm`), then ReLU (if `act`).
 
     The conv carries a bias only when there is no BN after it (BN's shift makes it redundant),
-    unless `bias` is given explicitly. Sub-layer names (`conv`, `bn`, `act`) match torchvision's
+    unless `bias` is given explicitly. BatchNorm's epsilon is `DEFAULT_BN_EPS` unless the block
+    is built inside `with batchnorm_eps(...)`. Sub-layer names (`conv`, `bn`, `act`) match torchvision's
     `BasicConv2d`, so ported weights map by name.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 *, batch_norm: bool = True, act: bool = True, bias: bool | None = None,
-                 bn_eps: float = DEFAULT_BN_EPS):
+                 *, batch_norm: bool = True, act: bool = True, bias: bool | None = None):
         super().__init__()
         if bias is None:
             bias = not batch_norm
         self.conv = Conv2D(in_channels, out_channels, kernel_size, stride=stride,
                               padding=padding, bias_attr=None if bias else False)
         # paddle's momentum is the weight of the running average: 0.9 == torch's momentum=0.1
-        self.bn = nn.BatchNorm2D(out_channels, epsilon=bn_eps) if batch_norm else None
+        self.bn = nn.BatchNorm2D(out_channels, epsilon=_BN_EPS[-1]) if batch_norm else None
         self.act = nn.ReLU() if act else None
 
     def forward(self, x):
@@ -143,6 +158,18 @@ class ConvBNAct(nn.Layer):
         if self.act is not None:
             x = self.act(x)
         return x
+
+
+def avg_pool_3x3(count_include_pad: bool) -> nn.AvgPool2D:
+    """The 3x3 stride-1 'same' average pool of the Inception pool branches.
+
+    Peers disagree on the border: `count_include_pad=True` divides by 9 everywhere, counting
+    the zero padding (Caffe and torch's default: BN-Inception, torchvision's Inception-v3);
+    False divides by the number of real pixels under the window (TF-slim's SAME padding:
+    Inception-v4 and Inception-ResNet as in timm). Each model passes its peer's choice, so
+    ported weights give the same logits.
+    """
+    return nn.AvgPool2D(3, stride=1, padding=1, exclusive=not count_include_pad)
 
 
 def init_weights(model: nn.Layer, linear_std: float = 0.01) -> None:
@@ -162,10 +189,3 @@ def init_weights(model: nn.Layer, linear_std: float = 0.01) -> None:
         elif isinstance(layer, nn.Linear):
             lin_init(layer.weight)
             zeros(layer.bias)
-
-
-def set_bn_eps(model: nn.Layer, eps: float) -> None:
-    """Set every BatchNorm's epsilon (peers differ: TF-slim/torchvision 1e-3, Paddle 1e-5)."""
-    for layer in model.sublayers():
-        if isinstance(layer, nn.BatchNorm2D):
-            layer._epsilon = float(eps)

@@ -6,7 +6,7 @@ They live in their own module because PaddleClas' factory names collide with our
 """
 from __future__ import annotations
 
-from .registry import create_model, list_models
+from .registry import create_model
 
 __all__ = ["PADDLECLAS_NAMES", "resolve_arch_name", "GoogLeNet", "GoogLeNet_BN", "BNInception",
            "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2"]

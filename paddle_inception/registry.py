@@ -5,13 +5,15 @@ crop ratio, minimum input size) that tools and tests read instead of hard-coding
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from copy import deepcopy
 from typing import Callable
 
-__all__ = ["register_model", "list_models", "create_model", "get_model_cfg", "IMAGENET_MEAN",
-           "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
+from ._util import did_you_mean
+
+__all__ = ["register_model", "list_models", "create_model", "get_model_cfg", "resolve_name",
+           "arch_kwargs",
+           "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -21,14 +23,17 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 _MODELS: dict[str, Callable] = {}
 _CFGS: dict[str, dict] = {}
+#: other names a model answers to (PaddleClas' factory names: "InceptionV3" -> "inception_v3")
+_ALIASES: dict[str, str] = {}
 
 _CFG_DEFAULTS = dict(num_classes=1000, in_channels=3, input_size=(3, 224, 224),
                      min_input_size=None, crop_pct=0.875, interpolation="bilinear",
                      mean=IMAGENET_MEAN, std=IMAGENET_STD, paper="")
 
 
-def register_model(**cfg):
-    """Decorator: register a factory `fn(pretrained=False, **kwargs) -> Layer` under its name."""
+def register_model(aliases: tuple = (), **cfg):
+    """Decorator: register a factory `fn(pretrained=False, **kwargs) -> Layer` under its name
+    (and `aliases`, e.g. its PaddleClas name), with its default config `cfg`."""
     unknown = set(cfg) - set(_CFG_DEFAULTS)
     if unknown:
         raise TypeError(f"register_model: unknown default-config keys {sorted(unknown)}")
@@ -36,9 +41,15 @@ def register_model(**cfg):
         raise TypeError("register_model: every model must declare its min_input_size")
 
     def wrap(fn):
-        full = dict(_CFG_DEFAULTS, **cfg, name=fn.__name__)
-        _MODELS[fn.__name__] = fn
-        _CFGS[fn.__name__] = full
+        name = fn.__name__
+        for n in (name, *aliases):
+            if n in _MODELS or n in _ALIASES:
+                raise ValueError(f"register_model: the name {n!r} is already registered "
+                                 f"(by {_ALIASES.get(n, n)!r})")
+        full = dict(_CFG_DEFAULTS, **cfg, name=name)
+        _MODELS[name] = fn
+        _CFGS[name] = full
+        _ALIASES.update({a: name for a in aliases})
         fn.default_cfg = full
         return fn
     return wrap
@@ -49,22 +60,43 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
-def _lookup(name: str) -> str:
+def resolve_name(name: str) -> str:
+    """The registry name of `name`: a registered name, one of its aliases (PaddleClas' factory
+    names such as "InceptionV3"), either in any letter case. Unknown: ValueError with the
+    nearest name and the list."""
     if name in _MODELS:
         return name
+    if name in _ALIASES:
+        return _ALIASES[name]
     lowered = {n.lower(): n for n in _MODELS}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(_MODELS), n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(f"Unknown model {name!r}.{hint} Available: {', '.join(list_models())}")
+    lowered.update({a.lower(): n for a, n in _ALIASES.items()})
+    if str(name).lower() in lowered:
+        return lowered[str(name).lower()]
+    raise ValueError(f"Unknown model {name!r}{did_you_mean(name, list(_MODELS))}; available: "
+                     f"{', '.join(list_models())}")
 
 
 def get_model_cfg(name: str) -> dict:
     """A copy of the default config of model `name` (input_size, mean, std, min_input_size...)."""
-    return deepcopy(_CFGS[_lookup(name)])
+    return deepcopy(_CFGS[resolve_name(name)])
 
 
 def create_model(name: str, pretrained: bool | str = False, **kwargs):
     """Build a registered model by name; kwargs go to the model's constructor."""
-    return _MODELS[_lookup(name)](pretrained=pretrained, **kwargs)
+    return _MODELS[resolve_name(name)](pretrained=pretrained, **kwargs)
+
+
+def arch_kwargs(arch: dict, image_shape=None) -> tuple[str, dict]:
+    """A PaddleClas `Arch` section (and `Global.image_shape`) -> (registry name, constructor
+    kwargs): `name` resolved (PaddleClas names work), `class_num` -> `num_classes`, the image's
+    channels -> `in_channels`; `pretrained` is dropped (weights come from
+    `Global.pretrained_model`)."""
+    kwargs = dict(arch)
+    name = resolve_name(kwargs.pop("name"))
+    class_num = kwargs.pop("class_num", None)
+    kwargs.pop("pretrained", None)
+    if class_num is not None:
+        kwargs.setdefault("num_classes", int(class_num))
+    if image_shape:
+        kwargs.setdefault("in_channels", int(image_shape[0]))
+    return name, kwargs

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 
-logger = logging.getLogger("paddle_inception")
+logger = logging.getLogger("paddle_inception.runtime")
 
 __all__ = ["cpuinfo_field", "cpu_vendor", "mkl_code_path", "configure_cpu", "available_cpus",
            "tune_malloc"]

@@ -8,7 +8,26 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-SEEDS = os.path.join(os.path.dirname(ROOT), "shared", "seeds")
+#: the seed documents (present in CI's checkout and developers' machines, not in a plain clone)
+SHARED_SEEDS = os.path.join(os.path.dirname(ROOT), "shared", "seeds")
+#: the excerpts of the seeds whose figures the tests pin (always present)
+SEED_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "seeds")
+SEED_002_TABLES = os.path.join(SEED_FIXTURES, "002_summary_tables.txt")
+SEED_000_TABLE = os.path.join(SEED_FIXTURES, "000_torchstat_table.txt")
+
+
+def checkout_env(**extra) -> dict:
+    """Environment for a subprocess that must run this checkout's package (not another
+    installed copy): the repository first on PYTHONPATH."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p and p != ROOT])
+    return env
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains, converts, exports or starts processes "
+                                       "(deselect with -m 'not slow')")
 
 
 @pytest.fixture(autouse=True)

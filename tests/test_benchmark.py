@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, checkout_env
 
-from paddle_inception import benchmark as B
+from benchmarks import benchmark as B
 from paddle_inception.config import load_config
-
-from conftest import ROOT
 
 TINY = ["--quick", "--models", "googlenet", "--sizes", "32", "--batch", "2", "--iters", "1",
         "--warmup", "0", "--threads", "1", "--peak-size", "128", "--no-isolate"]
@@ -177,7 +176,7 @@ def test_isolated_measurement_runs_in_a_subprocess(tmp_path):
 
 def test_tool_script_help():
     out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--help"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, env=checkout_env())
     assert out.returncode == 0 and "--quick" in out.stdout and "--tasks" in out.stdout
 
 

@@ -4,10 +4,14 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
+from conftest import n_trainable
 
 import paddle_inception as pi
-from conftest import n_trainable
-from paddle_inception.models.bninception import BNInception, InceptionBN, InceptionBNReduction
+from paddle_inception.models.bninception import (
+    BNInception,
+    InceptionBN,
+    InceptionBNReduction,
+)
 
 # The appendix table of Ioffe & Szegedy 2015 (Figure 5), typed from the paper:
 # name: (#1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, pool proj)

@@ -6,9 +6,17 @@ import os
 import pytest
 import yaml
 
-from paddle_inception.config import (ConfigError, apply_overrides, dump_config, dumps_config,
-                                     load_config, parse_number, parse_override, read_yaml,
-                                     validate_config)
+from paddle_inception.config import (
+    ConfigError,
+    apply_overrides,
+    dump_config,
+    dumps_config,
+    load_config,
+    parse_number,
+    parse_override,
+    read_yaml,
+    validate_config,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "paddleclas")

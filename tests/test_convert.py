@@ -27,8 +27,11 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_inception import create_model
 from paddle_inception import convert as C
+from paddle_inception import create_model
+from paddle_inception.cli import convert as convert_cli
+from paddle_inception.convert.mappings import _TIMM_PRE
+from paddle_inception.deploy.preprocess import preprocessing_transform_ops
 
 TOL = 1e-4          # max |ours - peer| on logits of unit standard deviation
 
@@ -173,7 +176,8 @@ def test_torch_peer_parity(tmp_path, source, arch, build, size, fmt, kwargs, exp
         assert _max_diff(again, x.numpy(), ref) <= TOL
         # tools/infer.py picks up the sidecar: model options and the recorded preprocessing
         from PIL import Image
-        from paddle_inception import infer
+
+        from paddle_inception.cli import infer
         img = tmp_path / "cat.png"
         Image.fromarray((np.random.rand(300, 400, 3) * 255).astype("uint8")).save(img)
         setup = infer._setup(infer.build_parser().parse_args([str(img), "--weights", str(dst)]))
@@ -339,7 +343,7 @@ def test_malicious_pickles_are_rejected(tmp_path):
             C.read_checkpoint(path)
         with pytest.raises(pickle.UnpicklingError):
             C.convert_checkpoint(path, tmp_path / "out.pdparams", "timm", "inception_v4")
-        assert C.main(["--from", "timm", "--arch", "inception_v4", str(path),
+        assert convert_cli.main(["--from", "timm", "--arch", "inception_v4", str(path),
                        str(tmp_path / "out.pdparams")]) == 1
     assert not marker.exists()
     assert not (tmp_path / "out.pdparams").exists()
@@ -379,7 +383,7 @@ def test_wrong_arch_fails_with_key_lists(tmp_path):
     assert "looks like torchvision googlenet" in msg
     assert not dst.exists() and not (tmp_path / "out.json").exists()
     # the right arch works through the command line
-    assert C.main(["--from", "torchvision", "--arch", "googlenet", str(src), str(dst)]) == 0
+    assert convert_cli.main(["--from", "torchvision", "--arch", "googlenet", str(src), str(dst)]) == 0
     meta = json.loads((tmp_path / "out.json").read_text())
     assert meta["arch"] == "googlenet_bn"
     assert meta["model_kwargs"]["aux_logits"] is False
@@ -392,8 +396,8 @@ def test_unsupported_names_and_preprocessing_ops():
     with pytest.raises(C.ConversionError, match="unknown source"):
         C.convert_state_dict({}, "keras", "inception_v3")
     from paddle_inception.data.transforms import create_operators
-    pre = C._TIMM_PRE["inception_resnet_v2"]["tf_in1k"]
-    ops = create_operators(C.preprocessing_transform_ops(pre)[1:])      # without DecodeImage
+    pre = _TIMM_PRE["inception_resnet_v2"]["tf_in1k"]
+    ops = create_operators(preprocessing_transform_ops(pre)[1:])      # without DecodeImage
     img = np.random.default_rng(0).integers(0, 256, (360, 420, 3), dtype=np.uint8)
     assert ops(img).shape == (3, 299, 299)
 

@@ -8,12 +8,27 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_inception.data import (FASHION_MNIST_CLASSES, BadImageError, CropImage,
-                                   CutmixOperator, DecodeImage, FashionMNIST, ImageFolder,
-                                   ImageNetDataset, MixupOperator, NormalizeImage, RandCropImage,
-                                   RandFlipImage, ResizeImage, ToChannels, ToCHWImage,
-                                   build_dataloader, create_batch_operators, create_operators,
-                                   parse_number)
+from paddle_inception.data import (
+    FASHION_MNIST_CLASSES,
+    BadImageError,
+    CropImage,
+    CutmixOperator,
+    DecodeImage,
+    FashionMNIST,
+    ImageFolder,
+    ImageNetDataset,
+    MixupOperator,
+    NormalizeImage,
+    RandCropImage,
+    RandFlipImage,
+    ResizeImage,
+    ToChannels,
+    ToCHWImage,
+    build_dataloader,
+    create_batch_operators,
+    create_operators,
+    parse_number,
+)
 from paddle_inception.data import datasets as D
 
 FMNIST_OPS = [{"ResizeImage": {"size": 32}}, {"ToChannels": {"channels": 3}},
@@ -225,7 +240,7 @@ def test_unknown_op_and_bad_arguments_name_key_path():
         create_operators([{"DecodeImage": None}, {"ResizeImage": {"size": 8}},
                           {"RandCropImg": {"size": 8}}], kp)
     msg = str(e.value)
-    assert f"{kp}[2]" in msg and "'RandCropImg'" in msg and "Did you mean 'RandCropImage'" in msg
+    assert f"{kp}[2]" in msg and "'RandCropImg'" in msg and "did you mean 'RandCropImage'" in msg
     with pytest.raises(ValueError) as e:
         create_operators([{"RandFlipImage": {"flip_cod": 1}}], kp)
     assert f"{kp}[0]" in str(e.value) and "'flip_code'" in str(e.value)

@@ -8,9 +8,10 @@ import paddle
 import pytest
 
 import paddle_inception as pi
-from paddle_inception import export as E
-from paddle_inception import infer as I
-from paddle_inception.summary import _inference_pass, param_counts
+from paddle_inception import deploy as D
+from paddle_inception.analysis.summary import _inference_pass, param_counts
+from paddle_inception.cli import export as export_cli
+from paddle_inception.cli import infer as infer_cli
 
 MODELS = pi.list_models()
 SOFTMAX = ("googlenet", "inception_v3")          # exported with a softmax
@@ -29,7 +30,7 @@ def _export(name, tmp_dir):
         model.train()        # export must use eval behaviour and leave the mode as it was
         s = _size(name)
         prefix = os.path.join(str(tmp_dir), name, "inference")
-        res = E.export_inference_model(model, prefix, (c, s, s), softmax=name in SOFTMAX)
+        res = D.export_inference_model(model, prefix, (c, s, s), softmax=name in SOFTMAX)
         assert model.training
         model.eval()
         x = np.random.default_rng(1).standard_normal((2, c, s, s)).astype(np.float32)
@@ -71,7 +72,7 @@ def test_exported_model_equals_eager_and_drops_aux_heads(name, export_dir):
         assert saved < param_counts(model)["total"]
     else:
         assert saved == param_counts(model)["total"]
-    meta = E.read_meta(prefix)
+    meta = D.read_meta(prefix)
     assert meta["model"] == name and meta["input_shape"] == [c, s, s]
     assert meta["softmax"] is softmax and meta["num_classes"] == 10
 
@@ -79,7 +80,7 @@ def test_exported_model_equals_eager_and_drops_aux_heads(name, export_dir):
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_bn", "inception_v3"])
 def test_paddle_inference_predictor_matches_eager(name, export_dir):
     model, prefix, x, _ = _export(name, export_dir)
-    pred = E.create_predictor(os.path.dirname(prefix))         # a directory works too
+    pred = D.create_predictor(os.path.dirname(prefix))         # a directory works too
     out = pred(x)
     np.testing.assert_allclose(out, _eager(model, x, name in SOFTMAX), rtol=1e-5, atol=1e-5)
     assert pred(x[:1]).shape == (1, 10)                          # dynamic batch
@@ -88,27 +89,27 @@ def test_paddle_inference_predictor_matches_eager(name, export_dir):
 def test_model_files_and_errors(export_dir, tmp_path):
     _, prefix, _, res = _export("googlenet", export_dir)
     for given in (prefix, os.path.dirname(prefix), res["program"], res["meta"]):
-        assert E.model_files(given) == (res["program"], res["params"])
+        assert D.model_files(given) == (res["program"], res["params"])
     with pytest.raises(FileNotFoundError, match="no .*json or .*pdmodel"):
-        E.model_files(str(tmp_path / "nothing" / "inference"))
+        D.model_files(str(tmp_path / "nothing" / "inference"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no program files"):
-        E.model_files(str(tmp_path / "empty"))
-    assert E.read_meta(str(tmp_path / "nothing")) is None
+        D.model_files(str(tmp_path / "empty"))
+    assert D.read_meta(str(tmp_path / "nothing")) is None
     model = pi.create_model("googlenet", num_classes=10)
     with pytest.raises(ValueError, match="smaller than the minimum"):
-        E.export_inference_model(model, str(tmp_path / "x" / "inference"), (3, 16, 16))
+        D.export_inference_model(model, str(tmp_path / "x" / "inference"), (3, 16, 16))
     with pytest.raises(ValueError, match="channels"):
-        E.export_inference_model(model, str(tmp_path / "x" / "inference"), (1, 64, 64))
+        D.export_inference_model(model, str(tmp_path / "x" / "inference"), (1, 64, 64))
 
 
 def test_onnx_export_matches_eager(export_dir):
     pytest.importorskip("paddle2onnx")
     pytest.importorskip("onnxruntime")
     model, prefix, x, _ = _export("googlenet", export_dir)
-    path = E.export_onnx(prefix)
+    path = D.export_onnx(prefix)
     assert path.endswith("inference.onnx") and os.path.isfile(path)
-    out = E.onnx_predict(path, x)
+    out = D.onnx_predict(path, x)
     np.testing.assert_allclose(out, _eager(model, x, True), rtol=1e-5, atol=1e-5)
 
 
@@ -120,29 +121,29 @@ def test_export_and_infer_clis(tmp_path, capsys):
     model = pi.create_model("googlenet", num_classes=10)
     w = tmp_path / "w.pdparams"
     paddle.save(model.state_dict(), str(w))
-    fm = os.path.join(I.CLASS_MAPS_DIR, "fashion_mnist.txt")
+    fm = os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt")
     out_dir = tmp_path / "inference"
-    assert E.main(["--model", "googlenet", "--num-classes", "10", "--input-size", "64",
+    assert export_cli.main(["--model", "googlenet", "--num-classes", "10", "--input-size", "64",
                    "--weights", str(w), "--output-dir", str(out_dir), "--softmax",
                    "--class-map", fm]) == 0
     cap = capsys.readouterr().out
     assert "exported googlenet (softmax, input [None, 3, 64, 64])" in cap
     assert "inference max |diff|" in cap
-    meta = E.read_meta(str(out_dir))
+    meta = D.read_meta(str(out_dir))
     assert meta["class_names"][9] == "Ankle boot" and meta["aux_heads_dropped"] is True
     # the exported model through Paddle Inference = the eager model, scores not softmaxed twice
-    assert I.main(["--inference-model", str(out_dir), "--format", "json", "-k", "3",
+    assert infer_cli.main(["--inference-model", str(out_dir), "--format", "json", "-k", "3",
                    str(img), str(tmp_path / "missing.png")]) == 1
     res = json.loads(capsys.readouterr().out)["results"]
     assert res[1] == {"file_name": str(tmp_path / "missing.png"), "error": "file not found"}
-    pre = I.build_preprocess(I.default_transforms(model.default_cfg, (3, 64, 64)), 3)
-    ref = I.classify(I.EagerPredictor(model), pre, [str(img)], k=3)[0]
+    pre = D.build_preprocess(D.default_transforms(model.default_cfg, (3, 64, 64)), 3)
+    ref = D.classify(D.EagerPredictor(model), pre, [str(img)], k=3)[0]
     assert res[0]["class_ids"] == ref["class_ids"]
     np.testing.assert_allclose(res[0]["scores"], ref["scores"], atol=1e-5)
     assert res[0]["label_names"][0] == meta["class_names"][ref["class_ids"][0]]
     # errors: weights that do not fit, an inference model that is not there
-    assert E.main(["--model", "googlenet", "--weights", str(w), "--output-dir",
+    assert export_cli.main(["--model", "googlenet", "--weights", str(w), "--output-dir",
                    str(tmp_path / "bad")]) == 2
     assert "does not fit" in capsys.readouterr().err
-    assert I.main(["--inference-model", str(tmp_path / "nope"), str(img)]) == 2
+    assert infer_cli.main(["--inference-model", str(tmp_path / "nope"), str(img)]) == 2
     assert "nope" in capsys.readouterr().err

@@ -3,21 +3,19 @@
 Seed 002 (`paddle.summary` of a Paddle GoogLeNet with three outputs) is parsed from the seed file
 itself, so every Conv2D / Linear / MaxPool2D row of its table is compared with ours, in order.
 """
-import os
 import re
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 import pytest
+from conftest import SEED_000_TABLE, SEED_002_TABLES, n_non_trainable, n_trainable
 
 import paddle_inception as pi
 from paddle_inception.models.googlenet import GoogLeNet, Inception
 
-from conftest import SEEDS, n_non_trainable, n_trainable
-
-SEED_002 = os.path.join(SEEDS, "002_4de5a76aaaf4e62d.txt")
-SEED_000 = os.path.join(SEEDS, "000_595c231d8e4aceef.txt")
+SEED_002 = SEED_002_TABLES
+SEED_000 = SEED_000_TABLE
 ROW = re.compile(r"(Conv2D|Linear|MaxPool2D)-\d+\s*\[\[([\d, ]+)\]\]\s*\[([\d, ]+)\]\s*([\d,]+)")
 
 
@@ -26,8 +24,6 @@ def _shape(s):
 
 
 def _seed_rows(path, upto=None):
-    if not os.path.exists(path):
-        pytest.skip(f"seed file not available: {path}")
     text = open(path, encoding="utf-8").read()
     if upto:
         text = text[text.index(upto):]
@@ -82,8 +78,6 @@ def test_googlenet_parameter_counts():
 
 def test_googlenet_main_path_matches_seed_000_per_layer_table():
     """Seed 000's torchstat table: every conv's (in, out shape, params), main path only."""
-    if not os.path.exists(SEED_000):
-        pytest.skip("seed 000 missing")
     text = open(SEED_000, encoding="utf-8").read()
     conv = re.compile(r"^\s*\d+\s+(\S+)\.conv\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)"
                       r"\s+([\d.]+)\s+[\d.]+\s+[\d,.]+\s+([\d,.]+)", re.M)
@@ -104,9 +98,7 @@ def test_googlenet_main_path_matches_seed_000_per_layer_table():
 def test_googlenet_flops_match_seed_000():
     """Seed 000's torchstat "Flops" column counts a conv as MACs + one add per output (bias) and
     the fc as its MACs: compared layer by layer with our counter."""
-    from paddle_inception.flops import count_flops
-    if not os.path.exists(SEED_000):
-        pytest.skip("seed 000 missing")
+    from paddle_inception.analysis.flops import count_flops
     text = open(SEED_000, encoding="utf-8").read()
     rows = re.findall(r"^\s*\d+\s+(\S+)\s.*?\s([\d,]+\.0)\s+([\d,]+\.0)\s+\d+\.0\s+\d+\.0\s+"
                       r"[\d.]+%", text, re.M)

@@ -3,9 +3,9 @@ the residual connection, the minimum input size."""
 import numpy as np
 import paddle
 import pytest
+from conftest import n_trainable, too_small_layers
 
 import paddle_inception as pi
-from conftest import n_trainable, too_small_layers
 from paddle_inception.models.inception_resnet import Block8, Block17, Block35, Mixed7a
 from paddle_inception.models.inception_v4 import ReductionA
 

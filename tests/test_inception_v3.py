@@ -3,12 +3,18 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
+from conftest import n_trainable
 
 import paddle_inception as pi
-from conftest import n_trainable
-from paddle_inception.models.inception_v3 import (InceptionA, InceptionAux, InceptionB,
-                                                  InceptionC, InceptionD, InceptionE,
-                                                  InceptionV3)
+from paddle_inception.models.inception_v3 import (
+    InceptionA,
+    InceptionAux,
+    InceptionB,
+    InceptionC,
+    InceptionD,
+    InceptionE,
+    InceptionV3,
+)
 
 TORCHVISION_BODY = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
                     "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c",

@@ -2,11 +2,16 @@
 import numpy as np
 import paddle
 import pytest
+from conftest import n_trainable, too_small_layers
 
 import paddle_inception as pi
-from conftest import n_trainable, too_small_layers
-from paddle_inception.models.inception_v4 import (InceptionA, InceptionB, InceptionC,
-                                                  ReductionA, ReductionB)
+from paddle_inception.models.inception_v4 import (
+    InceptionA,
+    InceptionB,
+    InceptionC,
+    ReductionA,
+    ReductionB,
+)
 
 # (C, H, W) after each named layer at 299x299, from seed 003 (which writes H x W x C)
 SEED_003_SHAPES = {

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import checkout_env
 
 from paddle_inception import runtime
 
@@ -31,7 +32,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 def _faults(mode: str) -> int:
     out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True,
-                         check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+                         check=True, env=checkout_env(PYTHONWARNINGS="ignore"), timeout=120)
     return int(out.stdout.split()[-1])
 
 

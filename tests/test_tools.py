@@ -1,5 +1,4 @@
 """The inspection and inference tools: summary (seed 002's numbers), infer, class maps, hub."""
-import glob
 import json
 import os
 import re
@@ -9,14 +8,15 @@ import sys
 import numpy as np
 import paddle
 import pytest
+from conftest import ROOT, SEED_002_TABLES, checkout_env
 
-from paddle_inception.config import load_config
 import paddle_inception as pi
-from paddle_inception import infer as I
-from paddle_inception import summary as S
-from paddle_inception.toolkit import ToolError, parse_input_size
-
-from conftest import ROOT, SEEDS
+from paddle_inception import analysis as S
+from paddle_inception import deploy as D
+from paddle_inception.cli import infer as infer_cli
+from paddle_inception.cli import summary as summary_cli
+from paddle_inception.cli.common import ToolError, parse_input_size
+from paddle_inception.config import load_config
 
 _ROW = re.compile(r"([A-Za-z][A-Za-z0-9]*-\d+)\s*(\[\[[\d, ]+\]\])\s*(\[[\d, ]+\])\s*([\d,]+)")
 
@@ -27,10 +27,7 @@ def _rows(text):
 
 
 def _seed_002():
-    files = glob.glob(os.path.join(SEEDS, "002_*.txt"))
-    if not files:
-        pytest.skip("seed 002 not available")
-    text = open(files[0], encoding="utf-8").read()
+    text = open(SEED_002_TABLES, encoding="utf-8").read()
     cut = text.find("paddle.summary(googlenet")
     return text[:cut], text[cut:]
 
@@ -111,7 +108,7 @@ def test_bn_running_stats_are_non_trainable_and_hook_table_equals_paddle_summary
 
 
 def test_summary_main_json_and_errors(capsys):
-    assert S.main(["--model", "googlenet", "--input-size", "64", "--format", "json",
+    assert summary_cli.main(["--model", "googlenet", "--input-size", "64", "--format", "json",
                    "--no-table"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model"] == "googlenet" and info["input_shape"] == [3, 64, 64]
@@ -120,17 +117,17 @@ def test_summary_main_json_and_errors(capsys):
         ["conv1", "conv3", "inception3b", "inception4e", "inception5b"]
     assert "summary" not in info
     # config: Arch + Global.image_shape (Fashion-MNIST job: 1x48x48, 10 classes)
-    assert S.main(["-c", os.path.join(ROOT, "configs", "googlenet.yaml"), "--format", "json",
+    assert summary_cli.main(["-c", os.path.join(ROOT, "configs", "googlenet.yaml"), "--format", "json",
                    "--no-table"]) == 0
     info = json.loads(capsys.readouterr().out)
     shape = load_config(os.path.join(ROOT, "configs", "googlenet.yaml"))["Global"]["image_shape"]
     assert info["model"] == "googlenet_bn" and info["input_shape"] == shape
     assert info["num_classes"] == 10
-    assert S.main(["--model", "googlenet", "--input-size", "16"]) == 2
+    assert summary_cli.main(["--model", "googlenet", "--input-size", "16"]) == 2
     assert "smaller than the minimum" in capsys.readouterr().err
-    assert S.main(["--model", "googlenett"]) == 2
-    assert "Did you mean 'googlenet'" in capsys.readouterr().err
-    assert S.main([]) == 2
+    assert summary_cli.main(["--model", "googlenett"]) == 2
+    assert "did you mean 'googlenet'" in capsys.readouterr().err
+    assert summary_cli.main([]) == 2
 
 
 def test_summary_all_rows_and_formats(capsys):
@@ -143,12 +140,12 @@ def test_summary_all_rows_and_formats(capsys):
     assert md.splitlines()[0].startswith("| model | params") and "| googlenet | 13,378,280 |" in md
     assert json.loads(S.format_all(rows, "json"))[1]["model"] == "inception_v3"
     assert "inception_v3" in S.format_all(rows, "text")
-    assert S.main(["--list"]) == 0
+    assert summary_cli.main(["--list"]) == 0
     assert capsys.readouterr().out.split() == pi.list_models() + [S.BLOCK_NAME]
 
 
 def test_summary_script_subprocess_smoke():
-    env = dict(os.environ, PYTHONPATH="")
+    env = checkout_env()
     res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "summary.py"), "--model",
                           "googlenet", "--input-size", "64"], capture_output=True, text=True,
                          env=env, cwd=os.path.dirname(ROOT), timeout=120)
@@ -169,28 +166,28 @@ def test_parse_input_size():
 
 # ------------------------------------------------------------------------------ class maps
 def test_shipped_class_maps():
-    fm = I.load_class_map(os.path.join(I.CLASS_MAPS_DIR, "fashion_mnist.txt"))
+    fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
     assert fm == dict(enumerate(["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]))
-    inet = I.load_class_map(os.path.join(I.CLASS_MAPS_DIR, "imagenet1k.txt"))
+    inet = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "imagenet1k.txt"))
     assert sorted(inet) == list(range(1000))
     assert inet[0] == "tench, Tinca tinca" and inet[999].startswith("toilet tissue")
-    assert I.default_class_map_path(1000).endswith("imagenet1k.txt")
-    assert I.default_class_map_path(7) is None
+    assert D.default_class_map_path(1000).endswith("imagenet1k.txt")
+    assert D.default_class_map_path(7) is None
 
 
 def test_class_map_errors(tmp_path):
     good = tmp_path / "m.txt"
     good.write_text("# comment\n0 cat\n\n2 big dog, hound\n")
-    assert I.load_class_map(str(good)) == {0: "cat", 2: "big dog, hound"}
+    assert D.load_class_map(str(good)) == {0: "cat", 2: "big dog, hound"}
     for content, msg in (("x cat\n", "expected 'class_id name'"), ("0 a\n0 b\n", "twice"),
                          ("", "no entries")):
         bad = tmp_path / "bad.txt"
         bad.write_text(content)
-        with pytest.raises(ToolError, match=msg):
-            I.load_class_map(str(bad))
-    with pytest.raises(ToolError, match="not found"):
-        I.load_class_map(str(tmp_path / "nope.txt"))
+        with pytest.raises(ValueError, match=msg):       # the library raises ValueError
+            D.load_class_map(str(bad))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        D.load_class_map(str(tmp_path / "nope.txt"))
 
 
 # ------------------------------------------------------------------------------ infer
@@ -210,10 +207,10 @@ def images(tmp_path):
 
 def test_preprocess_converts_channels_and_uses_the_default_cfg(images):
     cfg = pi.get_model_cfg("inception_v3")
-    ops = I.default_transforms(cfg, (3, 299, 299))
+    ops = D.default_transforms(cfg, (3, 299, 299))
     assert ops[1] == {"ResizeImage": {"resize_short": 341, "interpolation": "bicubic"}}
-    rgb = I.build_preprocess(I.default_transforms(cfg, (3, 75, 75)), 3)
-    gray = I.build_preprocess(I.default_transforms(cfg, (1, 75, 75)), 1)
+    rgb = D.build_preprocess(D.default_transforms(cfg, (3, 75, 75)), 3)
+    gray = D.build_preprocess(D.default_transforms(cfg, (1, 75, 75)), 1)
     for f in ("a_rgb.png", "b_gray.png"):
         data = (images / f).read_bytes()
         a, b = rgb(data), gray(data)
@@ -223,21 +220,21 @@ def test_preprocess_converts_channels_and_uses_the_default_cfg(images):
     ops = [{"ResizeImage": {"size": 48}},
            {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.286], "std": [0.353],
                                "order": ""}}]
-    out = I.build_preprocess(ops, 1)((images / "a_rgb.png").read_bytes())
+    out = D.build_preprocess(ops, 1)((images / "a_rgb.png").read_bytes())
     assert out.shape == (1, 48, 48)
 
 
 def test_collect_and_classify_keep_going_past_bad_images(images, tmp_path):
-    items = I.collect_images([str(images), str(tmp_path / "list.txt"),
+    items = D.collect_images([str(images), str(tmp_path / "list.txt"),
                               str(tmp_path / "nothere.jpg"), str(tmp_path / "emptydir")])
     names = [os.path.basename(p) for p, _ in items]
     assert names == ["a_rgb.png", "b_gray.png", "c_corrupt.png", "d_empty.jpg", "a_rgb.png",
                      "b_gray.png", "missing.png", "nothere.jpg", "emptydir"]
     assert [e is None for _, e in items] == [True] * 6 + [False] * 3
     model = pi.create_model("googlenet", num_classes=10)
-    fm = I.load_class_map(os.path.join(I.CLASS_MAPS_DIR, "fashion_mnist.txt"))
-    pre = I.build_preprocess(I.default_transforms(model.default_cfg, (3, 64, 64)), 3)
-    res = I.classify(I.EagerPredictor(model), pre, items, k=3, class_map=fm, batch_size=3)
+    fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
+    pre = D.build_preprocess(D.default_transforms(model.default_cfg, (3, 64, 64)), 3)
+    res = D.classify(D.EagerPredictor(model), pre, items, k=3, class_map=fm, batch_size=3)
     assert len(res) == len(items)
     ok = [r for r in res if "error" not in r]
     assert len(ok) == 4
@@ -262,37 +259,37 @@ def test_infer_main_json_exit_codes_and_weights(images, tmp_path, capsys):
     ckpt = tmp_path / "ckpt" / "epoch_0001"
     ckpt.mkdir(parents=True)
     paddle.save(model.state_dict(), str(ckpt / "model.pdparams"))
-    fm = os.path.join(I.CLASS_MAPS_DIR, "fashion_mnist.txt")
+    fm = os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt")
     base = ["--model", "googlenet", "--num-classes", "10", "--input-size", "64", "--weights",
             str(ckpt), "--class-map", fm, "-k", "2", "--format", "json"]
-    assert I.main(base + [str(images / "a_rgb.png"), str(images / "b_gray.png")]) == 0
+    assert infer_cli.main(base + [str(images / "a_rgb.png"), str(images / "b_gray.png")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["num_images"] == 2 and out["num_failed"] == 0
     first = out["results"][0]
     # the same weights through the API give the same answer
-    pre = I.build_preprocess(I.default_transforms(model.default_cfg, (3, 64, 64)), 3)
-    ref = I.classify(I.EagerPredictor(model), pre, [str(images / "a_rgb.png")], k=2)[0]
+    pre = D.build_preprocess(D.default_transforms(model.default_cfg, (3, 64, 64)), 3)
+    ref = D.classify(D.EagerPredictor(model), pre, [str(images / "a_rgb.png")], k=2)[0]
     assert first["class_ids"] == ref["class_ids"]
     np.testing.assert_allclose(first["scores"], ref["scores"], atol=1e-5)
     assert first["label_names"][0] in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
     # one bad image: reported, the others kept, exit status 1
-    assert I.main(base + [str(images)]) == 1
+    assert infer_cli.main(base + [str(images)]) == 1
     cap = capsys.readouterr()
     out = json.loads(cap.out)
     assert out["num_images"] == 4 and out["num_failed"] == 2
     assert "c_corrupt.png" in cap.err and "d_empty.jpg" in cap.err
     # text output
-    assert I.main(base[:-2] + [str(images / "a_rgb.png")]) == 0
+    assert infer_cli.main(base[:-2] + [str(images / "a_rgb.png")]) == 0
     assert "a_rgb.png:" in capsys.readouterr().out
     # weights that do not fit, missing weights, no model
-    assert I.main(["--model", "googlenet", "--input-size", "64", "--weights", str(ckpt),
+    assert infer_cli.main(["--model", "googlenet", "--input-size", "64", "--weights", str(ckpt),
                    str(images / "a_rgb.png")]) == 2
     assert "does not fit" in capsys.readouterr().err
-    assert I.main(["--model", "googlenet", "--weights", str(tmp_path / "no.pdparams"),
+    assert infer_cli.main(["--model", "googlenet", "--weights", str(tmp_path / "no.pdparams"),
                    str(images / "a_rgb.png")]) == 2
     assert "no.pdparams" in capsys.readouterr().err
-    assert I.main([str(images / "a_rgb.png")]) == 2
+    assert infer_cli.main([str(images / "a_rgb.png")]) == 2
 
 
 def test_infer_main_with_the_fashion_mnist_config(images, tmp_path, capsys):
@@ -300,10 +297,10 @@ def test_infer_main_with_the_fashion_mnist_config(images, tmp_path, capsys):
     w = tmp_path / "fm.pdparams"
     paddle.save(model.state_dict(), str(w))
     cfg = os.path.join(ROOT, "configs", "googlenet.yaml")
-    assert I.main(["-c", cfg, "-o", f"Global.pretrained_model={w}", "--format", "json",
+    assert infer_cli.main(["-c", cfg, "-o", f"Global.pretrained_model={w}", "--format", "json",
                    str(images / "a_rgb.png"), str(images / "b_gray.png")]) == 0
     out = json.loads(capsys.readouterr().out)
-    fm = I.load_class_map(os.path.join(I.CLASS_MAPS_DIR, "fashion_mnist.txt"))
+    fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
     for r in out["results"]:
         assert len(r["class_ids"]) == 5 and r["label_names"] == [fm[c] for c in r["class_ids"]]
 

@@ -2,13 +2,12 @@
 
 Converts a peer checkpoint (.pth/.pt, .safetensors, .pdparams) into weights for this package and
 writes DST.json (model kwargs + preprocessing) next to DST.pdparams; see paddle_inception.convert.
+
+The same command as `paddle-inception convert ...` (paddle_inception/cli/convert.py).
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.convert import main  # noqa: E402
+from paddle_inception.cli.convert import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,10 +1,10 @@
-"""python tools/eval.py -c configs/googlenet.yaml -o Global.pretrained_model=output/googlenet_bn/best"""
-import os
+"""python tools/eval.py -c configs/googlenet.yaml -o Global.pretrained_model=output/googlenet_bn/best
+
+The same command as `paddle-inception eval ...` (paddle_inception/cli/eval.py).
+"""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.cli import eval_main  # noqa: E402
+from paddle_inception.cli.eval import main
 
 if __name__ == "__main__":
-    sys.exit(eval_main())
+    sys.exit(main())

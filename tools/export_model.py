@@ -4,13 +4,12 @@ python tools/export_model.py --model googlenet --weights output/googlenet/best
 
 paddle.jit.save of the main-logits network (aux heads dropped) for Paddle Inference, input
 [None, C, H, W]; optional ONNX through paddle2onnx. Checks the export against the eager model.
+
+The same command as `paddle-inception export ...` (paddle_inception/cli/export.py).
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.export import main  # noqa: E402
+from paddle_inception.cli.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,13 +4,12 @@ python tools/infer.py -c configs/googlenet.yaml
 python tools/infer.py --inference-model inference/googlenet images/ --format json
 
 Top-k class ids, names (class-id map file) and scores per image; exit status 1 if any failed.
+
+The same command as `paddle-inception infer ...` (paddle_inception/cli/infer.py).
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.infer import main  # noqa: E402
+from paddle_inception.cli.infer import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,6 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" >/dev/null
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -c "import paddle, paddle_inception; print('paddle', paddle.__version__, '| models:', ', '.join(paddle_inception.list_models()))"

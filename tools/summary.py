@@ -2,13 +2,12 @@
 
 Prints the paddle.summary table, MACs/FLOPs, trainable vs non-trainable parameters and the
 stage table of a model (--format json for scripts); --all: one line per registered model.
+
+The same command as `paddle-inception summary ...` (paddle_inception/cli/summary.py).
 """
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.summary import main  # noqa: E402
+from paddle_inception.cli.summary import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,10 +1,10 @@
-"""python tools/train.py -c configs/googlenet.yaml [-o Section.key=value ...]"""
-import os
+"""python tools/train.py -c configs/googlenet.yaml [-o Section.key=value ...]
+
+The same command as `paddle-inception train ...` (paddle_inception/cli/train.py).
+"""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from paddle_inception.cli import train_main  # noqa: E402
+from paddle_inception.cli.train import main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(main())

@@ -10,38 +10,27 @@ Batches are ``[images float32 [N, C, H, W], labels]`` with labels int64 [N, 1], 
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 
 import numpy as np
 import paddle
 
+from .._util import did_you_mean
+from ..config import check_section
 from . import transforms as T
 from .datasets import FashionMNIST, ImageFolder, ImageNetDataset
 
-__all__ = ["build_dataloader", "dataset_from_config", "Collate", "DATASETS", "SAMPLERS"]
+__all__ = ["build_dataloader", "dataset_from_config", "Collate", "DATASETS"]
 
 DATASETS = {"FashionMNIST": FashionMNIST, "ImageNetDataset": ImageNetDataset,
             "ImageFolder": ImageFolder}
-SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
-_SECTION_KEYS = ("dataset", "sampler", "loader")
-_SAMPLER_KEYS = ("name", "batch_size", "drop_last", "shuffle")
-_LOADER_KEYS = ("num_workers", "use_shared_memory", "persistent_workers", "prefetch_factor",
-                "timeout")
-
-
-def _suggest(name, valid) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), 1, cutoff=0.4)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _check_keys(cfg: dict, valid, where: str):
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(cfg).__name__}")
     for k in cfg:
         if k not in valid:
-            raise ValueError(f"{where}: unknown key {k!r}.{_suggest(k, valid)} "
-                             f"Valid keys: {list(valid)}")
+            raise ValueError(f"{where}: unknown key {k!r}{did_you_mean(k, valid)}; "
+                             f"valid keys: {', '.join(valid)}")
 
 
 def _split_mode(mode: str) -> str:
@@ -62,8 +51,9 @@ def dataset_from_config(dataset_cfg: dict, mode: str = "Train", class_num: int |
     cfg.pop("batch_transform_ops", None)
     name = cfg.pop("name", None)
     if name not in DATASETS:
-        raise ValueError(f"{key_path}.name: unknown dataset {name!r}.{_suggest(name, DATASETS)} "
-                         f"Valid: {', '.join(DATASETS)}")
+        raise ValueError(f"{key_path}.name: unknown dataset {name!r}"
+                         f"{did_you_mean(name, DATASETS, cutoff=0.4)}; valid: "
+                         f"{', '.join(DATASETS)}")
     cls = DATASETS[name]
     params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",
                                                                                   "key_path")]
@@ -125,48 +115,26 @@ def build_dataloader(loader_cfg: dict, mode: str, class_num: int,
     ``loader.batch_sampler.set_epoch(epoch)`` for a reproducible shuffle per epoch.
     """
     key_path = key_path or f"DataLoader.{mode}"
-    _check_keys(loader_cfg, _SECTION_KEYS, key_path)
-    if "dataset" not in loader_cfg and dataset is None:
-        raise ValueError(f"{key_path}.dataset is required")
-    ds_cfg = loader_cfg.get("dataset") or {}
+    section = "DataLoader.Train" if str(mode).lower() == "train" else "DataLoader.Eval"
+    if dataset is not None:
+        loader_cfg = dict(loader_cfg, dataset=loader_cfg.get("dataset") or {"name": "given"})
+    # the schema is the one source of the section's keys, types and defaults
+    loader_cfg = check_section(section, loader_cfg, key_path)
+    ds_cfg = loader_cfg["dataset"]
     if dataset is None:
         dataset = dataset_from_config(ds_cfg, mode, class_num, f"{key_path}.dataset")
     batch_ops = T.create_batch_operators(ds_cfg.get("batch_transform_ops"), class_num,
                                          f"{key_path}.dataset.batch_transform_ops")
 
-    s_cfg = dict(loader_cfg.get("sampler") or {})
-    _check_keys(s_cfg, _SAMPLER_KEYS, f"{key_path}.sampler")
-    s_name = s_cfg.pop("name", "DistributedBatchSampler")
-    if s_name not in SAMPLERS:
-        raise ValueError(f"{key_path}.sampler.name: unknown sampler {s_name!r}."
-                         f"{_suggest(s_name, SAMPLERS)} Valid: {', '.join(SAMPLERS)}")
-    batch_size = s_cfg.get("batch_size")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise ValueError(f"{key_path}.sampler.batch_size: expected a positive int, "
-                         f"got {batch_size!r}")
-    for flag in ("shuffle", "drop_last"):
-        if not isinstance(s_cfg.get(flag, False), bool):
-            raise ValueError(f"{key_path}.sampler.{flag}: expected true/false, "
-                             f"got {s_cfg[flag]!r}")
-    shuffle = s_cfg.get("shuffle", str(mode).lower() == "train")
-    drop_last = s_cfg.get("drop_last", False)
-    if s_name == "DistributedBatchSampler":
-        sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size,
-                                                    shuffle=shuffle, drop_last=drop_last)
-    else:
-        sampler = paddle.io.BatchSampler(dataset, batch_size=batch_size, shuffle=shuffle,
-                                         drop_last=drop_last)
-
-    l_cfg = dict(loader_cfg.get("loader") or {})
-    _check_keys(l_cfg, _LOADER_KEYS, f"{key_path}.loader")
-    num_workers = l_cfg.pop("num_workers", 0)
-    if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
-        raise ValueError(f"{key_path}.loader.num_workers: expected an int >= 0, "
-                         f"got {num_workers!r}")
+    s_cfg = loader_cfg["sampler"]
+    sampler_cls = getattr(paddle.io, s_cfg["name"])
+    sampler = sampler_cls(dataset, batch_size=s_cfg["batch_size"], shuffle=s_cfg["shuffle"],
+                          drop_last=s_cfg["drop_last"])
+    l_cfg = dict(loader_cfg["loader"])
+    num_workers = l_cfg.pop("num_workers")
     if seed is not None:
         T.seed_transforms(seed)
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(batch_ops),
                                 num_workers=num_workers,
-                                use_shared_memory=bool(l_cfg.pop("use_shared_memory", True)),
                                 worker_init_fn=_WorkerInit(seed) if num_workers else None,
                                 **l_cfg)

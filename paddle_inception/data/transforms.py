@@ -29,16 +29,17 @@ per worker and per epoch, so workers never replay each other's augmentations.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import io
 import math
 import os
-import re
 import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .._util import did_you_mean
+from ..config import parse_number
 
 __all__ = ["DecodeImage", "ResizeImage", "RandCropImage", "CropImage", "RandFlipImage",
            "NormalizeImage", "ToCHWImage", "ToChannels", "GrayToRGB", "MixupOperator",
@@ -71,38 +72,6 @@ def get_rng() -> np.random.Generator:
 
 
 # ----------------------------------------------------------------------------- parsing helpers
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_FRACTION = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER})\s*)?$")
-
-
-def parse_number(value, what: str = "value") -> float:
-    """A number, or a string "a" / "a/b" of decimal numbers (PaddleClas writes "1.0/255.0").
-
-    Never evaluates the string: anything else raises ValueError naming `what` and the value.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"{what}: expected a number, got {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        out = float(value)
-    elif isinstance(value, str):
-        m = _FRACTION.match(value)
-        if not m:
-            raise ValueError(f"{what}: cannot parse {value!r} as a number or a fraction "
-                             f"'a/b' of numbers (e.g. '1.0/255.0')")
-        out = float(m.group(1))
-        if m.group(2) is not None:
-            den = float(m.group(2))
-            if den == 0:
-                raise ValueError(f"{what}: division by zero in {value!r}")
-            out /= den
-    else:
-        raise ValueError(f"{what}: expected a number or a string like '1.0/255.0', "
-                         f"got {type(value).__name__} {value!r}")
-    if not math.isfinite(out):
-        raise ValueError(f"{what}: {value!r} is not a finite number")
-    return out
-
-
 def _size_wh(size, what: str) -> tuple[int, int]:
     """int -> (s, s); [w, h] -> (w, h) (PaddleClas' order); all positive ints."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
@@ -144,10 +113,9 @@ def _interp(name, what: str):
         return "bilinear"
     if not isinstance(name, str) or (name.lower() not in _INTERP_NAMES and
                                      name.lower() != "random"):
-        close = difflib.get_close_matches(str(name).lower(), list(_INTERP_NAMES) + ["random"], 1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{what}: unknown interpolation {name!r}.{hint} "
-                         f"Valid: {sorted(_INTERP_NAMES) + ['random']}")
+        valid = sorted(_INTERP_NAMES) + ["random"]
+        raise ValueError(f"{what}: unknown interpolation {name!r}{did_you_mean(name, valid)}; "
+                         f"valid: {valid}")
     return name.lower()
 
 
@@ -639,9 +607,8 @@ class OpSampler:
         self.ops, self.probs = [], []
         for name, args in op_dict.items():
             if name not in ("MixupOperator", "CutmixOperator"):
-                close = difflib.get_close_matches(name, ["MixupOperator", "CutmixOperator"], 1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"OpSampler: unknown batch op {name!r}.{hint}")
+                raise ValueError(f"OpSampler: unknown batch op {name!r}"
+                                 f"{did_you_mean(name, BATCH_OPS)}")
             args = dict(args or {})
             prob = parse_number(args.pop("prob", 1.0 / len(op_dict)), f"OpSampler.{name}.prob")
             op = _construct(BATCH_OPS[name], dict(args, class_num=class_num), f"OpSampler.{name}")
@@ -696,10 +663,8 @@ def _construct(cls, args: dict, where: str):
     if not takes_kwargs:
         for key in args:
             if key not in params:
-                close = difflib.get_close_matches(str(key), params, 1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"{where}: {cls.__name__} got an unknown argument {key!r}.{hint}"
-                                 f" Valid arguments: {params}")
+                raise ValueError(f"{where}: {cls.__name__} got an unknown argument {key!r}"
+                                 f"{did_you_mean(key, params)}; valid arguments: {params}")
     try:
         sig.bind(None, **args)
     except TypeError as e:
@@ -721,13 +686,9 @@ def _parse_entry(entry, where: str, registry: dict, kind: str) -> tuple[type, di
         raise ValueError(f"{where}: each {kind} entry must be a one-key mapping "
                          f"'OpName: {{arg: value}}', got {entry!r}")
     if name not in registry:
-        close = difflib.get_close_matches(str(name), list(registry), 1, cutoff=0.4)
-        if not close:
-            lowered = {k.lower(): k for k in registry}
-            close = [lowered[str(name).lower()]] if str(name).lower() in lowered else []
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{where}: unknown {kind} {name!r}.{hint} "
-                         f"Valid: {', '.join(sorted(registry))}")
+        raise ValueError(f"{where}: unknown {kind} {name!r}"
+                         f"{did_you_mean(name, registry, cutoff=0.4)}; valid: "
+                         f"{', '.join(sorted(registry))}")
     if args is None:
         args = {}
     if not isinstance(args, dict):

@@ -2,3 +2,6 @@
 from .losses import CELoss, GoogLeNetLoss, build_loss
 from .metrics import TopkAcc, build_metrics
 from .trainer import evaluate, train
+
+__all__ = ["CELoss", "GoogLeNetLoss", "build_loss", "TopkAcc", "build_metrics", "evaluate",
+           "train"]

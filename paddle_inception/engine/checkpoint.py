@@ -20,8 +20,9 @@ import shutil
 
 import paddle
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resolve_checkpoint", "load_weights",
-           "prune_checkpoints"]
+from ..weights import load_state_file, load_weights
+
+__all__ = ["save_checkpoint", "load_checkpoint", "resolve_checkpoint", "prune_checkpoints"]
 
 
 def _fsync_dir(path):
@@ -137,42 +138,15 @@ def resolve_checkpoint(path: str) -> str:
                             f"with model.pdparams, such as output/<Arch.name>/latest)")
 
 
-def load_checkpoint(path: str, model, optimizer=None) -> dict:
-    """Restore model (+ optimizer and LR scheduler); returns the saved state (epoch, metrics)."""
+def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> dict:
+    """Resume: restore model (+ optimizer and LR scheduler) strictly, and return the saved state
+    (epoch, metrics). A checkpoint that does not fit the model exactly (another class count,
+    another model) is an error listing the tensors: resuming it would train random heads."""
     ckpt = resolve_checkpoint(path)
-    model.set_state_dict(paddle.load(os.path.join(ckpt, "model.pdparams")))
+    load_weights(model, os.path.join(ckpt, "model.pdparams"), mode="strict", trusted=trusted,
+                 what="Global.checkpoints")
     opt_file = os.path.join(ckpt, "model.pdopt")
     if optimizer is not None and os.path.isfile(opt_file):
-        restore_optimizer_state(optimizer, model, paddle.load(opt_file))
+        restore_optimizer_state(optimizer, model, load_state_file(opt_file, trusted=trusted))
     with open(os.path.join(ckpt, "state.json"), encoding="utf-8") as f:
         return json.load(f)
-
-
-def load_weights(model, path: str, logger=None) -> dict:
-    """Load weights for fine-tuning: tensors whose shape differs (e.g. a classifier trained for
-    another class count) are skipped with a warning; returns {"skipped": [...], "missing": [...]}.
-    """
-    p = os.fspath(path)
-    if os.path.isdir(p):
-        p = os.path.join(resolve_checkpoint(p), "model.pdparams")
-    elif not p.endswith(".pdparams") and os.path.isfile(p + ".pdparams"):
-        p = p + ".pdparams"
-    if not os.path.isfile(p):
-        raise FileNotFoundError(f"Global.pretrained_model: weights file not found: {p!r}")
-    state = paddle.load(p)
-    own = model.state_dict()
-    skipped = [k for k, v in state.items()
-               if k in own and list(v.shape) != list(own[k].shape)]
-    for k in skipped:
-        if logger:
-            logger.warning("pretrained_model: skipping %s: shape %s in %s, model has %s (a "
-                           "classifier for another class count is re-initialised)", k,
-                           list(state[k].shape), p, list(own[k].shape))
-        del state[k]
-    unexpected = [k for k in state if k not in own]
-    missing = [k for k in own if k not in state and k not in skipped]
-    model.set_state_dict({k: v for k, v in state.items() if k in own})
-    if logger and (missing or unexpected):
-        logger.warning("pretrained_model: %d missing keys %s, %d unexpected keys %s",
-                       len(missing), missing[:5], len(unexpected), unexpected[:5])
-    return {"skipped": skipped, "missing": missing, "unexpected": unexpected}

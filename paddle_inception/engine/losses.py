@@ -6,11 +6,11 @@ hard `(N, 1)` int64 or soft `(N, C)` float (Mixup/CutMix); both are handled.
 """
 from __future__ import annotations
 
-import difflib
-
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
+
+from .._util import did_you_mean
 
 __all__ = ["CELoss", "GoogLeNetLoss", "CombinedLoss", "build_loss", "soft_cross_entropy"]
 
@@ -91,9 +91,8 @@ def build_loss(items, key_path: str = "Loss.Train") -> CombinedLoss:
                              f"got {item!r}")
         (name, args), = item.items()
         if name not in _LOSSES:
-            close = difflib.get_close_matches(name, list(_LOSSES), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{where}: unknown loss {name!r}.{hint} Known: {sorted(_LOSSES)}")
+            raise ValueError(f"{where}: unknown loss {name!r}{did_you_mean(name, _LOSSES)}; "
+                             f"known: {', '.join(sorted(_LOSSES))}")
         args = dict(args or {})
         weights.append(float(args.pop("weight", 1.0)))
         try:

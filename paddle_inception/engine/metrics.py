@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import paddle
 
+from .._util import did_you_mean
+
 __all__ = ["TopkAcc", "build_metrics"]
 
 
@@ -52,6 +54,9 @@ class TopkAcc(paddle.metric.Metric):
         return list(self._names)
 
 
+_METRICS = ("TopkAcc", "GoogLeNetTopkAcc")
+
+
 def build_metrics(items, key_path: str = "Metric.Train"):
     """PaddleClas `Metric` list -> metrics (`TopkAcc` and `GoogLeNetTopkAcc` are the same here:
     both score the main logits). An empty/None list (allowed by PaddleClas) gives top-1/top-5."""
@@ -63,8 +68,8 @@ def build_metrics(items, key_path: str = "Metric.Train"):
             raise ValueError(f"{key_path}[{i}]: expected a one-key mapping like "
                              f"{{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}")
         (name, args), = item.items()
-        if name not in ("TopkAcc", "GoogLeNetTopkAcc"):
-            raise ValueError(f"{key_path}[{i}]: unknown metric {name!r}; known: TopkAcc, "
-                             f"GoogLeNetTopkAcc")
+        if name not in _METRICS:
+            raise ValueError(f"{key_path}[{i}]: unknown metric {name!r}"
+                             f"{did_you_mean(name, _METRICS)}; known: {', '.join(_METRICS)}")
         metrics.append(TopkAcc(**(args or {})))
     return metrics

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import paddle
 
-__all__ = ["build_optimizer", "build_lr"]
+from ..config import LR_SCHEDULES, OPTIMIZERS
 
-_OPTIMIZERS = ("Momentum", "SGD", "Adam", "AdamW", "RMSProp")
-_SCHEDULES = ("Constant", "Cosine", "Piecewise", "Step", "Linear", "OneCycle")
+__all__ = ["build_optimizer", "build_lr"]
 
 
 def build_lr(cfg: dict, epochs: int, steps_per_epoch: int, key_path="Optimizer.lr"):
@@ -52,7 +51,7 @@ def build_lr(cfg: dict, epochs: int, steps_per_epoch: int, key_path="Optimizer.l
             end_learning_rate=float(cfg.pop("end_learning_rate", base / 1e4)))
         warmup = 0   # one-cycle has its own warm-up phase
     else:
-        raise ValueError(f"{key_path}.name: unknown schedule {name!r}; known: {_SCHEDULES}")
+        raise ValueError(f"{key_path}.name: unknown schedule {name!r}; known: {', '.join(LR_SCHEDULES)}")
     cfg.pop("by_epoch", None)
     if cfg:
         raise ValueError(f"{key_path}: unknown keys for the {name} schedule: {sorted(cfg)}")
@@ -96,7 +95,7 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
                                        epsilon=float(cfg.pop("epsilon", 1e-6)),
                                        momentum=float(cfg.pop("momentum", 0.0)), **common)
     else:
-        raise ValueError(f"Optimizer.name: unknown optimizer {name!r}; known: {_OPTIMIZERS}")
+        raise ValueError(f"Optimizer.name: unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     if cfg:
         raise ValueError(f"Optimizer: unknown keys for {name}: {sorted(cfg)}")
     return opt, lr

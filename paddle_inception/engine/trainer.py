@@ -1,49 +1,46 @@
 """`train(cfg)`: the logic behind `tools/train.py`, built on `paddle.Model.prepare/fit`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import sys
 import time
 
 import numpy as np
 
-from ..runtime import configure_cpu
+from ..registry import arch_kwargs, create_model
+from ..weights import load_weights
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["train", "evaluate", "build_network", "setup_logging", "select_device"]
+__all__ = ["train", "evaluate", "build_network", "run_log", "select_device"]
+
+_LOG_FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout is at the time (it may be redirected after setup)."""
-
-    @property
-    def stream(self):
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-def setup_logging(log_file: str | None = None, level=logging.INFO):
-    logger.setLevel(level)
-    fmt = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        h = _StdoutHandler()
-        h.setFormatter(fmt)
-        logger.addHandler(h)
-    for h in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
-        logger.removeHandler(h)       # one log file per run
-        h.close()
-    if log_file:
-        os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
-        fh = logging.FileHandler(log_file, encoding="utf-8")
-        fh.setFormatter(fmt)
-        logger.addHandler(fh)
-    logger.propagate = False
+@contextlib.contextmanager
+def run_log(path: str | None):
+    """Copy the package's log records (INFO and up) into the run's `train.log` while a run
+    lasts. Nothing else is changed for good: where records go on the console is the
+    application's choice (the command line tools print them; see `cli.common`)."""
+    if not path:
+        yield
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_LOG_FORMAT)
+    handler.setLevel(logging.INFO)
+    old_level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
 
 
 def select_device(requested: str | None) -> str:
@@ -66,18 +63,8 @@ def select_device(requested: str | None) -> str:
 
 def build_network(cfg: dict):
     """Model from the `Arch` section (registry or PaddleClas names; class_num -> num_classes)."""
-    from ..ppcls import resolve_arch_name
-    from ..registry import create_model
-    arch = dict(cfg["Arch"])
-    name = resolve_arch_name(arch.pop("name"))
-    class_num = arch.pop("class_num", None)
-    if class_num is not None:
-        arch.setdefault("num_classes", int(class_num))
-    shape = cfg.get("Global", {}).get("image_shape")
-    if shape:
-        arch.setdefault("in_channels", int(shape[0]))
-    arch.pop("pretrained", None)   # weights come from Global.pretrained_model
-    return create_model(name, **arch), name
+    name, kwargs = arch_kwargs(cfg["Arch"], cfg.get("Global", {}).get("image_shape"))
+    return create_model(name, **kwargs), name
 
 
 def _image_shape(cfg, network):
@@ -102,12 +89,12 @@ def _amp_configs(cfg, device):
 def _prepare(cfg, for_training=True):
     """Everything shared by train and evaluate: device, network, loaders, paddle.Model."""
     import paddle
+
     from ..data import build_dataloader
     from .losses import build_loss
     from .metrics import build_metrics
 
     g = cfg["Global"]
-    configure_cpu()
     device = select_device(g.get("device", "cpu"))
     seed = g.get("seed")
     if seed is not None:
@@ -138,20 +125,33 @@ def _prepare(cfg, for_training=True):
 
 
 def train(cfg: dict) -> dict:
-    """Train as configured; returns a summary (epochs, seconds, final and best eval metrics)."""
-    from .callbacks import (CheckpointSaver, EpochSeed, EvalLossSwitch, NaNGuard,
-                            ProgressLogger, VisualDLLogger)
-    from .checkpoint import load_checkpoint, load_weights
-    from .optim import build_optimizer
+    """Train as configured; returns a summary (epochs, seconds, final and best eval metrics).
+
+    Process-wide CPU settings (threads, MKL code path, malloc) are the caller's: the command
+    line calls `paddle_inception.runtime.configure_cpu()` first, and so can a script."""
+    import paddle.distributed as dist
 
     g = cfg["Global"]
     out_root = os.path.join(g.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
-    import paddle.distributed as dist
     # data-parallel runs (paddle.distributed.launch): every rank trains, rank 0 alone writes
     # logs, VisualDL records and checkpoints
     writer = dist.get_rank() == 0
-    os.makedirs(out_root, exist_ok=True)
-    setup_logging(os.path.join(out_root, "train.log") if writer else None)
+    with run_log(os.path.join(out_root, "train.log") if writer else None):
+        return _train(cfg, g, out_root, writer)
+
+
+def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
+    from .callbacks import (
+        CheckpointSaver,
+        EpochSeed,
+        EvalLossSwitch,
+        NaNGuard,
+        ProgressLogger,
+        VisualDLLogger,
+    )
+    from .checkpoint import load_checkpoint
+    from .optim import build_optimizer
+
     ctx = _prepare(cfg)
     paddle, network, model = ctx["paddle"], ctx["network"], ctx["model"]
     train_loader, eval_loader = ctx["loaders"]["Train"], ctx["loaders"].get("Eval")
@@ -169,8 +169,12 @@ def train(cfg: dict) -> dict:
         logger.info("resumed from %s: %d of %d epochs done", g["checkpoints"], start_epoch,
                     epochs)
     elif g.get("pretrained_model"):
-        load_weights(network, g["pretrained_model"], logger)
-        logger.info("loaded pretrained weights from %s", g["pretrained_model"])
+        # fine-tuning: a classifier for another class count is skipped (re-initialised) with a
+        # warning; weights of which less than half fit the model are refused
+        rep = load_weights(network, g["pretrained_model"], mode="finetune",
+                           what="Global.pretrained_model", logger=logger)
+        logger.info("loaded pretrained weights from %s (%d tensors, %d skipped)", rep["file"],
+                    rep["loaded"], len(rep["skipped"]))
 
     if writer:
         from ..config import dump_config
@@ -221,16 +225,15 @@ def train(cfg: dict) -> dict:
 
 
 def evaluate(cfg: dict) -> dict:
-    """Evaluate `Global.pretrained_model` (or a checkpoint) on `DataLoader.Eval`."""
-    from .checkpoint import load_weights
-    setup_logging()
+    """Evaluate `Global.pretrained_model` (or a checkpoint) on `DataLoader.Eval`. The weights
+    must fit the model exactly: the accuracy of a half-loaded model would be meaningless."""
     ctx = _prepare(cfg, for_training=False)
     g = ctx["g"]
     weights = g.get("pretrained_model") or g.get("checkpoints")
     if not weights:
         raise ValueError("Global.pretrained_model: required for evaluation "
                          "(-o Global.pretrained_model=output/<Arch.name>/best)")
-    load_weights(ctx["network"], weights, logger)
+    load_weights(ctx["network"], weights, mode="strict", what="Global.pretrained_model")
     if "Eval" not in ctx["loaders"]:
         raise ValueError("DataLoader.Eval: missing; evaluation needs an Eval data loader")
     ctx["model"].prepare(None, ctx["eval_loss"], ctx["metrics"])

@@ -10,19 +10,20 @@
 - input validation: a non-4-D tensor, a wrong channel count or an image smaller than
   `min_input_size` raises ValueError naming the model and both values.
 
-A model lists its body as `block_names` (sub-layer names in execution order); the generic
-`_run_blocks` walks them, so feature extraction needs no per-model code.
+A model builds its body with `add_block(name, layer)`, in execution order; `block_names` lists
+them and the generic `_run_blocks` walks them, so feature extraction needs no per-model code.
 """
 from __future__ import annotations
 
-import os
+import inspect
 
 import paddle
 import paddle.nn as nn
 
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
+from .pretrained import load_pretrained
 
-__all__ = ["InceptionModel", "ClassifierHead", "load_pretrained", "build_model"]
+__all__ = ["InceptionModel", "ClassifierHead", "has_aux_heads", "build_model"]
 
 
 class ClassifierHead(nn.Layer):
@@ -73,6 +74,14 @@ class InceptionModel(nn.Layer):
         self.feature_info: list[dict] = []
         self.num_features = 0
         self.default_cfg: dict = {}
+
+    def add_block(self, name: str, layer: nn.Layer) -> nn.Layer:
+        """Register `layer` as sub-layer `name` and as the next block of the body."""
+        if name in self.block_names:
+            raise ValueError(f"{type(self).__name__}: block {name!r} added twice")
+        self.add_sublayer(name, layer)
+        self.block_names.append(name)
+        return layer
 
     # ---- validation -------------------------------------------------------------------------
     def check_input(self, x) -> None:
@@ -160,26 +169,13 @@ class InceptionModel(nn.Layer):
             else nn.Identity()
 
 
-def load_pretrained(model: nn.Layer, pretrained, name: str) -> None:
-    """Load local weights. `pretrained` is False, a `.pdparams` path, or True (not available)."""
-    if not pretrained:
-        return
-    if pretrained is True:
-        raise ValueError(
-            f"{name}: pretrained=True needs weights that cannot be downloaded here (offline "
-            f"package). Convert or download them yourself (see tools/convert_weights.py) and "
-            f"pass the file: pretrained='/path/to/{name}.pdparams'")
-    path = os.fspath(pretrained)
-    if not path.endswith(".pdparams"):
-        path_pd = path + ".pdparams"
-        path = path_pd if os.path.exists(path_pd) else path
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{name}: pretrained weights file not found: {path}")
-    state = paddle.load(path)
-    missing, unexpected = model.set_state_dict(state)
-    if missing or unexpected:
-        raise ValueError(f"{name}: weights in {path} do not match the model: missing keys "
-                         f"{list(missing)[:8]}, unexpected keys {list(unexpected)[:8]}")
+def has_aux_heads(model: nn.Layer) -> bool:
+    """True for models built with auxiliary classifiers whose forward takes `return_aux`."""
+    try:
+        takes = "return_aux" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return bool(takes and getattr(model, "aux_logits", False))
 
 
 def build_model(cls, name: str, pretrained=False, **kwargs):

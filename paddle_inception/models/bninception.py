@@ -25,9 +25,15 @@ from __future__ import annotations
 
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
-from ..layers import ConvBNAct, MaxPool2D, init_weights, max_pool2d
+from ..layers import (
+    ConvBNAct,
+    MaxPool2D,
+    avg_pool_3x3,
+    batchnorm_eps,
+    init_weights,
+    max_pool2d,
+)
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -36,9 +42,13 @@ __all__ = ["InceptionBN", "InceptionBNReduction", "BNInception", "bninception"]
 BN_EPS = 1e-5   # the Caffe/Cadene BN-Inception value (the rest of the zoo uses 1e-3)
 
 
+# Caffe averages over the zero padding too (torch's count_include_pad=True)
+_avg_pool_3x3 = avg_pool_3x3(count_include_pad=True)
+
+
 def _conv(in_channels, out_channels, kernel_size, stride=1, padding=0):
-    return ConvBNAct(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                     bn_eps=BN_EPS)
+    with batchnorm_eps(BN_EPS):
+        return ConvBNAct(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
 
 
 class InceptionBN(nn.Layer):
@@ -70,9 +80,7 @@ class InceptionBN(nn.Layer):
         b3 = self.branch3x3(self.branch3x3_reduce(x))
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(self.branch3x3dbl_reduce(x)))
         if self.pool_type == "avg":
-            # Caffe averages over the zero padding too (torch count_include_pad=True), which
-            # in Paddle is exclusive=False (the default, exclusive=True, would not).
-            p = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, exclusive=False)
+            p = _avg_pool_3x3(x)
         else:
             p = max_pool2d(x, kernel_size=3, stride=1, padding=1)
         return paddle.concat([b1, b3, bd, self.branch_pool(p)], axis=1)
@@ -131,20 +139,18 @@ class BNInception(InceptionModel):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.0):
         super().__init__(num_classes, in_channels, dropout)
-        self.conv1 = _conv(in_channels, 64, 7, stride=2, padding=3)
-        self.pool1 = MaxPool2D(3, stride=2, ceil_mode=True)
-        self.conv2_reduce = _conv(64, 64, 1)
-        self.conv2 = _conv(64, 192, 3, padding=1)
-        self.pool2 = MaxPool2D(3, stride=2, ceil_mode=True)
-        self.block_names = ["conv1", "pool1", "conv2_reduce", "conv2", "pool2"]
+        self.add_block("conv1", _conv(in_channels, 64, 7, stride=2, padding=3))
+        self.add_block("pool1", MaxPool2D(3, stride=2, ceil_mode=True))
+        self.add_block("conv2_reduce", _conv(64, 64, 1))
+        self.add_block("conv2", _conv(64, 192, 3, padding=1))
+        self.add_block("pool2", MaxPool2D(3, stride=2, ceil_mode=True))
         channels = 192
         for name, (ch1x1, ch3x3, ch3x3dbl, pool, pool_proj) in _BLOCKS.items():
             if ch1x1 is None:
                 block = InceptionBNReduction(channels, ch3x3, ch3x3dbl)
             else:
                 block = InceptionBN(channels, ch1x1, ch3x3, ch3x3dbl, pool, pool_proj)
-            setattr(self, name, block)
-            self.block_names.append(name)
+            self.add_block(name, block)
             channels = block.out_channels
         self.feature_info = [dict(name="conv1", num_chs=64, reduction=2),
                              dict(name="conv2", num_chs=192, reduction=4),
@@ -156,7 +162,7 @@ class BNInception(InceptionModel):
         init_weights(self)
 
 
-@register_model(input_size=(3, 224, 224), min_input_size=(3, 7, 7), crop_pct=0.875,
+@register_model(aliases=("BNInception",), input_size=(3, 224, 224), min_input_size=(3, 7, 7), crop_pct=0.875,
                 mean=IMAGENET_MEAN, std=IMAGENET_STD,
                 paper="Ioffe & Szegedy 2015, Batch Normalization: Accelerating Deep Network "
                       "Training by Reducing Internal Covariate Shift")

@@ -123,21 +123,17 @@ class GoogLeNet(InceptionModel):
         bn = dict(batch_norm=batch_norm)
         pool = dict(stride=2, ceil_mode=True)
 
-        self.conv1 = ConvBNAct(in_channels, 64, 7, stride=2, padding=3, **bn)
-        self.maxpool1 = MaxPool2D(3, **pool)
-        self.conv2 = ConvBNAct(64, 64, 1, **bn)
-        self.conv3 = ConvBNAct(64, 192, 3, padding=1, **bn)
-        self.maxpool2 = MaxPool2D(3, **pool)
+        self.add_block("conv1", ConvBNAct(in_channels, 64, 7, stride=2, padding=3, **bn))
+        self.add_block("maxpool1", MaxPool2D(3, **pool))
+        self.add_block("conv2", ConvBNAct(64, 64, 1, **bn))
+        self.add_block("conv3", ConvBNAct(64, 192, 3, padding=1, **bn))
+        self.add_block("maxpool2", MaxPool2D(3, **pool))
         for name, args in _BLOCKS.items():
-            setattr(self, name, Inception(*args, **bn, branch3_kernel_size=branch3_kernel_size))
+            self.add_block(name, Inception(*args, **bn, branch3_kernel_size=branch3_kernel_size))
             if name == "inception3b":
-                self.maxpool3 = MaxPool2D(3, **pool)
+                self.add_block("maxpool3", MaxPool2D(3, **pool))
             elif name == "inception4e":
-                self.maxpool4 = MaxPool2D(maxpool4_kernel_size, **pool)
-        self.block_names = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a",
-                            "inception3b", "maxpool3", "inception4a", "inception4b",
-                            "inception4c", "inception4d", "inception4e", "maxpool4",
-                            "inception5a", "inception5b"]
+                self.add_block("maxpool4", MaxPool2D(maxpool4_kernel_size, **pool))
         self.feature_info = [dict(name="conv1", num_chs=64, reduction=2),
                              dict(name="conv3", num_chs=192, reduction=4),
                              dict(name="inception3b", num_chs=480, reduction=8),
@@ -166,13 +162,13 @@ _CFG = dict(input_size=(3, 224, 224), min_input_size=(3, 31, 31), crop_pct=0.875
             paper="Szegedy et al. 2014, Going deeper with convolutions")
 
 
-@register_model(**_CFG)
+@register_model(aliases=("GoogLeNet",), **_CFG)
 def googlenet(pretrained=False, **kwargs):
     """GoogLeNet as in the paper: no BN, real 5x5 branch, both aux heads (13.4 M params)."""
     return build_model(GoogLeNet, "googlenet", pretrained, **kwargs)
 
 
-@register_model(**_CFG)
+@register_model(aliases=("GoogLeNet_BN",), **_CFG)
 def googlenet_bn(pretrained=False, **kwargs):
     """GoogLeNet with BatchNorm after every convolution (as torchvision and seed 001)."""
     kwargs.setdefault("batch_norm", True)

@@ -34,10 +34,10 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, MaxPool2D, init_weights
+from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, init_weights
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
-from .inception_v4 import ReductionA, avg_pool_3x3
+from .inception_v4 import ReductionA
 
 __all__ = ["Mixed5b", "Block35", "Block17", "Block8", "Mixed7a", "InceptionResNetA",
            "InceptionResNetB", "InceptionResNetC", "InceptionResNetV1", "InceptionResNetV2",
@@ -153,7 +153,7 @@ class Mixed5b(nn.Layer):
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 96, 3, padding=1),
             ConvBNAct(96, 96, 3, padding=1))
-        self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 64, 1))
+        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 64, 1))
         self.out_channels = 320
 
     def forward(self, x):
@@ -199,15 +199,15 @@ _MIN_INPUT = 75
 class _InceptionResNet(InceptionModel):
     min_input_size = _MIN_INPUT
 
-    def _stem_head(self, in_channels: int):
+    def _add_stem_head(self, in_channels: int) -> None:
         """conv2d_1a .. conv2d_4a, shared by v1 (Fig. 14) and TF-slim's v2: -> 71x71x192."""
-        self.conv2d_1a = ConvBNAct(in_channels, 32, 3, stride=2)   # 149x149x32 (V)
-        self.conv2d_2a = ConvBNAct(32, 32, 3)                      # 147x147x32 (V)
-        self.conv2d_2b = ConvBNAct(32, 64, 3, padding=1)           # 147x147x64
-        self.maxpool_3a = MaxPool2D(3, stride=2)                   # 73x73x64 (V)
-        self.conv2d_3b = ConvBNAct(64, 80, 1)                      # 73x73x80
-        self.conv2d_4a = ConvBNAct(80, 192, 3)                     # 71x71x192 (V)
-        return ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a"]
+        add = self.add_block
+        add("conv2d_1a", ConvBNAct(in_channels, 32, 3, stride=2))   # 149x149x32 (V)
+        add("conv2d_2a", ConvBNAct(32, 32, 3))                      # 147x147x32 (V)
+        add("conv2d_2b", ConvBNAct(32, 64, 3, padding=1))           # 147x147x64
+        add("maxpool_3a", MaxPool2D(3, stride=2))                   # 73x73x64 (V)
+        add("conv2d_3b", ConvBNAct(64, 80, 1))                      # 73x73x80
+        add("conv2d_4a", ConvBNAct(80, 192, 3))                     # 71x71x192 (V)
 
 
 class InceptionResNetV1(_InceptionResNet):
@@ -216,18 +216,17 @@ class InceptionResNetV1(_InceptionResNet):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
                  scales=(0.17, 0.10, 0.20)):
         super().__init__(num_classes, in_channels, dropout)
-        names = self._stem_head(in_channels)
-        self.conv2d_4b = ConvBNAct(192, 256, 3, stride=2)          # 35x35x256 (V), Fig. 14
-        self.repeat = nn.Sequential(*[Block35(256, 32, (32, 32), (32, 32, 32), scale=scales[0])
-                                      for _ in range(5)])
-        self.mixed_6a = ReductionA(256, k=192, l=192, m=256, n=384)          # 17x17x896
-        self.repeat_1 = nn.Sequential(*[Block17(896, 128, (128, 128, 128), scale=scales[1])
-                                        for _ in range(10)])
-        self.mixed_7a = Mixed7a(896, (256, 384), (256, 256), (256, 256, 256))  # 8x8x1792
-        self.repeat_2 = nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2])
-                                        for _ in range(5)])
-        self.block_names = names + ["conv2d_4b", "repeat", "mixed_6a", "repeat_1", "mixed_7a",
-                                    "repeat_2"]
+        self._add_stem_head(in_channels)
+        add = self.add_block
+        add("conv2d_4b", ConvBNAct(192, 256, 3, stride=2))          # 35x35x256 (V), Fig. 14
+        add("repeat", nn.Sequential(*[Block35(256, 32, (32, 32), (32, 32, 32), scale=scales[0])
+                                      for _ in range(5)]))
+        add("mixed_6a", ReductionA(256, k=192, l=192, m=256, n=384))          # 17x17x896
+        add("repeat_1", nn.Sequential(*[Block17(896, 128, (128, 128, 128), scale=scales[1])
+                                        for _ in range(10)]))
+        add("mixed_7a", Mixed7a(896, (256, 384), (256, 256), (256, 256, 256)))  # 8x8x1792
+        add("repeat_2", nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2])
+                                        for _ in range(5)]))
         self.feature_info = [dict(name="conv2d_2b", num_chs=64, reduction=2),
                              dict(name="conv2d_4a", num_chs=192, reduction=4),
                              dict(name="repeat", num_chs=256, reduction=8),
@@ -244,18 +243,17 @@ class InceptionResNetV2(_InceptionResNet):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
                  scales=(0.17, 0.10, 0.20)):
         super().__init__(num_classes, in_channels, dropout)
-        names = self._stem_head(in_channels)
-        self.maxpool_5a = MaxPool2D(3, stride=2)                             # 35x35x192 (V)
-        self.mixed_5b = Mixed5b(192)                                         # 35x35x320
-        self.repeat = nn.Sequential(*[Block35(320, scale=scales[0]) for _ in range(10)])
-        self.mixed_6a = ReductionA(320, k=256, l=256, m=384, n=384)          # 17x17x1088
-        self.repeat_1 = nn.Sequential(*[Block17(1088, scale=scales[1]) for _ in range(20)])
-        self.mixed_7a = Mixed7a(1088)                                        # 8x8x2080
-        self.repeat_2 = nn.Sequential(*[Block8(2080, scale=scales[2]) for _ in range(9)])
-        self.block8 = Block8(2080, scale=1.0, act=False)                     # TF-slim: no ReLU
-        self.conv2d_7b = ConvBNAct(2080, 1536, 1)                            # 8x8x1536
-        self.block_names = names + ["maxpool_5a", "mixed_5b", "repeat", "mixed_6a", "repeat_1",
-                                    "mixed_7a", "repeat_2", "block8", "conv2d_7b"]
+        self._add_stem_head(in_channels)
+        add = self.add_block
+        add("maxpool_5a", MaxPool2D(3, stride=2))                             # 35x35x192 (V)
+        add("mixed_5b", Mixed5b(192))                                         # 35x35x320
+        add("repeat", nn.Sequential(*[Block35(320, scale=scales[0]) for _ in range(10)]))
+        add("mixed_6a", ReductionA(320, k=256, l=256, m=384, n=384))          # 17x17x1088
+        add("repeat_1", nn.Sequential(*[Block17(1088, scale=scales[1]) for _ in range(20)]))
+        add("mixed_7a", Mixed7a(1088))                                        # 8x8x2080
+        add("repeat_2", nn.Sequential(*[Block8(2080, scale=scales[2]) for _ in range(9)]))
+        add("block8", Block8(2080, scale=1.0, act=False))                     # TF-slim: no ReLU
+        add("conv2d_7b", ConvBNAct(2080, 1536, 1))                            # 8x8x1536
         self.feature_info = [dict(name="conv2d_2b", num_chs=64, reduction=2),
                              dict(name="conv2d_4a", num_chs=192, reduction=4),
                              dict(name="repeat", num_chs=320, reduction=8),
@@ -266,7 +264,7 @@ class InceptionResNetV2(_InceptionResNet):
         init_weights(self)
 
 
-@register_model(input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+@register_model(aliases=("InceptionResNetV1",), input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
                 crop_pct=0.875, interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
                 paper=_PAPER)
 def inception_resnet_v1(pretrained=False, **kwargs):
@@ -274,7 +272,7 @@ def inception_resnet_v1(pretrained=False, **kwargs):
     return build_model(InceptionResNetV1, "inception_resnet_v1", pretrained, **kwargs)
 
 
-@register_model(input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+@register_model(aliases=("InceptionResNetV2",), input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
                 crop_pct=0.8975, interpolation="bicubic", mean=INCEPTION_MEAN,
                 std=INCEPTION_STD, paper=_PAPER)
 def inception_resnet_v2(pretrained=False, **kwargs):

@@ -20,7 +20,14 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ..layers import ConvBNAct, MaxPool2D, init_weights, max_pool2d, set_bn_eps
+from ..layers import (
+    ConvBNAct,
+    MaxPool2D,
+    avg_pool_3x3,
+    batchnorm_eps,
+    init_weights,
+    max_pool2d,
+)
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -28,10 +35,8 @@ __all__ = ["InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE",
            "InceptionV3", "inception_v3"]
 
 
-def _avg_pool_3x3(x):
-    # torch's F.avg_pool2d(x, 3, 1, 1) counts the zero padding (count_include_pad=True);
-    # exclusive=False is Paddle's spelling of that (its default, exclusive=True, would not).
-    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, exclusive=False)
+# torchvision's F.avg_pool2d(x, 3, 1, 1) counts the zero padding (count_include_pad=True)
+_avg_pool_3x3 = avg_pool_3x3(count_include_pad=True)
 
 
 class InceptionA(nn.Layer):
@@ -235,29 +240,27 @@ class InceptionV3(InceptionModel):
         self.aux_logits = aux_logits
         self._set_transform_input(transform_input)
 
-        self.Conv2d_1a_3x3 = ConvBNAct(in_channels, 32, 3, stride=2)
-        self.Conv2d_2a_3x3 = ConvBNAct(32, 32, 3)
-        self.Conv2d_2b_3x3 = ConvBNAct(32, 64, 3, padding=1)
-        self.maxpool1 = MaxPool2D(3, stride=2)
-        self.Conv2d_3b_1x1 = ConvBNAct(64, 80, 1)
-        self.Conv2d_4a_3x3 = ConvBNAct(80, 192, 3)
-        self.maxpool2 = MaxPool2D(3, stride=2)
-        self.Mixed_5b = InceptionA(192, pool_features=32)
-        self.Mixed_5c = InceptionA(256, pool_features=64)
-        self.Mixed_5d = InceptionA(288, pool_features=64)
-        self.Mixed_6a = InceptionB(288)
-        self.Mixed_6b = InceptionC(768, channels_7x7=128)
-        self.Mixed_6c = InceptionC(768, channels_7x7=160)
-        self.Mixed_6d = InceptionC(768, channels_7x7=160)
-        self.Mixed_6e = InceptionC(768, channels_7x7=192)
-        self.AuxLogits = InceptionAux(768, num_classes) if aux_logits else None
-        self.Mixed_7a = InceptionD(768)
-        self.Mixed_7b = InceptionE(1280)
-        self.Mixed_7c = InceptionE(2048)
-        self.block_names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-                            "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b",
-                            "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
-                            "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+        with batchnorm_eps(bn_eps):
+            add = self.add_block
+            add("Conv2d_1a_3x3", ConvBNAct(in_channels, 32, 3, stride=2))
+            add("Conv2d_2a_3x3", ConvBNAct(32, 32, 3))
+            add("Conv2d_2b_3x3", ConvBNAct(32, 64, 3, padding=1))
+            add("maxpool1", MaxPool2D(3, stride=2))
+            add("Conv2d_3b_1x1", ConvBNAct(64, 80, 1))
+            add("Conv2d_4a_3x3", ConvBNAct(80, 192, 3))
+            add("maxpool2", MaxPool2D(3, stride=2))
+            add("Mixed_5b", InceptionA(192, pool_features=32))
+            add("Mixed_5c", InceptionA(256, pool_features=64))
+            add("Mixed_5d", InceptionA(288, pool_features=64))
+            add("Mixed_6a", InceptionB(288))
+            add("Mixed_6b", InceptionC(768, channels_7x7=128))
+            add("Mixed_6c", InceptionC(768, channels_7x7=160))
+            add("Mixed_6d", InceptionC(768, channels_7x7=160))
+            add("Mixed_6e", InceptionC(768, channels_7x7=192))
+            self.AuxLogits = InceptionAux(768, num_classes) if aux_logits else None
+            add("Mixed_7a", InceptionD(768))
+            add("Mixed_7b", InceptionE(1280))
+            add("Mixed_7c", InceptionE(2048))
         self.feature_info = [dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
                              dict(name="Conv2d_4a_3x3", num_chs=192, reduction=4),
                              dict(name="Mixed_5d", num_chs=288, reduction=8),
@@ -265,7 +268,6 @@ class InceptionV3(InceptionModel):
                              dict(name="Mixed_7c", num_chs=2048, reduction=32)]
         self.num_features = 2048
         self.head = ClassifierHead(2048, num_classes, dropout)
-        set_bn_eps(self, bn_eps)
         init_weights(self)
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -277,7 +279,7 @@ class InceptionV3(InceptionModel):
         super().reset_classifier(num_classes)
 
 
-@register_model(input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
+@register_model(aliases=("InceptionV3",), input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
                 interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
                 paper="Szegedy et al. 2015, Rethinking the Inception Architecture for "
                       "Computer Vision")

@@ -24,32 +24,24 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, MaxPool2D, init_weights, set_bn_eps
+from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, batchnorm_eps, init_weights
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
 __all__ = ["Mixed3a", "Mixed4a", "Mixed5a", "InceptionA", "ReductionA", "InceptionB",
-           "ReductionB", "InceptionC", "InceptionV4", "inception_v4", "avg_pool_3x3"]
+           "ReductionB", "InceptionC", "InceptionV4", "inception_v4"]
 
 KERNEL_ORDERS = ("tf", "paper")
+
+
+# The pool branches average over real pixels only at the border (TF-slim's SAME padding, timm's
+# count_include_pad=False): converted TF-slim/timm weights then give the same logits (~1e-5).
 
 
 def _check_kernel_order(kernel_order: str, where: str) -> None:
     if kernel_order not in KERNEL_ORDERS:
         raise ValueError(f"{where}: kernel_order must be one of {KERNEL_ORDERS}, "
                          f"got {kernel_order!r}")
-
-
-def avg_pool_3x3() -> nn.AvgPool2D:
-    """The 3x3 / stride 1 / pad 1 average pool of the Inception branches.
-
-    `exclusive=True` divides by the number of *real* pixels in the window (border windows are not
-    diluted by the zero padding). This is torch's `count_include_pad=False`, which timm and Cadene
-    use for these pools, and TF-slim's `avg_pool2d(padding='SAME')`, which averages over valid
-    cells only: with it, converted TF-slim/timm weights give the same logits (checked against timm
-    to ~1e-5). `exclusive=False` (count_include_pad=True) would change every border pixel.
-    """
-    return nn.AvgPool2D(3, stride=1, padding=1, exclusive=True)
 
 
 def _cat(*xs):
@@ -118,7 +110,7 @@ class InceptionA(nn.Layer):
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 96, 3, padding=1),
             ConvBNAct(96, 96, 3, padding=1))
-        self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 96, 1))
+        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 96, 1))
         self.out_channels = 384
 
     def forward(self, x):
@@ -172,7 +164,7 @@ class InceptionB(nn.Layer):
             ConvBNAct(192, 224, b, padding=pb),
             ConvBNAct(224, 224, a, padding=pa),
             ConvBNAct(224, 256, b, padding=pb))
-        self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 128, 1))
+        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 128, 1))
         self.out_channels = 1024
 
     def forward(self, x):
@@ -222,7 +214,7 @@ class InceptionC(nn.Layer):
         self.branch2_2 = ConvBNAct(448, 512, b, padding=(b[0] // 2, b[1] // 2))
         self.branch2_3a = ConvBNAct(512, 256, (1, 3), padding=(0, 1))
         self.branch2_3b = ConvBNAct(512, 256, (3, 1), padding=(1, 0))
-        self.branch3 = nn.Sequential(avg_pool_3x3(), ConvBNAct(in_channels, 256, 1))
+        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 256, 1))
         self.out_channels = 1536
 
     def forward(self, x):
@@ -247,28 +239,22 @@ class InceptionV4(InceptionModel):
         super().__init__(num_classes, in_channels, dropout)
         _check_kernel_order(kernel_order, "InceptionV4")
         ko = dict(kernel_order=kernel_order)
-        self.Conv2d_1a_3x3 = ConvBNAct(in_channels, 32, 3, stride=2)   # 149x149x32 (V)
-        self.Conv2d_2a_3x3 = ConvBNAct(32, 32, 3)                      # 147x147x32 (V)
-        self.Conv2d_2b_3x3 = ConvBNAct(32, 64, 3, padding=1)           # 147x147x64
-        self.Mixed_3a = Mixed3a(64)                                    # 73x73x160
-        self.Mixed_4a = Mixed4a(160, **ko)                             # 71x71x192
-        self.Mixed_5a = Mixed5a(192)                                   # 35x35x384
-        names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a",
-                 "Mixed_5a"]
-        for suffix in "bcde":                                          # 4x Inception-A
-            names.append(f"Mixed_5{suffix}")
-            setattr(self, names[-1], InceptionA(384))
-        self.Mixed_6a = ReductionA(384, k=192, l=224, m=256, n=384)    # 17x17x1024
-        names.append("Mixed_6a")
-        for suffix in "bcdefgh":                                       # 7x Inception-B
-            names.append(f"Mixed_6{suffix}")
-            setattr(self, names[-1], InceptionB(1024, **ko))
-        self.Mixed_7a = ReductionB(1024)                               # 8x8x1536
-        names.append("Mixed_7a")
-        for suffix in "bcd":                                           # 3x Inception-C
-            names.append(f"Mixed_7{suffix}")
-            setattr(self, names[-1], InceptionC(1536, **ko))
-        self.block_names = names
+        add = self.add_block
+        with batchnorm_eps(bn_eps):
+            add("Conv2d_1a_3x3", ConvBNAct(in_channels, 32, 3, stride=2))   # 149x149x32 (V)
+            add("Conv2d_2a_3x3", ConvBNAct(32, 32, 3))                      # 147x147x32 (V)
+            add("Conv2d_2b_3x3", ConvBNAct(32, 64, 3, padding=1))           # 147x147x64
+            add("Mixed_3a", Mixed3a(64))                                    # 73x73x160
+            add("Mixed_4a", Mixed4a(160, **ko))                             # 71x71x192
+            add("Mixed_5a", Mixed5a(192))                                   # 35x35x384
+            for suffix in "bcde":                                           # 4x Inception-A
+                add(f"Mixed_5{suffix}", InceptionA(384))
+            add("Mixed_6a", ReductionA(384, k=192, l=224, m=256, n=384))    # 17x17x1024
+            for suffix in "bcdefgh":                                        # 7x Inception-B
+                add(f"Mixed_6{suffix}", InceptionB(1024, **ko))
+            add("Mixed_7a", ReductionB(1024))                               # 8x8x1536
+            for suffix in "bcd":                                            # 3x Inception-C
+                add(f"Mixed_7{suffix}", InceptionC(1536, **ko))
         self.feature_info = [dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
                              dict(name="Mixed_3a", num_chs=160, reduction=4),
                              dict(name="Mixed_5e", num_chs=384, reduction=8),
@@ -276,11 +262,10 @@ class InceptionV4(InceptionModel):
                              dict(name="Mixed_7d", num_chs=1536, reduction=32)]
         self.num_features = 1536
         self.head = ClassifierHead(1536, num_classes, dropout)
-        set_bn_eps(self, bn_eps)
         init_weights(self)
 
 
-@register_model(input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
+@register_model(aliases=("InceptionV4",), input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
                 interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
                 paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of "
                       "Residual Connections on Learning")

@@ -1,4 +1,4 @@
-"""Speed benchmark, behind `tools/benchmark.py`: our models against PaddleClas, torchvision and
+"""Speed benchmark (`python benchmarks/benchmark.py`, or `tools/benchmark.py`): our models against PaddleClas, torchvision and
 timm implementations of the same architectures, on the same inputs, in one run.
 
     python tools/benchmark.py                       # everything (long: tens of minutes on 2 cores)
@@ -67,6 +67,7 @@ __all__ = ["BenchOptions", "TASKS", "FRAMEWORKS", "PEERS", "build_parser", "pars
            "plan_cases", "measure_peak", "measure", "run_benchmark", "add_ratios",
            "format_table", "main"]
 
+#: the repository root (this script lives in benchmarks/, outside the package)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "googlenet.yaml")
 
@@ -160,7 +161,7 @@ def _version(dist: str) -> str | None:
 
 
 def cpu_model() -> str:
-    from .runtime import cpuinfo_field
+    from paddle_inception.runtime import cpuinfo_field
     return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
@@ -272,8 +273,8 @@ def plan_cases(options: BenchOptions, cfg: dict | None = None) -> tuple[list, li
 
 # ================================================================================ MACs
 def _paddle_macs(model, shape, train: bool) -> int:
-    from paddle_inception.flops import count_flops
-    from paddle_inception.summary import has_aux_heads
+    from paddle_inception.analysis.flops import count_flops
+    from paddle_inception.models import has_aux_heads
     kwargs = {"return_aux": True} if train and has_aux_heads(model) else {}
     return int(count_flops(model, [1, *shape], **kwargs)["macs"])
 
@@ -371,7 +372,7 @@ def _ort_session(path: str, threads: int):
 
 
 def _paddle_export_prefix(case, framework, workdir, model):
-    from paddle_inception.export import export_inference_model
+    from paddle_inception.deploy.export import export_inference_model
     tag = f"{case['model']}_{'x'.join(map(str, case['input']))}_{case['num_classes']}"
     prefix = os.path.join(workdir, f"{tag}_{framework}", "inference")
     if not (os.path.isfile(prefix + ".json") or os.path.isfile(prefix + ".pdmodel")):
@@ -399,11 +400,11 @@ def _measure_paddle(case, framework, task, x, y, opts: BenchOptions, workdir: st
     elif task in ("export", "onnx"):
         prefix = _paddle_export_prefix(case, framework, workdir, model)
         if task == "export":
-            from paddle_inception.export import InferencePredictor
+            from paddle_inception.deploy.predictor import InferencePredictor
             predictor = InferencePredictor(prefix, use_mkldnn=True, cpu_threads=opts.threads)
             step = lambda: predictor(x)           # noqa: E731
         else:
-            from paddle_inception.export import export_onnx
+            from paddle_inception.deploy.export import export_onnx
             onnx_path = os.path.splitext(prefix)[0] + ".onnx"
             if not os.path.isfile(onnx_path):
                 export_onnx(prefix, onnx_path)
@@ -701,7 +702,6 @@ def _run_isolated(case, framework, task, opts: BenchOptions, workdir: str,
 
 # ================================================================================ peak, ratios
 def _ort_matmul(n: int, threads: int):
-    import onnx
     from onnx import TensorProto, helper
     g = helper.make_graph(
         [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
@@ -1129,7 +1129,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from paddle_inception.toolkit import logger, setup_tool_logging
+    from paddle_inception.cli.common import logger, setup_tool_logging
     setup_tool_logging()
     try:
         with _stdout_to_stderr():        # paddle2onnx and others print to stdout (fd 1)

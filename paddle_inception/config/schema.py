@@ -1,25 +1,9 @@
-"""PaddleClas-style YAML configs: load, override from the command line, check, dump.
+"""The config schema: every rule a PaddleClas-style config must follow, in one place.
 
-    cfg = load_config("configs/imagenet/inception_v3.yaml",
-                      ["Global.epochs=2", "DataLoader.Train.sampler.batch_size=8"])
-
-`load_config` returns plain nested dicts/lists (YAML-safe, picklable, deep-copyable) with the
-schema's defaults filled in. Every problem found (unknown key, wrong type, missing required
-key, inconsistent values) is collected and raised together as one `ConfigError` whose message
-names each key by its full path (``DataLoader.Train.sampler.batch_size``; list items as
-``Loss.Train[0]``) and suggests the nearest valid key.
-
-The schema covers the sections PaddleClas' ImageNet configs use: Global, AMP, EMA, Arch, Loss,
-Optimizer, DataLoader, Metric, Infer. Free-form maps (model kwargs under ``Arch``, dataset
-options, transform/loss/metric op arguments, ``Infer.PostProcess``) accept any extra key; known
-keys inside them are still type-checked. Op *names* (transforms, losses, metrics) and the model
-name are not resolved here: their builders do that.
-
-Overrides (``-o Section.key.sub=value``, repeatable): the value is parsed as a YAML scalar or
-flow collection with ``yaml.safe_load`` (``3``, ``0.1``, ``true``, ``null``, ``[1, 5]``,
-``{alpha: 0.2}``; anything else stays a string). List items are addressed by index
-(``DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=96``; ``transform_ops[1]``
-works too, the form error messages use).
+Builders (data loaders, optimizer, losses, metrics) take their key names, choices and defaults
+from here (`SAMPLERS`, `LOADER_DEFAULTS`, `OPTIMIZERS`, `LR_SCHEDULES`, `check_section`) instead
+of keeping their own lists. Op *names* (transforms, losses, metrics) and the model name are not
+resolved here: their builders do that, naming the key path.
 
 Numbers: fields that expect a number also accept numeric strings - PyYAML reads ``1e-4``
 (no dot) as a string - and fractions ``"1.0/255.0"``; they are converted to float with
@@ -29,19 +13,15 @@ Numbers: fields that expect a number also accept numeric strings - PyYAML reads 
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import numbers
-import os
 import re
-import tempfile
 from typing import Any, Callable, Iterable, Mapping
 
-import yaml
+from .._util import closest
 
-__all__ = ["ConfigError", "load_config", "read_yaml", "apply_overrides", "parse_override",
-           "validate_config", "parse_number", "dump_config", "dumps_config", "SECTIONS",
-           "DEVICES", "OPTIMIZERS", "LR_SCHEDULES"]
+__all__ = ["ConfigError", "validate_config", "check_section", "parse_number", "SECTIONS",
+           "DEVICES", "OPTIMIZERS", "LR_SCHEDULES", "SAMPLERS", "LOADER_DEFAULTS"]
 
 
 class ConfigError(ValueError):
@@ -129,17 +109,8 @@ def _is_num(v: Any) -> bool:
 
 
 def _suggest(key: Any, candidates: Iterable[str]) -> str | None:
-    """Nearest valid key for a misspelt one (case-insensitive match first, then difflib)."""
-    candidates = [str(c) for c in candidates]
-    key = str(key)
-    lowered = {c.lower(): c for c in candidates}
-    if key.lower() in lowered:
-        return lowered[key.lower()]
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    if not close:
-        close = [lowered[c] for c in difflib.get_close_matches(key.lower(), list(lowered),
-                                                                n=1, cutoff=0.6)]
-    return close[0] if close else None
+    """Nearest valid key for a misspelt one (see `_util.closest`)."""
+    return closest(key, candidates)
 
 
 def _unknown_key_msg(path: str, key: Any, candidates: Iterable[str]) -> str:
@@ -642,23 +613,27 @@ _DATASET = Map({
 }, extra=True, required=True)
 
 
+#: batch samplers the data builder provides (PaddleClas' MultiScaleSampler is not one of them)
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
+
+
 def _sampler(train: bool) -> Map:
     return Map({
-        "name": V("str", nonempty=True, default="DistributedBatchSampler"),
+        "name": V("str", default="DistributedBatchSampler", choices=SAMPLERS),
         "batch_size": V("int", min=1, required=True),
         "drop_last": V("bool", default=False),
         "shuffle": V("bool", default=train),
-        # MultiScaleSampler (some PaddleClas ImageNet recipes)
-        "scales": V("int_list", min=1),
-        "first_bs": V("int", min=1),
-        "divided_factor": V("int_list", min=1),
-        "is_training": V("bool"),
     }, required=True)
 
 
+#: paddle.io.DataLoader options a `loader:` section may set, with their defaults
+LOADER_DEFAULTS = {"num_workers": 4, "use_shared_memory": True}
 _LOADER = Map({
-    "num_workers": V("int", min=0, default=4),
-    "use_shared_memory": V("bool", default=True),
+    "num_workers": V("int", min=0, default=LOADER_DEFAULTS["num_workers"]),
+    "use_shared_memory": V("bool", default=LOADER_DEFAULTS["use_shared_memory"]),
+    "persistent_workers": V("bool"),
+    "prefetch_factor": V("int", min=1),
+    "timeout": V("int", min=0),
 }, default={}, null_is_empty=True)
 
 
@@ -714,182 +689,6 @@ SECTIONS: dict[str, _Spec] = {
 _ROOT = Map(SECTIONS, check_fn=_check_top)
 
 
-# ============================================================================ YAML reading
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys in a mapping (PyYAML keeps the last silently)."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node,
-                                                                      yaml.ScalarNode):
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            continue
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark,
-                f"found duplicate key {key!r} (first at line {seen[key].line + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_error(err: yaml.YAMLError, source: str) -> ConfigError:
-    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    context = getattr(err, "context", None)
-    detail = f"{context}: {problem}" if context and problem else problem
-    if mark is not None:
-        msg = f"{source}:{mark.line + 1}:{mark.column + 1}: invalid YAML ({detail})"
-        snippet = getattr(mark, "get_snippet", lambda: None)()
-        if snippet:
-            msg += "\n" + snippet
-        err_line = f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML ({detail})"
-    else:
-        msg = f"{source}: invalid YAML ({detail})"
-        err_line = msg
-    return ConfigError(msg, [err_line], source)
-
-
-def read_yaml(path: str | os.PathLike) -> dict:
-    """Parse a YAML config file into plain dicts (safe loader, duplicate keys rejected)."""
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}", source=path) from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e}", source=path) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)   # noqa: S506 - _Loader derives from SafeLoader
-    except yaml.YAMLError as e:
-        raise _yaml_error(e, path) from None
-    if data is None:
-        raise ConfigError(f"{path}: the config file is empty", source=path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level of a config must be a mapping of sections "
-                          f"(Global, Arch, ...), got {_type_name(data)}", source=path)
-    return data
-
-
-# ============================================================================ overrides
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """'A.b.0.c=value' -> (['A', 'b', '0', 'c'], parsed value). The value is read with
-    yaml.safe_load (scalars and flow collections); text YAML cannot read stays a string."""
-    if not isinstance(item, str):
-        raise ConfigError(f"override {item!r}: expected a string 'Section.key=value'")
-    key, sep, raw = item.partition("=")
-    key = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", key.strip())   # a[1].b -> a.1.b
-    parts = key.split(".")
-    if not sep or not key or any(not p.strip() for p in parts):
-        raise ConfigError(f"override {item!r}: expected 'Section.key=value' "
-                          f"(e.g. Global.epochs=10)")
-    parts = [p.strip() for p in parts]
-    text = raw.strip()
-    try:
-        value = yaml.load(text, Loader=_Loader) if text else None   # noqa: S506 (safe)
-    except yaml.YAMLError as e:
-        if text[:1] in "[{":
-            problem = getattr(e, "problem", None) or str(e)
-            raise ConfigError(f"override {item!r}: invalid YAML value ({problem})") from None
-        value = text
-    if isinstance(value, (dict, list)) and text[:1] not in "[{":
-        value = text      # e.g. 'a: b' or '- x' typed without brackets: keep the text
-    return parts, value
-
-
-def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
-    node: Any = cfg
-    spec: Any = _ROOT
-    done: list[str] = []
-
-    def where() -> str:
-        return ".".join(done)
-
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not re.fullmatch(r"-?\d+", part):
-                raise ConfigError(f"override {item!r}: {where()} is a list; index it with an "
-                                  f"integer, not {part!r}")
-            idx = int(part)
-            if not -len(node) <= idx < len(node):
-                raise ConfigError(f"override {item!r}: index {idx} is out of range for "
-                                  f"{where()} ({len(node)} items)")
-            done.append(part)
-            if last:
-                node[idx] = value
-                return
-            child_spec = ("op", spec) if isinstance(spec, OpList) else FREE
-            if node[idx] is None and not isinstance(spec, OpList):
-                node[idx] = {}
-            node, spec = node[idx], child_spec
-            continue
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {item!r}: {where()} is {_type_name(node)} "
-                              f"{_show(node)}, so it has no key {part!r}")
-        if isinstance(spec, tuple):                     # one-key op mapping in an OpList
-            oplist = spec[1]
-            if part not in node:
-                have = next(iter(node), None)
-                raise ConfigError(f"override {item!r}: {where()} is the op {have!r}, not "
-                                  f"{part!r}")
-            child_spec = oplist.args_spec(part)
-        elif isinstance(spec, Map):
-            child_spec = spec.child(part)
-            if child_spec is None:
-                raise ConfigError(f"override {item!r}: "
-                                  + _unknown_key_msg(_join(where(), part), part, spec.fields))
-        else:
-            child_spec = FREE
-        done.append(part)
-        if last:
-            node[part] = value
-            return
-        if node.get(part) is None:
-            if isinstance(child_spec, OpList):
-                raise ConfigError(f"override {item!r}: {where()} is empty; set the whole list "
-                                  f"(e.g. {where()}=[{{Name: {{arg: 1}}}}])")
-            if isinstance(child_spec, Value):
-                raise ConfigError(f"override {item!r}: {where()} is a single value, so it has "
-                                  f"no key {parts[i + 1]!r}")
-            node[part] = {}
-        node, spec = node[part], child_spec
-
-
-def apply_overrides(cfg: dict, overrides: Iterable[str] | None) -> dict:
-    """Apply '-o' style overrides to `cfg` in place (and return it). Unknown keys outside
-    free-form maps raise ConfigError with a suggestion; all bad overrides are reported."""
-    if overrides is None:
-        return cfg
-    if isinstance(overrides, str):
-        overrides = [overrides]
-    errors = []
-    for item in overrides:
-        if isinstance(item, (list, tuple)) and not isinstance(item, str):
-            try:
-                apply_overrides(cfg, item)
-            except ConfigError as e:
-                errors.extend(e.errors)
-            continue
-        try:
-            parts, value = parse_override(item)
-            _set_path(cfg, parts, value, item)
-        except ConfigError as e:
-            errors.extend(e.errors)
-    if errors:
-        raise ConfigError.collect(errors)
-    return cfg
-
 
 # ============================================================================ public API
 def validate_config(cfg: Mapping, source: str | None = None) -> dict:
@@ -903,66 +702,21 @@ def validate_config(cfg: Mapping, source: str | None = None) -> dict:
     return out
 
 
-def load_config(path: str | os.PathLike, overrides: Iterable[str] | None = ()) -> dict:
-    """Read a PaddleClas-style YAML config, apply `overrides`, fill defaults and validate.
-
-    Returns plain nested dicts/lists. Raises ConfigError (a ValueError) for a missing file,
-    invalid YAML (with file:line:column), bad overrides, or schema problems (all at once).
-    """
-    source = os.fspath(path)
-    cfg = read_yaml(source)
-    try:
-        apply_overrides(cfg, overrides)
-    except ConfigError as e:
-        raise ConfigError.collect(e.errors, source) from None
-    return validate_config(cfg, source)
+def _spec_at(section: str) -> _Spec:
+    spec: Any = _ROOT
+    for part in section.split("."):
+        spec = spec.child(part) if isinstance(spec, Map) else None
+        if spec is None:
+            raise KeyError(f"the config schema has no section {section!r}")
+    return spec
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for mappings, flow style for short lists of scalars ([3, 224, 224])."""
-
-
-def _represent_list(dumper: _Dumper, data):
-    flow = len(data) <= 8 and all(isinstance(x, (int, float, str, bool)) or x is None
-                                  for x in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-def _represent_str(dumper: _Dumper, data: str):
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(list, _represent_list)
-_Dumper.add_representer(tuple, _represent_list)
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_multi_representer(dict, lambda d, data: d.represent_dict(dict(data)))
-
-
-def dumps_config(cfg: Mapping, header: str | None = None) -> str:
-    """The config as YAML text (keys in their order; `header` lines become # comments)."""
-    text = yaml.dump(cfg, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
-    if header:
-        text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + text
-    return text
-
-
-def dump_config(cfg: Mapping, path: str | os.PathLike, header: str | None = None) -> str:
-    """Write `cfg` as YAML to `path` (parent folders created, written atomically); returns
-    the path. `load_config(path)` gives back an equal dict for a config from load_config."""
-    path = os.fspath(path)
-    text = dumps_config(cfg, header)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)                     # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+def check_section(section: str, value: Any, key_path: str | None = None) -> Any:
+    """Check one section (``"DataLoader.Train"``, ``"Optimizer"``...) on its own, as
+    `validate_config` would inside a whole config; returns a normalized copy with defaults
+    filled. Problems name their keys from `key_path` (default: `section`)."""
+    errors: list[str] = []
+    out = _spec_at(section).check(copy.deepcopy(value), key_path or section, errors)
+    if errors:
+        raise ConfigError.collect(errors)
+    return out

@@ -1,0 +1,57 @@
+"""Class-id maps: PaddleClas' `class_id name` files, and the ones shipped as package data
+(`paddle_inception/configs/class_maps/`: ImageNet-1k, Fashion-MNIST)."""
+from __future__ import annotations
+
+import os
+
+from .._util import package_path
+
+__all__ = ["CLASS_MAPS_DIR", "load_class_map", "default_class_map_path"]
+
+#: the class-id map files shipped with the package
+CLASS_MAPS_DIR = package_path("configs", "class_maps")
+
+
+def load_class_map(path: str) -> dict[int, str]:
+    """Read a PaddleClas class-id map: one `class_id name` per line (the name may contain
+    spaces and commas; blank lines and lines starting with '#' are skipped)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"class map file not found: {path}")
+    out: dict[int, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 1)
+            try:
+                cid = int(parts[0])
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: expected 'class_id name', got {line!r}") \
+                    from None
+            if cid < 0:
+                raise ValueError(f"{path}:{lineno}: negative class id {cid}")
+            if cid in out:
+                raise ValueError(f"{path}:{lineno}: class id {cid} appears twice")
+            out[cid] = parts[1].strip() if len(parts) > 1 else str(cid)
+    if not out:
+        raise ValueError(f"class map {path} has no entries")
+    return out
+
+
+def default_class_map_path(num_classes: int | None, cfg: dict | None = None) -> str | None:
+    """The config's Infer.PostProcess.class_id_map_file; else a shipped map: Fashion-MNIST
+    when the config trains on it, ImageNet-1k for 1000 classes; else None."""
+    if cfg:
+        post = ((cfg.get("Infer") or {}).get("PostProcess") or {})
+        if post.get("class_id_map_file"):
+            return post["class_id_map_file"]
+        names = [((cfg.get("DataLoader") or {}).get(m) or {}).get("dataset", {}) or {}
+                 for m in ("Train", "Eval")]
+        if any(d.get("name") == "FashionMNIST" for d in names if isinstance(d, dict)):
+            path = os.path.join(CLASS_MAPS_DIR, "fashion_mnist.txt")
+            return path if os.path.isfile(path) else None
+    if num_classes == 1000:
+        path = os.path.join(CLASS_MAPS_DIR, "imagenet1k.txt")
+        return path if os.path.isfile(path) else None
+    return None

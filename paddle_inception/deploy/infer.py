@@ -1,0 +1,168 @@
+"""Image classification of files, folders and list files with any predictor.
+
+Inputs: image files, folders (searched recursively for image extensions) and list files
+(`.txt`: one image path per line, optionally followed by a label, relative paths taken from
+the list file's folder). Each image gives the top-k class ids, names (from a class-id map) and
+softmax scores; a missing or unreadable image gives an error entry naming the path, and the
+other images' results are still produced.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..data.datasets import IMG_EXTENSIONS
+from ..data.transforms import ImageDecodeError
+
+__all__ = ["collect_images", "load_image", "classify", "topk", "format_results"]
+
+
+# ------------------------------------------------------------------------------ inputs
+def _is_image_name(path: str) -> bool:
+    return path.lower().endswith(IMG_EXTENSIONS)
+
+
+def collect_images(inputs) -> list[tuple[str, str | None]]:
+    """Expand files, folders and list files into [(path, error or None)], in order.
+
+    A path that does not exist, a folder without images or an unreadable list file gives an
+    entry with an error message (never an exception), so that other inputs still run.
+    """
+    out: list[tuple[str, str | None]] = []
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found = []
+            for dirpath, dirnames, filenames in os.walk(item):
+                dirnames.sort()
+                found += [os.path.join(dirpath, f) for f in sorted(filenames) if _is_image_name(f)]
+            if not found:
+                out.append((item, f"no image files ({', '.join(IMG_EXTENSIONS)}) in folder"))
+            out += [(f, None) for f in found]
+        elif not os.path.exists(item):
+            out.append((item, "file not found"))
+        elif item.lower().endswith(".txt"):
+            base = os.path.dirname(os.path.abspath(item))
+            try:
+                with open(item, encoding="utf-8") as f:
+                    lines = [ln.strip() for ln in f]
+            except (OSError, UnicodeDecodeError) as e:
+                out.append((item, f"cannot read list file ({type(e).__name__}: {e})"))
+                continue
+            n0 = len(out)
+            for ln in lines:
+                if not ln or ln.startswith("#"):
+                    continue
+                parts = ln.rsplit(None, 1)
+                path = parts[0] if len(parts) == 2 and parts[1].lstrip("-").isdigit() else ln
+                path = path if os.path.isabs(path) else os.path.join(base, path)
+                out.append((path, None if os.path.isfile(path) else "file not found"))
+            if len(out) == n0:
+                out.append((item, "list file names no images"))
+        else:
+            out.append((item, None))
+    return out
+
+
+def load_image(path: str, preprocess):
+    """(preprocessed array, None) or (None, error message)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return None, f"cannot read file ({e.strerror or type(e).__name__})"
+    if not data:
+        return None, "empty file (0 bytes)"
+    try:
+        return np.asarray(preprocess(data), dtype=np.float32), None
+    except ImageDecodeError as e:
+        return None, f"not a readable image: {e}"
+    except (ValueError, OSError) as e:
+        return None, f"preprocessing failed: {e}"
+
+
+# ------------------------------------------------------------------------------ prediction
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _looks_like_probs(x: np.ndarray) -> bool:
+    return bool(x.size and (x >= 0).all() and (x <= 1).all() and
+                np.allclose(x.sum(axis=-1), 1.0, atol=1e-3))
+
+
+def topk(probs: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+    """Indices and values of the k largest entries of a 1-D array (ties: lower id first)."""
+    k = max(1, min(int(k), probs.shape[-1]))
+    idx = np.argsort(-probs, kind="stable")[:k]
+    return [int(i) for i in idx], [float(probs[i]) for i in idx]
+
+
+def classify(predictor, preprocess, images, k: int = 5, class_map: dict | None = None,
+             batch_size: int = 8, outputs_are_probs: bool | None = None) -> list[dict]:
+    """Run `predictor` on `images` ([(path, error or None)] from `collect_images`, or paths).
+
+    Returns one dict per input, in order: {"file_name", "class_ids", "scores", "label_names"}
+    or {"file_name", "error"}. Scores are softmax probabilities (`outputs_are_probs`: the
+    network already applies a softmax; None: detect it).
+    """
+    items = [(p, None) if isinstance(p, (str, os.PathLike)) else p for p in images]
+    results: list[dict | None] = [None] * len(items)
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush():
+        if not pending:
+            return
+        batch = np.stack([a for _, a in pending])
+        try:
+            out = np.asarray(predictor(batch))
+        except Exception as e:   # noqa: BLE001 - reported per image, the run goes on
+            for i, _ in pending:
+                results[i] = {"file_name": os.fspath(items[i][0]),
+                              "error": f"prediction failed: {type(e).__name__}: {e}"}
+            pending.clear()
+            return
+        out = out.reshape(out.shape[0], -1)
+        is_probs = _looks_like_probs(out) if outputs_are_probs is None else outputs_are_probs
+        probs = out if is_probs else _softmax(out)
+        for (i, _), p in zip(pending, probs):
+            ids, scores = topk(p, k)
+            results[i] = {"file_name": os.fspath(items[i][0]), "class_ids": ids,
+                          "scores": [round(s, 6) for s in scores],
+                          "label_names": [class_map.get(c, str(c)) for c in ids]
+                          if class_map else []}
+        pending.clear()
+
+    for i, (path, err) in enumerate(items):
+        if err is None:
+            arr, err = load_image(os.fspath(path), preprocess)
+        if err is not None:
+            results[i] = {"file_name": os.fspath(path), "error": err}
+            continue
+        if pending and pending[0][1].shape != arr.shape:
+            flush()     # list-defined ops may give different sizes: never stack across them
+        pending.append((i, arr))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return results
+
+
+def format_results(results: list[dict]) -> str:
+    """Human-readable text: one block per image, errors on one line."""
+    lines = []
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['file_name']}: ERROR {r['error']}")
+            continue
+        lines.append(f"{r['file_name']}:")
+        names = r.get("label_names") or [""] * len(r["class_ids"])
+        for cid, score, name in zip(r["class_ids"], r["scores"], names):
+            lines.append(f"  {cid:>5}  {score:.4f}  {name}".rstrip())
+    return "\n".join(lines)
+
+
