@@ -21,6 +21,7 @@ import paddle
 import paddle.nn as nn
 
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
+from .theseus import TheseusMixin
 
 __all__ = ["InceptionModel", "ClassifierHead", "load_pretrained", "build_model"]
 
@@ -44,8 +45,10 @@ class ClassifierHead(nn.Layer):
         return x if pre_logits else self.fc(x)
 
 
-class InceptionModel(nn.Layer):
-    """Base class: holds the shared contract; subclasses build `block_names` and `head`."""
+class InceptionModel(TheseusMixin, nn.Layer):
+    """Base class: holds the shared contract; subclasses build `block_names` and `head`.
+    `TheseusMixin` adds PaddleClas' backbone methods (`stop_after`, `freeze_befor`,
+    `update_res`)."""
 
     #: registry name, used in error messages and for the default config
     model_name: str = "inception"
