@@ -218,4 +218,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main, not this `__main__` copy's: the registered factories and
+    # the classes they build are then those that `import paddle_inception.ppcls` gives the script
+    from paddle_inception.ppcls import main as _main
+    _main()

@@ -33,20 +33,23 @@ TIMEOUT = 600
 
 
 def peer_dir():
-    """The PaddleClas checkout (the folder holding ppcls/), or None."""
-    for cand in (os.environ.get("PADDLECLAS_PEER_DIR"),
-                 os.path.join(os.path.dirname(ROOT), "shared", "peers", "PaddleClas"),
-                 "/work/shared/peers/PaddleClas"):
-        if cand and os.path.isfile(os.path.join(cand, "ppcls", "engine", "engine.py")):
+    """The PaddleClas checkout (the folder holding ppcls/), or None. $PADDLECLAS_PEER_DIR, when
+    set, is the only place looked at."""
+    env = os.environ.get("PADDLECLAS_PEER_DIR")
+    cands = [env] if env else [os.path.join(os.path.dirname(ROOT), "shared", "peers",
+                                            "PaddleClas"), "/work/shared/peers/PaddleClas"]
+    for cand in cands:
+        if os.path.isfile(os.path.join(cand, "ppcls", "engine", "engine.py")):
             return os.path.abspath(cand)
     return None
 
 
 def _skip_reason():
     if peer_dir() is None:
-        return ("PaddleClas source not found: set PADDLECLAS_PEER_DIR to the checkout holding "
-                "ppcls/ (looked in <repo>/../shared/peers/PaddleClas and "
-                "/work/shared/peers/PaddleClas)")
+        where = os.environ.get("PADDLECLAS_PEER_DIR") or \
+            "<repo>/../shared/peers/PaddleClas or /work/shared/peers/PaddleClas"
+        return (f"PaddleClas source (ppcls/engine/engine.py) not found in {where}; set "
+                f"PADDLECLAS_PEER_DIR to the checkout holding ppcls/")
     missing = [pip for mod, pip in DEPS.items() if importlib.util.find_spec(mod) is None]
     if missing:
         return f"PaddleClas' import dependencies missing: pip install {' '.join(missing)}"
@@ -229,7 +232,7 @@ def test_contract_loss_metric_recmodel(tmp_path):
     assert res["registered"] == [f"PaddleInception_{n}" for n in (
         "GoogLeNet", "GoogLeNet_BN", "BNInception", "InceptionV3", "InceptionV4",
         "InceptionResNetV1", "InceptionResNetV2")]
-    assert res["paddleclas_googlenet_untouched"]
+    assert res["paddleclas_googlenet_untouched"] and res["registered_is_imported_module"]
     for mode in ("train", "eval"):
         r = res[mode]
         assert r["kind"] == "list" and r["shapes"] == [[3, CLASS_NUM]] * 3, r
@@ -374,10 +377,13 @@ def _drive_contract(a: dict) -> None:
     from ppcls.loss.googlenetloss import GoogLeNetLoss
     from ppcls.metric.metrics import GoogLeNetTopkAcc
     from paddle_inception import create_model
-    from paddle_inception.ppcls import REGISTERED_NAMES
+    from paddle_inception import ppcls as ours_ppcls
     from ppcls.arch.backbone.model_zoo import googlenet as ppcls_googlenet
 
-    res = {"registered": [n for n in REGISTERED_NAMES if callable(getattr(arch, n, None))],
+    res = {"registered": [n for n in ours_ppcls.REGISTERED_NAMES
+                          if callable(getattr(arch, n, None))],
+           # the launcher registered the factories of the module scripts import (not a copy)
+           "registered_is_imported_module": arch.PaddleInception_GoogLeNet is ours_ppcls.GoogLeNet,
            "paddleclas_googlenet_untouched": arch.GoogLeNet is ppcls_googlenet.GoogLeNet}
     paddle.seed(0)
     model = build_model({"Arch": {"name": "PaddleInception_GoogLeNet", "class_num": CLASS_NUM}})
