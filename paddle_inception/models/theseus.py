@@ -24,9 +24,9 @@ not what the network computes at that depth (PaddleClas would blank the later br
 concatenate the rest, a silently different block), so it raises ValueError.
 
 Deliberate differences from TheseusLayer:
-- an unknown or unsupported name raises ValueError listing the valid ones; TheseusLayer logs a
-  warning and returns False, which `RecModel` ignores, leaving a model that silently computes
-  something else;
+- an unknown or unsupported name (or an out-of-range `return_stages` index) raises ValueError
+  listing the valid ones; TheseusLayer logs a warning and returns False (or drops the index),
+  which `RecModel` ignores, leaving a model that silently computes something else;
 - `stop_after` also drops the auxiliary heads (`aux_logits` becomes False): they branch off the
   body and are not part of what the stopped network returns;
 - `freeze_befor` sets `stop_gradient` on the parameters of the named layer and of everything
