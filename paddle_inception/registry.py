@@ -12,7 +12,7 @@ from typing import Callable
 from ._util import did_you_mean
 
 __all__ = ["register_model", "list_models", "create_model", "get_model_cfg", "resolve_name",
-           "arch_kwargs",
+           "aliases", "arch_kwargs",
            "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -58,6 +58,11 @@ def register_model(aliases: tuple = (), **cfg):
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names, sorted; `pattern` is a shell-style wildcard ("inception_v*")."""
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+
+
+def aliases() -> dict:
+    """{alias: registry name}, e.g. PaddleClas' factory names ("InceptionV3": "inception_v3")."""
+    return dict(_ALIASES)
 
 
 def resolve_name(name: str) -> str:

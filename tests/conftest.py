@@ -73,3 +73,7 @@ def too_small_layers(model, size):
         for h in hooks:
             h.remove()
     return bad, out
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (deselect with -m 'not slow')")

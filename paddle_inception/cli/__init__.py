@@ -17,6 +17,7 @@ COMMANDS = {
     "export": ("export", "export for Paddle Inference (and ONNX), checked against eager"),
     "summary": ("summary", "paddle.summary table, MACs, parameters and stages of a model"),
     "convert": ("convert", "convert torchvision / timm / PaddleClas weights"),
+    "ppcls": ("ppcls", "run a PaddleClas script with this zoo registered in ppcls.arch"),
 }
 
 _USAGE = ("usage: paddle-inception <command> [options]\n\ncommands:\n"

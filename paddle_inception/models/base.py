@@ -22,6 +22,7 @@ import paddle.nn as nn
 
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
 from .pretrained import load_pretrained
+from .theseus import TheseusMixin
 
 __all__ = ["InceptionModel", "ClassifierHead", "has_aux_heads", "build_model"]
 
@@ -45,8 +46,10 @@ class ClassifierHead(nn.Layer):
         return x if pre_logits else self.fc(x)
 
 
-class InceptionModel(nn.Layer):
-    """Base class: holds the shared contract; subclasses build `block_names` and `head`."""
+class InceptionModel(TheseusMixin, nn.Layer):
+    """Base class: holds the shared contract; subclasses build `block_names` and `head`.
+    `TheseusMixin` adds PaddleClas' backbone methods (`stop_after`, `freeze_befor`,
+    `update_res`)."""
 
     #: registry name, used in error messages and for the default config
     model_name: str = "inception"
