@@ -10,6 +10,7 @@ Each entry takes the model's constructor arguments (`num_classes`, `in_channels`
 model-specific ones such as GoogLeNet's `aux_logits`) and `pretrained`: False, or a local
 `.pdparams` file (this package downloads nothing).
 """
+
 dependencies = ["paddle", "numpy"]
 
 # paddle.hub puts the repository on sys.path while it imports this file, so the package found
@@ -24,12 +25,14 @@ def _entry(name):
     cfg = _registry.get_model_cfg(name)
     entry.__name__ = entry.__qualname__ = name
     entry.__module__ = __name__
-    entry.__doc__ = (f"{name}: {cfg.get('paper', '')}\n\n"
-                     f"Default input {tuple(cfg['input_size'])} (minimum "
-                     f"{tuple(cfg['min_input_size'])}), mean {tuple(cfg['mean'])}, std "
-                     f"{tuple(cfg['std'])}, crop_pct {cfg['crop_pct']}.\n"
-                     f"Args: pretrained (False or a local .pdparams path), **kwargs for the "
-                     f"model (num_classes, in_channels, dropout, ...).")
+    entry.__doc__ = (
+        f"{name}: {cfg.get('paper', '')}\n\n"
+        f"Default input {tuple(cfg['input_size'])} (minimum "
+        f"{tuple(cfg['min_input_size'])}), mean {tuple(cfg['mean'])}, std "
+        f"{tuple(cfg['std'])}, crop_pct {cfg['crop_pct']}.\n"
+        f"Args: pretrained (False or a local .pdparams path), **kwargs for the "
+        f"model (num_classes, in_channels, dropout, ...)."
+    )
     return entry
 
 

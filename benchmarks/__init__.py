@@ -1,1 +1,2 @@
-"""Benchmarks: scripts outside the package (importable as `benchmarks.benchmark` from the repository root, for its tests)."""
+"""Benchmarks: scripts outside the package (importable as `benchmarks.benchmark` from the
+repository root, for its tests)."""

@@ -1,4 +1,5 @@
 """paddle_inception: the Inception family of image classifiers as paddle.nn.Layer models."""
+
 from . import models
 from ._version import __version__
 from .models import *  # noqa: F401,F403  (model classes and factory functions)

@@ -34,4 +34,5 @@ def package_path(*parts: str) -> str:
     "googlenet.yaml")`), read with importlib.resources so that it works after a regular
     (non-editable) install as well as in a source checkout."""
     from importlib.resources import files
+
     return str(files("paddle_inception").joinpath(*parts))

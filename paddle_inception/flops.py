@@ -1,7 +1,11 @@
-"""Moved in 0.2: `paddle_inception.analysis.flops`. This alias keeps `paddle_inception.flops` imports working."""
+"""Alias kept since 0.2, when this module moved: `paddle_inception.analysis.flops`."""
+
 import warnings
 
 from .analysis.flops import *  # noqa: F401,F403
 
-warnings.warn("paddle_inception.flops moved to paddle_inception.analysis.flops; import from there", DeprecationWarning,
-              stacklevel=2)
+warnings.warn(
+    "paddle_inception.flops moved to paddle_inception.analysis.flops; import from there",
+    DeprecationWarning,
+    stacklevel=2,
+)

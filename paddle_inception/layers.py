@@ -16,6 +16,7 @@ results, but faster in eager mode on CPU (measured on the 2-core AMD EPYC, forwa
 Static graphs (to_static / export) get the stock ops: the patterns Paddle Inference's oneDNN
 fusion passes match, and no mask where no backward runs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,17 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-__all__ = ["SMALL_MAP_PIXELS", "Conv2D", "MaxPool2D", "max_pool2d", "ConvBNAct", "avg_pool_3x3",
-           "batchnorm_eps", "init_weights", "DEFAULT_BN_EPS"]
+__all__ = [
+    "SMALL_MAP_PIXELS",
+    "Conv2D",
+    "MaxPool2D",
+    "max_pool2d",
+    "ConvBNAct",
+    "avg_pool_3x3",
+    "batchnorm_eps",
+    "init_weights",
+    "DEFAULT_BN_EPS",
+]
 
 # TF-slim / torchvision / timm all use eps=1e-3 for the Inception family; BN-Inception uses 1e-5.
 DEFAULT_BN_EPS = 1e-3
@@ -79,10 +89,10 @@ def _conv2d_small_map(x, weight):
         return F.linear(x.reshape([n, c]), centre.reshape([o, c]).t()).reshape([n, o, 1, 1])
     if kh == 1 and kw == 1:
         cols = x.transpose([0, 2, 3, 1]).reshape([n * h * w, c])
-    else:                                                   # im2col: (N, C*kh*kw, H*W)
+    else:  # im2col: (N, C*kh*kw, H*W)
         cols = F.unfold(x, [kh, kw], paddings=[(kh - 1) // 2, (kw - 1) // 2])
         cols = cols.transpose([0, 2, 1]).reshape([n * h * w, c * kh * kw])
-    y = paddle.matmul(cols, weight.reshape([o, -1]), transpose_y=True)     # (N*H*W, O)
+    y = paddle.matmul(cols, weight.reshape([o, -1]), transpose_y=True)  # (N*H*W, O)
     return y.reshape([n, h * w, o]).transpose([0, 2, 1]).reshape([n, o, h, w])
 
 
@@ -92,22 +102,39 @@ class Conv2D(nn.Conv2D):
 
     def _small_map(self, x) -> bool:
         kh, kw = self._kernel_size
-        return (x.shape[2] * x.shape[3] <= SMALL_MAP_PIXELS and self._groups == 1
-                and self._stride == [1, 1] and self._dilation == [1, 1]
-                and self._padding_algorithm == "EXPLICIT" and kh % 2 == 1 and kw % 2 == 1
-                and self._updated_padding == [(kh - 1) // 2, (kw - 1) // 2])
+        return (
+            x.shape[2] * x.shape[3] <= SMALL_MAP_PIXELS
+            and self._groups == 1
+            and self._stride == [1, 1]
+            and self._dilation == [1, 1]
+            and self._padding_algorithm == "EXPLICIT"
+            and kh % 2 == 1
+            and kw % 2 == 1
+            and self._updated_padding == [(kh - 1) // 2, (kw - 1) // 2]
+        )
 
     def forward(self, x):
-        if (not paddle.in_dynamic_mode() or self._data_format != "NCHW"
-                or self._padding_mode != "zeros"):
+        if (
+            not paddle.in_dynamic_mode()
+            or self._data_format != "NCHW"
+            or self._padding_mode != "zeros"
+        ):
             return super().forward(x)
         if self._small_map(x):
             x = _conv2d_small_map(x, self.weight)
         elif self.bias is None:
             return super().forward(x)
         else:
-            x = F.conv2d(x, self.weight, None, self._stride, self._updated_padding,
-                         self._dilation, self._groups, self._data_format)
+            x = F.conv2d(
+                x,
+                self.weight,
+                None,
+                self._stride,
+                self._updated_padding,
+                self._dilation,
+                self._groups,
+                self._data_format,
+            )
         return x if self.bias is None else x + self.bias.reshape([-1, 1, 1])
 
 
@@ -115,10 +142,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
     """F.max_pool2d (NCHW); keeps the argmax mask for the backward when one will run.
     (Paddle's masked pool takes only symmetric padding: an int or one (h, w) pair.)"""
     symmetric = isinstance(padding, int) or len(padding) == 2
-    if (symmetric and paddle.in_dynamic_mode() and not x.stop_gradient
-            and paddle.is_grad_enabled()):
-        return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode,
-                            return_mask=True)[0]
+    if symmetric and paddle.in_dynamic_mode() and not x.stop_gradient and paddle.is_grad_enabled():
+        return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True)[
+            0
+        ]
     return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
 
 
@@ -136,17 +163,33 @@ class ConvBNAct(nn.Layer):
 
     The conv carries a bias only when there is no BN after it (BN's shift makes it redundant),
     unless `bias` is given explicitly. BatchNorm's epsilon is `DEFAULT_BN_EPS` unless the block
-    is built inside `with batchnorm_eps(...)`. Sub-layer names (`conv`, `bn`, `act`) match torchvision's
-    `BasicConv2d`, so ported weights map by name.
+    is built inside `with batchnorm_eps(...)`. Sub-layer names (`conv`, `bn`, `act`) match
+    torchvision's `BasicConv2d`, so ported weights map by name.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 *, batch_norm: bool = True, act: bool = True, bias: bool | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        *,
+        batch_norm: bool = True,
+        act: bool = True,
+        bias: bool | None = None,
+    ):
         super().__init__()
         if bias is None:
             bias = not batch_norm
-        self.conv = Conv2D(in_channels, out_channels, kernel_size, stride=stride,
-                              padding=padding, bias_attr=None if bias else False)
+        self.conv = Conv2D(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            bias_attr=None if bias else False,
+        )
         # paddle's momentum is the weight of the running average: 0.9 == torch's momentum=0.1
         self.bn = nn.BatchNorm2D(out_channels, epsilon=_BN_EPS[-1]) if batch_norm else None
         self.act = nn.ReLU() if act else None

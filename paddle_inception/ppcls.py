@@ -38,6 +38,7 @@ Two output contracts:
 The factories also take PaddleClas' TheseusLayer options `return_patterns`, `return_stages`,
 `freeze_befor` and `stop_after` (see `paddle_inception.models.theseus`).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,9 +47,21 @@ from .models.base import InceptionModel
 from .models.googlenet import GoogLeNet as _GoogLeNetModel
 from .registry import aliases, create_model
 
-__all__ = ["PADDLECLAS_NAMES", "PREFIX", "REGISTERED_NAMES", "resolve_arch_name",
-           "paddleclas_mode", "register", "GoogLeNet", "GoogLeNet_BN", "BNInception",
-           "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2"]
+__all__ = [
+    "PADDLECLAS_NAMES",
+    "PREFIX",
+    "REGISTERED_NAMES",
+    "resolve_arch_name",
+    "paddleclas_mode",
+    "register",
+    "GoogLeNet",
+    "GoogLeNet_BN",
+    "BNInception",
+    "InceptionV3",
+    "InceptionV4",
+    "InceptionResNetV1",
+    "InceptionResNetV2",
+]
 
 #: PaddleClas / common CamelCase names -> registry names (each model registers its PaddleClas
 #: name as an alias)
@@ -103,12 +116,17 @@ def paddleclas_mode(model: InceptionModel) -> InceptionModel:
         raise TypeError(f"paddleclas_mode: expected a model of the zoo, got {cls.__name__}")
     key = (cls, isinstance(model, _GoogLeNetModel))
     if key not in _MODE_CLASSES:
-        _MODE_CLASSES[key] = type(cls.__name__, (_PaddleClasOutputs, cls), {
-            "__module__": __name__,
-            "__qualname__": f"paddleclas_mode.{cls.__name__}",
-            "__doc__": f"{cls.__name__} with PaddleClas' output contract "
-                       f"(paddle_inception.ppcls).",
-            "paddleclas_aux_outputs": key[1]})
+        _MODE_CLASSES[key] = type(
+            cls.__name__,
+            (_PaddleClasOutputs, cls),
+            {
+                "__module__": __name__,
+                "__qualname__": f"paddleclas_mode.{cls.__name__}",
+                "__doc__": f"{cls.__name__} with PaddleClas' output contract "
+                f"(paddle_inception.ppcls).",
+                "paddleclas_aux_outputs": key[1],
+            },
+        )
     model.__class__ = _MODE_CLASSES[key]
     return model
 
@@ -118,15 +136,19 @@ def _factory(ppcls_name: str):
 
     def factory(pretrained=False, use_ssld=False, class_num=1000, **kwargs):
         if use_ssld:
-            raise ValueError(f"{ppcls_name}: use_ssld weights are PaddleClas downloads and are "
-                             f"not available offline; pass pretrained='/path/to/weights.pdparams'")
+            raise ValueError(
+                f"{ppcls_name}: use_ssld weights are PaddleClas downloads and are "
+                f"not available offline; pass pretrained='/path/to/weights.pdparams'"
+            )
         theseus = {k: kwargs.pop(k) for k in _THESEUS_OPTIONS if k in kwargs}
         for key in _ENGINE_ARCH_KEYS:
             kwargs.pop(key, None)
         data_format = kwargs.pop("data_format", "NCHW")
         if data_format != "NCHW":
-            raise ValueError(f"{ppcls_name}: data_format={data_format!r} is not supported; the "
-                             f"models take NCHW input")
+            raise ValueError(
+                f"{ppcls_name}: data_format={data_format!r} is not supported; the "
+                f"models take NCHW input"
+            )
         kwargs.setdefault("num_classes", class_num)
         if registry_name in _NO_AUX_BY_DEFAULT:
             kwargs.setdefault("aux_logits", False)
@@ -135,9 +157,11 @@ def _factory(ppcls_name: str):
         return model
 
     factory.__name__ = factory.__qualname__ = ppcls_name
-    outputs = ("`[logits, aux1, aux2]` (a list) in train and eval mode, as PaddleClas' "
-               "GoogLeNet" if ppcls_name.startswith("GoogLeNet")
-               else "the logits tensor in train and eval mode")
+    outputs = (
+        "`[logits, aux1, aux2]` (a list) in train and eval mode, as PaddleClas' GoogLeNet"
+        if ppcls_name.startswith("GoogLeNet")
+        else "the logits tensor in train and eval mode"
+    )
     factory.__doc__ = (
         f"PaddleClas-mode factory for `{registry_name}`: "
         f"`{ppcls_name}(pretrained=False, class_num=1000, **model_kwargs)`; also takes "
@@ -145,7 +169,8 @@ def _factory(ppcls_name: str):
         f"the Arch keys of PaddleClas' Engine ({', '.join(_ENGINE_ARCH_KEYS)}).\n\n"
         f"Returns {outputs} (PaddleClas' contract; `create_model('{registry_name}')` keeps "
         f"ours: main logits in eval mode). Registered in PaddleClas as "
-        f"`{PREFIX}{ppcls_name}` by `register()`.")
+        f"`{PREFIX}{ppcls_name}` by `register()`."
+    )
     return factory
 
 
@@ -171,16 +196,21 @@ def register(namespace=None, prefix: str = PREFIX) -> list:
             raise ImportError(
                 "paddle_inception.ppcls.register(): PaddleClas' `ppcls` is not importable "
                 f"({exc}); put the PaddleClas checkout (the folder holding ppcls/) on sys.path / "
-                "PYTHONPATH, or pass the module to register into") from exc
+                "PYTHONPATH, or pass the module to register into"
+            ) from exc
     if not (prefix + "X").isidentifier():
-        raise ValueError(f"register: prefix {prefix!r} does not make Python identifiers "
-                         f"(RecModel resolves Backbone.name with eval)")
+        raise ValueError(
+            f"register: prefix {prefix!r} does not make Python identifiers "
+            f"(RecModel resolves Backbone.name with eval)"
+        )
     factories = {prefix + name: globals()[name] for name in PADDLECLAS_NAMES}
     for name, fn in factories.items():
         old = getattr(namespace, name, None)
         if old is not None and old is not fn:
-            raise ValueError(f"register: {getattr(namespace, '__name__', namespace)}.{name} "
-                             f"already exists ({old!r}); pass another prefix")
+            raise ValueError(
+                f"register: {getattr(namespace, '__name__', namespace)}.{name} "
+                f"already exists ({old!r}); pass another prefix"
+            )
     for name, fn in factories.items():
         setattr(namespace, name, fn)
     return list(factories)

@@ -3,6 +3,7 @@
 Each registered name maps to a factory function and a default config (input size, mean/std,
 crop ratio, minimum input size) that tools and tests read instead of hard-coding numbers.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -11,9 +12,19 @@ from typing import Callable
 
 from ._util import did_you_mean
 
-__all__ = ["register_model", "list_models", "create_model", "get_model_cfg", "resolve_name",
-           "aliases", "arch_kwargs",
-           "IMAGENET_MEAN", "IMAGENET_STD", "INCEPTION_MEAN", "INCEPTION_STD"]
+__all__ = [
+    "register_model",
+    "list_models",
+    "create_model",
+    "get_model_cfg",
+    "resolve_name",
+    "aliases",
+    "arch_kwargs",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INCEPTION_MEAN",
+    "INCEPTION_STD",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -26,9 +37,17 @@ _CFGS: dict[str, dict] = {}
 #: other names a model answers to (PaddleClas' factory names: "InceptionV3" -> "inception_v3")
 _ALIASES: dict[str, str] = {}
 
-_CFG_DEFAULTS = dict(num_classes=1000, in_channels=3, input_size=(3, 224, 224),
-                     min_input_size=None, crop_pct=0.875, interpolation="bilinear",
-                     mean=IMAGENET_MEAN, std=IMAGENET_STD, paper="")
+_CFG_DEFAULTS = dict(
+    num_classes=1000,
+    in_channels=3,
+    input_size=(3, 224, 224),
+    min_input_size=None,
+    crop_pct=0.875,
+    interpolation="bilinear",
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    paper="",
+)
 
 
 def register_model(aliases: tuple = (), **cfg):
@@ -44,14 +63,17 @@ def register_model(aliases: tuple = (), **cfg):
         name = fn.__name__
         for n in (name, *aliases):
             if n in _MODELS or n in _ALIASES:
-                raise ValueError(f"register_model: the name {n!r} is already registered "
-                                 f"(by {_ALIASES.get(n, n)!r})")
+                raise ValueError(
+                    f"register_model: the name {n!r} is already registered "
+                    f"(by {_ALIASES.get(n, n)!r})"
+                )
         full = dict(_CFG_DEFAULTS, **cfg, name=name)
         _MODELS[name] = fn
         _CFGS[name] = full
         _ALIASES.update({a: name for a in aliases})
         fn.default_cfg = full
         return fn
+
     return wrap
 
 
@@ -77,8 +99,10 @@ def resolve_name(name: str) -> str:
     lowered.update({a.lower(): n for a, n in _ALIASES.items()})
     if str(name).lower() in lowered:
         return lowered[str(name).lower()]
-    raise ValueError(f"Unknown model {name!r}{did_you_mean(name, list(_MODELS))}; available: "
-                     f"{', '.join(list_models())}")
+    raise ValueError(
+        f"Unknown model {name!r}{did_you_mean(name, list(_MODELS))}; available: "
+        f"{', '.join(list_models())}"
+    )
 
 
 def get_model_cfg(name: str) -> dict:

@@ -11,7 +11,8 @@ Three settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-
   has.) We pick 7 where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL, else 5 where it lists AVX2
   and FMA, else nothing (a path the CPU lacks would crash). MKL reads the variable at its
   first call, so it must be set before any Paddle computation runs. It is set only on AMD CPUs
-  and only when the user has not set it; results agree to float rounding (googlenet_bn logits: 3e-6 apart between 5 and 7, matmul error vs float64 equal).
+  and only when the user has not set it; results agree to float rounding (googlenet_bn logits
+  3e-6 apart between types 5 and 7; matmul error against float64 equal).
 - Eager Paddle uses one intra-op thread unless told otherwise: we set it to the CPUs available.
 - Eager Paddle allocates every op's output with plain malloc, and glibc serves blocks above
   128 KiB (up to 32 MiB, adaptively) with a fresh mmap that is unmapped again on free: every
@@ -21,6 +22,7 @@ Three settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-
   run at 26-50 GB/s; a GoogLeNet train step at 224 went from 8.5 to 10.0 images/s. It changes
   no result, only where buffers come from; peak RSS can stay higher after a large transient.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +30,14 @@ import os
 
 logger = logging.getLogger("paddle_inception.runtime")
 
-__all__ = ["cpuinfo_field", "cpu_vendor", "mkl_code_path", "configure_cpu", "available_cpus",
-           "tune_malloc"]
+__all__ = [
+    "cpuinfo_field",
+    "cpu_vendor",
+    "mkl_code_path",
+    "configure_cpu",
+    "available_cpus",
+    "tune_malloc",
+]
 
 # glibc mallopt parameters (malloc.h): no mmap, trim above 2 GiB, grow the heap 64 MiB at a time
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
@@ -97,8 +105,9 @@ def tune_malloc() -> bool:
     return _malloc_tuned
 
 
-def configure_cpu(num_threads: int | None = None, mkl_amd_fix: bool = True,
-                  malloc: bool = True) -> dict:
+def configure_cpu(
+    num_threads: int | None = None, mkl_amd_fix: bool = True, malloc: bool = True
+) -> dict:
     """Apply the CPU settings above; returns what was set. Call before the first computation.
 
     Opt out of the MKL setting with `mkl_amd_fix=False` or `PADDLE_INCEPTION_MKL_FIX=0`, of the
@@ -107,16 +116,24 @@ def configure_cpu(num_threads: int | None = None, mkl_amd_fix: bool = True,
     done = {}
     if malloc and os.environ.get("PADDLE_INCEPTION_MALLOC_TUNE", "1") != "0" and tune_malloc():
         done["malloc"] = "glibc: no mmap, trim above 2 GiB"
-        logger.info("glibc malloc set to keep freed memory for reuse: no page faults on every "
-                    "op output (opt out: PADDLE_INCEPTION_MALLOC_TUNE=0)")
+        logger.info(
+            "glibc malloc set to keep freed memory for reuse: no page faults on every "
+            "op output (opt out: PADDLE_INCEPTION_MALLOC_TUNE=0)"
+        )
     wanted = mkl_amd_fix and os.environ.get("PADDLE_INCEPTION_MKL_FIX", "1") != "0"
-    path = (mkl_code_path() if wanted and "MKL_DEBUG_CPU_TYPE" not in os.environ
-            and cpu_vendor() == "AuthenticAMD" else None)
+    path = (
+        mkl_code_path()
+        if wanted and "MKL_DEBUG_CPU_TYPE" not in os.environ and cpu_vendor() == "AuthenticAMD"
+        else None
+    )
     if path:
         os.environ["MKL_DEBUG_CPU_TYPE"] = path[0]
         done["MKL_DEBUG_CPU_TYPE"] = path[0]
-        logger.info("AMD CPU detected: set MKL_DEBUG_CPU_TYPE=%s so Paddle's bundled MKL uses "
-                    "its %s kernels (opt out: PADDLE_INCEPTION_MKL_FIX=0)", *path)
+        logger.info(
+            "AMD CPU detected: set MKL_DEBUG_CPU_TYPE=%s so Paddle's bundled MKL uses "
+            "its %s kernels (opt out: PADDLE_INCEPTION_MKL_FIX=0)",
+            *path,
+        )
     import paddle
 
     if not paddle.is_compiled_with_cuda() or paddle.device.get_device() == "cpu":

@@ -1,4 +1,6 @@
-"""Moved in 0.2: the library to `paddle_inception.analysis.summary`, the command to `paddle_inception.cli.summary`. This alias keeps `paddle_inception.summary` imports working."""
+"""Alias kept since 0.2, when this module moved: the library is `paddle_inception.analysis`, the
+command `paddle_inception.cli.summary`."""
+
 import warnings
 
 from .analysis.summary import *  # noqa: F401,F403
@@ -6,5 +8,8 @@ from .analysis.summary import _inference_pass  # noqa: F401
 from .cli.summary import build_parser, main  # noqa: F401
 from .models import has_aux_heads  # noqa: F401
 
-warnings.warn("paddle_inception.summary moved to paddle_inception.analysis.summary (command: paddle_inception.cli.summary); import from there", DeprecationWarning,
-              stacklevel=2)
+warnings.warn(
+    "paddle_inception.summary moved to paddle_inception.analysis; import from there",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,15 +1,16 @@
-"""Safe loading of `paddle.save` weights and checkpoints, and one rule for putting them into a model.
+"""Safe loading of `paddle.save` weights and checkpoints, and one rule for putting them into a
+model.
 
-`paddle.load` is `pickle.load`: a `.pdparams`/`.pdopt` file whose pickle calls `os.system(...)` runs it.
-This module is the package's single door for such files (the equivalent of torch's
+`paddle.load` is `pickle.load`: a `.pdparams`/`.pdopt` file whose pickle calls `os.system(...)` runs
+it. This module is the package's single door for such files (the equivalent of torch's
 `weights_only=True`):
 
 * `load_state_file(path)` reads a file written by `paddle.save` with a *restricted* unpickler that
   can build nothing but numpy arrays, numpy scalars/dtypes and plain containers; every other global
   is refused with `UnsafeWeightsError`. `trusted=True` falls back to the full `paddle.load` (which
   runs whatever code the file contains: for trusted legacy files only).
-* `resolve_weights_file(path)` turns a file, a PaddleClas-style prefix or a checkpoint directory into
-  the `.pdparams` file to read.
+* `resolve_weights_file(path)` turns a file, a PaddleClas-style prefix or a checkpoint directory
+  into the `.pdparams` file to read.
 * `load_weights(model, path_or_state, mode=...)` puts a state dict into a `paddle.nn.Layer`:
   `"strict"` (inference, export, eval, resume, `create_model(pretrained=...)`) refuses anything that
   does not fit exactly and loads nothing; `"finetune"` skips tensors of another shape (a classifier
@@ -19,29 +20,31 @@ What `paddle.save` writes (checked on paddle 3.3 / numpy 2; see `tests/test_weig
 ----------------------------------------------------------------------------------------
 `paddle.save(obj, path, protocol=2|3|4)` (4 is the default; 5 is refused by paddle.save) pickles:
 
-* a state dict (`model.state_dict()`, `optimizer.state_dict()`) as a plain dict of numpy arrays plus a
-  `"StructuredToParameterName@@"` dict of str -> str (dropped by `paddle.load`, and here too);
+* a state dict (`model.state_dict()`, `optimizer.state_dict()`) as a plain dict of numpy arrays plus
+  a `"StructuredToParameterName@@"` dict of str -> str (dropped by `paddle.load`, and here too);
   optimizer states add an `"LR_Scheduler"` dict of ints/floats/bools (nested for `LinearWarmup`);
 * an array as `numpy._core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')` followed by BUILD
   state `(1, shape, dtype, is_fortran, raw_bytes)`; a dtype as `numpy.dtype('f4', False, True)` with
   BUILD state `(3, '<', None, None, None, -1, -1, 0)`; a numpy scalar as
-  `numpy._core.multiarray.scalar(dtype, raw_bytes)`. numpy 1.x spells the module `numpy.core.multiarray`;
+  `numpy._core.multiarray.scalar(dtype, raw_bytes)`. numpy 1.x spells the module
+  `numpy.core.multiarray`;
 * under protocol 2 (no bytes opcode) every bytes object becomes `_codecs.encode(str, 'latin1')`;
 * a tensor nested deeper than the top level (e.g. `{"master_weights": {name: tensor}}`) becomes
   `builtins.tuple((name, array))` (`__builtin__.tuple` under protocol 2), and files without the name
   table get those `(name, array)` pairs turned back into arrays by `paddle.load`: we do the same;
-* tensors over 1 GiB under protocol 2/3 are split into `key@@.0, key@@.1, ...` slices described by an
-  `"UnpackBigParamInfor@@"` entry, re-joined by `paddle.load`: we do the same.
+* tensors over 1 GiB under protocol 2/3 are split into `key@@.0, key@@.1, ...` slices described by
+  an `"UnpackBigParamInfor@@"` entry, re-joined by `paddle.load`: we do the same.
 bfloat16 tensors are saved as uint16 arrays (paddle's convention; `set_state_dict` maps them back).
 
 Why a pure-Python unpickler
 ---------------------------
 The C unpickler (`pickle.Unpickler`) allocates what the stream *claims* before reading it: a 12-byte
-pickle with `LONG_BINPUT 0xffffffff` makes it zero a 64 GiB memo table, and `BINBYTES8 <2**40>` makes it
-allocate the bytes before finding the file short. `pickle._Unpickler` (the same class in pure
-Python, shipped with CPython) reads through the file object we give it, keeps its memo in a dict and
-lets us replace individual opcodes, so every read is bounded by what the file holds.
+pickle with `LONG_BINPUT 0xffffffff` makes it zero a 64 GiB memo table, and `BINBYTES8 <2**40>`
+makes it allocate the bytes before finding the file short. `pickle._Unpickler` (the same class in
+pure Python, shipped with CPython) reads through the file object we give it, keeps its memo in a
+dict and lets us replace individual opcodes, so every read is bounded by what the file holds.
 """
+
 from __future__ import annotations
 
 import collections
@@ -52,16 +55,22 @@ import warnings
 
 import numpy as np
 
-__all__ = ["WeightsError", "UnsafeWeightsError", "load_state_file", "resolve_weights_file",
-           "load_weights", "ALLOWED_GLOBALS"]
+__all__ = [
+    "WeightsError",
+    "UnsafeWeightsError",
+    "load_state_file",
+    "resolve_weights_file",
+    "load_weights",
+    "ALLOWED_GLOBALS",
+]
 
 _LOGGER_NAME = "paddle_inception"
-_NAME_TABLE = "StructuredToParameterName@@"   # written by paddle.save, dropped by paddle.load
-_BIG_PARAMS = "UnpackBigParamInfor@@"         # paddle's spelling (sic): >1 GiB tensors, protocol 2/3
+_NAME_TABLE = "StructuredToParameterName@@"  # written by paddle.save, dropped by paddle.load
+_BIG_PARAMS = "UnpackBigParamInfor@@"  # paddle's spelling (sic): >1 GiB tensors, protocol 2/3
 
-MAX_DEPTH = 100            # containers nested deeper than this are refused (state dicts use ~4)
-_MAX_NDIM = 64             # numpy's own limit on array dimensions
-_SHARED_PAYLOAD_MIN = 16   # str/bytes payloads this long may feed one array only (see _claim)
+MAX_DEPTH = 100  # containers nested deeper than this are refused (state dicts use ~4)
+_MAX_NDIM = 64  # numpy's own limit on array dimensions
+_SHARED_PAYLOAD_MIN = 16  # str/bytes payloads this long may feed one array only (see _claim)
 # Opcode budget: every opcode costs at most ~70 bytes of Python objects (a memo entry, an empty
 # dict), so this keeps a hostile stream of tiny opcodes to ~4x the file size (plus ~17 MiB). Real
 # state dicts spend ~20 opcodes per tensor: 4-14 KB per opcode for the package's models.
@@ -70,7 +79,8 @@ _OPS_PER_BYTE = 1 / 16
 
 
 class WeightsError(ValueError):
-    """A weights/checkpoint file that cannot be used; the message names the file and what is wrong."""
+    """A weights/checkpoint file that cannot be used; the message names the file and what is
+    wrong."""
 
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
@@ -110,21 +120,23 @@ def _kind(x) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Stand-ins for the allowed globals. The unpickler hands these out instead of the real numpy /
-# builtins objects, so nothing from the file ever reaches numpy's own pickle machinery: each stand-in
-# validates its arguments (and, for arrays and dtypes, the BUILD state) and builds the real object
-# itself from plain bytes.
+# builtins objects, so nothing from the file ever reaches numpy's own pickle machinery: each
+# stand-in validates its arguments (and, for arrays and dtypes, the BUILD state) and builds the
+# real object itself from plain bytes.
 # --------------------------------------------------------------------------------------------------
 
 # Plain numeric/bool dtypes, as numpy's dtype.__reduce__ spells them ('f4', not 'float32').
 # No object ('O'), void/structured ('V'), strings ('S', 'U'), datetimes ('M', 'm') or long doubles:
 # paddle.save never writes them (bfloat16 is stored as 'u2').
-_DTYPE_CODES = frozenset(["b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
-                          "f2", "f4", "f8", "c8", "c16"])
+_DTYPE_CODES = frozenset(
+    ["b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"]
+)
 
 
 class _PendingDtype:
     """What `numpy.dtype(code, align, copy)` returns: the real dtype is built once BUILD brings the
     byte order (and we have checked that the state describes no fields / sub-array)."""
+
     __slots__ = ("code", "dtype")
 
     def __init__(self, code: str):
@@ -148,7 +160,7 @@ class _PendingDtype:
         if not all(type(v) is int for v in (elsize, alignment, flags)):
             raise _Bad("numpy dtype state has non-integer sizes or flags")
         if len(state) == 9 and state[8] is not None and type(state[8]) is not dict:
-            raise _Bad("numpy dtype metadata must be a dict")      # ignored: paddle never sets it
+            raise _Bad("numpy dtype metadata must be a dict")  # ignored: paddle never sets it
         dt = np.dtype(self.code)
         if dt.itemsize > 1 and endian in "<>":
             dt = dt.newbyteorder(endian)
@@ -158,6 +170,7 @@ class _PendingDtype:
 class _PendingArray:
     """What `_reconstruct(numpy.ndarray, (0,), b'b')` returns; BUILD brings shape, dtype, order and
     the raw bytes, which are checked before the real array is made with np.frombuffer."""
+
     __slots__ = ("array",)
 
     def __init__(self):
@@ -169,9 +182,14 @@ def _check_shape(shape, what: str = "array shape") -> tuple:
         raise _Bad(f"{what} must be a tuple of at most {_MAX_NDIM} ints, got {_kind(shape)}")
     for d in shape:
         # type(d) is int excludes bools (True is an int to isinstance) and int subclasses
-        if type(d) is not int or not 0 <= d < 2 ** 63:
-            shown = (repr(d) if type(d) is bool or (type(d) is int and d.bit_length() < 64)
-                     else f"an int of {d.bit_length()} bits" if type(d) is int else _kind(d))
+        if type(d) is not int or not 0 <= d < 2**63:
+            shown = (
+                repr(d)
+                if type(d) is bool or (type(d) is int and d.bit_length() < 64)
+                else f"an int of {d.bit_length()} bits"
+                if type(d) is int
+                else _kind(d)
+            )
             raise _Bad(f"{what} entries must be non-negative ints below 2**63, got {shown}")
     return shape
 
@@ -186,34 +204,37 @@ def _nelements(shape: tuple) -> int:
 def _refused_opcode(opname):
     def op(self):
         raise _Bad(f"pickle opcode {opname} is not used by paddle.save and is not allowed")
+
     return op
 
 
 def _counted(fn):
     """Charge one opcode against the unpickler's budget (see _OPS_BASE), then run it."""
+
     def op(self):
         self._ops_left -= 1
         if self._ops_left < 0:
             raise _Bad("too many pickle operations for the file size (not a paddle.save file)")
         fn(self)
+
     return op
 
 
 # The allow-list, "module.qualname" as the pickle names it: exactly the globals paddle.save writes
 # (protocols 2-4, numpy 1 and 2 spellings). _RestrictedUnpickler maps each to a validating stand-in.
 ALLOWED_GLOBALS = (
-    "numpy._core.multiarray._reconstruct",   # arrays (numpy 2): _reconstruct(ndarray, (0,), b'b')
-    "numpy.core.multiarray._reconstruct",    # arrays (numpy 1)
-    "numpy.ndarray",                         # only as _reconstruct's first argument
-    "numpy.dtype",                           # dtype('f4', False, True) + BUILD state
-    "numpy._core.multiarray.scalar",         # numpy scalars (numpy 2): scalar(dtype, bytes)
-    "numpy.core.multiarray.scalar",          # numpy scalars (numpy 1)
-    "_codecs.encode",                        # protocol 2 bytes: encode(str, 'latin1')
-    "__builtin__.bytes",                     # protocol 2 empty bytes (empty arrays): bytes()
-    "builtins.bytes",                        # the same when written with fix_imports=False
-    "builtins.tuple",                        # nested tensors: tuple((name, array))
-    "__builtin__.tuple",                     # the same under protocol 2
-    "collections.OrderedDict",               # OrderedDict state dicts pickled directly
+    "numpy._core.multiarray._reconstruct",  # arrays (numpy 2): _reconstruct(ndarray, (0,), b'b')
+    "numpy.core.multiarray._reconstruct",  # arrays (numpy 1)
+    "numpy.ndarray",  # only as _reconstruct's first argument
+    "numpy.dtype",  # dtype('f4', False, True) + BUILD state
+    "numpy._core.multiarray.scalar",  # numpy scalars (numpy 2): scalar(dtype, bytes)
+    "numpy.core.multiarray.scalar",  # numpy scalars (numpy 1)
+    "_codecs.encode",  # protocol 2 bytes: encode(str, 'latin1')
+    "__builtin__.bytes",  # protocol 2 empty bytes (empty arrays): bytes()
+    "builtins.bytes",  # the same when written with fix_imports=False
+    "builtins.tuple",  # nested tensors: tuple((name, array))
+    "__builtin__.tuple",  # the same under protocol 2
+    "collections.OrderedDict",  # OrderedDict state dicts pickled directly
 )
 
 
@@ -228,21 +249,21 @@ class _RestrictedUnpickler(pickle._Unpickler):
         # encoding='latin1' as paddle.load: Python 2 `str` payloads decode byte for byte.
         super().__init__(reader, encoding="latin1")
         self._ops_left = max_ops
-        self._claimed = set()   # ids of payloads already used by a stand-in (see _claim)
+        self._claimed = set()  # ids of payloads already used by a stand-in (see _claim)
         self._keep = []
         # Allow-list: "module.qualname" -> stand-in. Exactly what paddle.save writes (protocols 2-4,
         # numpy 1 and 2 spellings); nothing here can run code or touch anything outside the file.
         self._allowed = {
             # arrays: _reconstruct(ndarray, (0,), b'b') + BUILD (1, shape, dtype, fortran, bytes)
-            "numpy._core.multiarray._reconstruct": self._reconstruct,   # numpy 2
-            "numpy.core.multiarray._reconstruct": self._reconstruct,    # numpy 1
+            "numpy._core.multiarray._reconstruct": self._reconstruct,  # numpy 2
+            "numpy.core.multiarray._reconstruct": self._reconstruct,  # numpy 1
             # only ever the first argument of _reconstruct (a marker, never called)
             "numpy.ndarray": self._ndarray,
             # dtype('f4', False, True) + BUILD (3, '<', None, None, None, -1, -1, 0)
             "numpy.dtype": self._dtype,
             # numpy scalars (np.float32(0.1) in a dict): scalar(dtype, raw_bytes)
-            "numpy._core.multiarray.scalar": self._scalar,              # numpy 2
-            "numpy.core.multiarray.scalar": self._scalar,               # numpy 1
+            "numpy._core.multiarray.scalar": self._scalar,  # numpy 2
+            "numpy.core.multiarray.scalar": self._scalar,  # numpy 1
             # protocol 2 has no bytes opcode: bytes are written as _codecs.encode(str, 'latin1')
             "_codecs.encode": self._latin1_encode,
             # protocol 2 writes b'' (the payload of an empty array) as bytes() with no arguments
@@ -250,7 +271,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             "builtins.bytes": self._empty_bytes,
             # paddle.save turns a nested tensor into tuple((name, array)) (paddle 2.1 format)
             "builtins.tuple": self._tuple,
-            "__builtin__.tuple": self._tuple,                           # protocol 2 spelling
+            "__builtin__.tuple": self._tuple,  # protocol 2 spelling
             # OrderedDict state dicts pickled directly (pickle.dump of model.state_dict())
             "collections.OrderedDict": self._ordered_dict,
         }
@@ -265,8 +286,10 @@ class _RestrictedUnpickler(pickle._Unpickler):
         return stand_in
 
     def persistent_load(self, pid):
-        raise _Bad("the pickle uses persistent ids (an external object store), which paddle.save "
-                   "never writes")
+        raise _Bad(
+            "the pickle uses persistent ids (an external object store), which paddle.save "
+            "never writes"
+        )
 
     def _claim(self, payload) -> None:
         """Each payload may feed one stand-in call only: a memoised 1 MiB str referenced by a
@@ -281,7 +304,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if id(payload) in self._claimed:
             raise _Bad("one data block is used several times (paddle.save never does this)")
         self._claimed.add(id(payload))
-        self._keep.append(payload)      # keep it alive so its id cannot be reused
+        self._keep.append(payload)  # keep it alive so its id cannot be reused
 
     def _ndarray(self, *args):
         raise _Bad("numpy.ndarray may only appear as the first argument of numpy's _reconstruct")
@@ -300,20 +323,23 @@ class _RestrictedUnpickler(pickle._Unpickler):
         code = args[0]
         if type(code) is not str or code not in _DTYPE_CODES:
             shown = repr(_short(code, 20)) if type(code) is str else _kind(code)
-            raise _Bad(f"numpy dtype {shown} is not allowed in a weights file (only bool, int, "
-                       f"uint, float and complex)")
+            raise _Bad(
+                f"numpy dtype {shown} is not allowed in a weights file (only bool, int, "
+                f"uint, float and complex)"
+            )
         for flag in args[1:]:
             if type(flag) not in (bool, int) or flag not in (0, 1):
                 raise _Bad("numpy.dtype align/copy flags must be booleans")
         return _PendingDtype(code)
 
     def _payload(self, raw, what: str) -> bytes:
-        if type(raw) is str:   # Python 2 pickles hold raw bytes as a str; latin-1 maps them back 1:1
+        if type(raw) is str:  # Python 2 pickles hold raw bytes as a str; latin-1 maps them back 1:1
             self._claim(raw)
             raw = raw.encode("latin-1")
         if type(raw) not in (bytes, bytearray):
-            raise _Bad(f"{what} data must be raw bytes, got {_kind(raw)} (object arrays are not "
-                       f"allowed)")
+            raise _Bad(
+                f"{what} data must be raw bytes, got {_kind(raw)} (object arrays are not allowed)"
+            )
         return raw
 
     def _scalar(self, *args):
@@ -324,8 +350,10 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise _Bad("numpy scalar needs a plain numpy dtype")
         raw = self._payload(raw, "numpy scalar")
         if len(raw) != pdt.dtype.itemsize:
-            raise _Bad(f"numpy scalar of dtype {pdt.dtype} needs {pdt.dtype.itemsize} bytes, "
-                       f"got {len(raw)}")
+            raise _Bad(
+                f"numpy scalar of dtype {pdt.dtype} needs {pdt.dtype.itemsize} bytes, "
+                f"got {len(raw)}"
+            )
         return np.frombuffer(raw, dtype=pdt.dtype, count=1)[0]
 
     def _set_array_state(self, pa: _PendingArray, state) -> None:
@@ -350,21 +378,27 @@ class _RestrictedUnpickler(pickle._Unpickler):
         # Exact size check before anything is allocated: the claimed shape can never make us
         # allocate more than the payload the file actually holds.
         if n * dt.itemsize != len(raw):
-            raise _Bad(f"numpy array of shape {list(shape)} and dtype {dt} needs "
-                       f"{n * dt.itemsize} bytes but the file holds {len(raw)}")
-        if _nelements([d for d in shape if d]) * dt.itemsize >= 2 ** 63:
+            raise _Bad(
+                f"numpy array of shape {list(shape)} and dtype {dt} needs "
+                f"{n * dt.itemsize} bytes but the file holds {len(raw)}"
+            )
+        if _nelements([d for d in shape if d]) * dt.itemsize >= 2**63:
             raise _Bad(f"numpy array shape {list(shape)} is too large")
         self._claim(raw)
         arr = np.frombuffer(raw, dtype=dt, count=n).reshape(shape, order="F" if fortran else "C")
-        if not dt.isnative:                # numpy's own unpickling byte-swaps to native order
+        if not dt.isnative:  # numpy's own unpickling byte-swaps to native order
             arr = arr.astype(dt.newbyteorder("="), order="K")
-        elif not arr.flags.writeable:      # a view of an immutable bytes object: take a copy
+        elif not arr.flags.writeable:  # a view of an immutable bytes object: take a copy
             arr = arr.copy(order="K")
         pa.array = arr
 
     def _latin1_encode(self, *args):
-        if (len(args) != 2 or type(args[0]) is not str or type(args[1]) is not str
-                or args[1] not in ("latin1", "latin-1")):
+        if (
+            len(args) != 2
+            or type(args[0]) is not str
+            or type(args[1]) is not str
+            or args[1] not in ("latin1", "latin-1")
+        ):
             raise _Bad("_codecs.encode is only allowed as encode(str, 'latin1') (protocol-2 bytes)")
         self._claim(args[0])
         return args[0].encode("latin-1")
@@ -379,7 +413,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             return ()
         if len(args) != 1 or type(args[0]) not in (list, tuple):
             raise _Bad("tuple() is only allowed on a list or tuple")
-        if type(args[0]) is list:    # tuple(a_tuple) is the same object: nothing is copied
+        if type(args[0]) is list:  # tuple(a_tuple) is the same object: nothing is copied
             self._claim(args[0])
         return tuple(args[0])
 
@@ -407,8 +441,11 @@ class _RestrictedUnpickler(pickle._Unpickler):
         elif type(inst) is _PendingDtype:
             inst.set_state(state)
         else:
-            raise _Bad(f"BUILD (object state) on a {_kind(inst)}: only numpy arrays and dtypes take "
-                       f"state in a weights file")
+            raise _Bad(
+                f"BUILD (object state) on a {_kind(inst)}: only numpy arrays and dtypes take "
+                f"state in a weights file"
+            )
+
     dispatch[pickle.BUILD[0]] = _load_build
 
     # Dict keys and set members are hashed: a deeply nested tuple key would crash CPython's hash
@@ -422,6 +459,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise _Bad(f"SETITEM on a {_kind(target)}")
         _check_key(key)
         target[key] = value
+
     dispatch[pickle.SETITEM[0]] = _load_setitem
 
     def _load_setitems(self):
@@ -432,6 +470,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         for i in range(0, len(items), 2):
             _check_key(items[i])
             target[items[i]] = items[i + 1]
+
     dispatch[pickle.SETITEMS[0]] = _load_setitems
 
     def _load_dict(self):
@@ -443,6 +482,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             _check_key(items[i])
             d[items[i]] = items[i + 1]
         self.append(d)
+
     dispatch[pickle.DICT[0]] = _load_dict
 
     def _load_additems(self):
@@ -453,6 +493,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         for item in items:
             _check_key(item)
         target.update(items)
+
     dispatch[pickle.ADDITEMS[0]] = _load_additems
 
     def _load_frozenset(self):
@@ -460,6 +501,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         for item in items:
             _check_key(item)
         self.append(frozenset(items))
+
     dispatch[pickle.FROZENSET[0]] = _load_frozenset
 
     def _load_append(self):
@@ -468,6 +510,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if type(target) is not list:
             raise _Bad(f"APPEND on a {_kind(target)}")
         target.append(value)
+
     dispatch[pickle.APPEND[0]] = _load_append
 
     def _load_appends(self):
@@ -476,14 +519,25 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if type(target) is not list:
             raise _Bad(f"APPENDS on a {_kind(target)}")
         target.extend(items)
+
     dispatch[pickle.APPENDS[0]] = _load_appends
 
     # Opcodes paddle.save never writes and whose only use is building arbitrary objects: class
     # instantiation (INST/OBJ/NEWOBJ*), the copyreg extension registry (EXT*, which also caches in a
     # process-wide table) and protocol-5 buffers (paddle.save refuses protocol 5; BYTEARRAY8 would
     # allocate its claimed length before reading).
-    for _op in ("INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "BYTEARRAY8",
-                "NEXT_BUFFER", "READONLY_BUFFER"):
+    for _op in (
+        "INST",
+        "OBJ",
+        "NEWOBJ",
+        "NEWOBJ_EX",
+        "EXT1",
+        "EXT2",
+        "EXT4",
+        "BYTEARRAY8",
+        "NEXT_BUFFER",
+        "READONLY_BUFFER",
+    ):
         dispatch[getattr(pickle, _op)[0]] = _refused_opcode(_op)
     del _op
 
@@ -497,11 +551,13 @@ _KEY_TYPES = (str, bytes, float, bool, type(None))
 def _check_key(key) -> None:
     t = type(key)
     if t is int:
-        if not -2 ** 63 <= key < 2 ** 64:
+        if not -(2**63) <= key < 2**64:
             raise _Bad("integer dict key out of range")
     elif t not in _KEY_TYPES:
-        raise _Bad(f"a {_kind(key)} cannot be a dict key or set member in a weights file "
-                   f"(str, bytes, int, float, bool or None only)")
+        raise _Bad(
+            f"a {_kind(key)} cannot be a dict key or set member in a weights file "
+            f"(str, bytes, int, float, bool or None only)"
+        )
 
 
 class _BoundedReader:
@@ -514,8 +570,11 @@ class _BoundedReader:
 
     def read(self, n: int) -> bytes:
         if n < 0 or n > self._left:
-            raise _Bad(f"truncated: the pickle asks for {n} more bytes but only {self._left} are left"
-                       if self._left else "truncated: the file ends before the pickle does")
+            raise _Bad(
+                f"truncated: the pickle asks for {n} more bytes but only {self._left} are left"
+                if self._left
+                else "truncated: the file ends before the pickle does"
+            )
         data = self._f.read(n)
         self._left -= len(data)
         if len(data) != n:
@@ -525,7 +584,7 @@ class _BoundedReader:
     def readline(self) -> bytes:
         line = self._f.readline(self._left)
         self._left -= len(line)
-        if not line.endswith(b"\n"):   # else a cut GLOBAL line would name a shortened module
+        if not line.endswith(b"\n"):  # else a cut GLOBAL line would name a shortened module
             raise _Bad("truncated: the file ends inside a text line of the pickle")
         return line
 
@@ -548,7 +607,7 @@ def _leaf(x):
         if x.dtype is None:
             raise _Bad("a numpy dtype never received its state (incomplete pickle)")
         return x.dtype
-    if t in _LEAF_TYPES or isinstance(x, np.generic):   # sets: members were checked when added
+    if t in _LEAF_TYPES or isinstance(x, np.generic):  # sets: members were checked when added
         return x
     raise _Bad(f"unexpected {_kind(x)} object in the file")
 
@@ -558,8 +617,8 @@ def _finish(root, tuples_to_arrays: bool):
     nesting deeper than MAX_DEPTH and self-references; shared sub-objects are visited once (a
     memoised DAG would otherwise cost exponential time). With `tuples_to_arrays`, (str, ndarray)
     pairs become the array, as paddle.load does for files without a name table."""
-    done = {}          # id(container) -> (container, final object); keeps both alive
-    active = set()     # ids on the current path
+    done = {}  # id(container) -> (container, final object); keeps both alive
+    active = set()  # ids on the current path
 
     def frame(c):
         keys = list(c.keys()) if type(c) in (dict, collections.OrderedDict) else range(len(c))
@@ -570,15 +629,19 @@ def _finish(root, tuples_to_arrays: bool):
     while stack:
         top = stack[-1]
         c, keys, i, items = top
-        if i == len(keys):                           # container finished
+        if i == len(keys):  # container finished
             stack.pop()
             active.discard(id(c))
             final = c
-            if items is not None:                    # a tuple: rebuild only if something changed
+            if items is not None:  # a tuple: rebuild only if something changed
                 if any(a is not b for a, b in zip(items, c)):
                     final = tuple(items)
-                if (tuples_to_arrays and len(final) == 2 and type(final[0]) is str
-                        and type(final[1]) is np.ndarray):
+                if (
+                    tuples_to_arrays
+                    and len(final) == 2
+                    and type(final[0]) is str
+                    and type(final[1]) is np.ndarray
+                ):
                     final = final[1]
             done[id(c)] = (c, final)
             if stack:
@@ -628,10 +691,14 @@ def _join_big_params(state: dict) -> None:
             if type(part) is not np.ndarray or part.ndim != 1:
                 raise _Bad(f"{_BIG_PARAMS}: slice {_short(str(name))!r} is not a 1-D array")
             parts.append(part)
-        if not parts or len({p.dtype for p in parts}) != 1 \
-                or sum(p.size for p in parts) != _nelements(shape):
-            raise _Bad(f"{_BIG_PARAMS}: slices of {_short(str(key))!r} do not add up to "
-                       f"{list(shape)}")
+        if (
+            not parts
+            or len({p.dtype for p in parts}) != 1
+            or sum(p.size for p in parts) != _nelements(shape)
+        ):
+            raise _Bad(
+                f"{_BIG_PARAMS}: slices of {_short(str(key))!r} do not add up to {list(shape)}"
+            )
         state[key] = np.concatenate(parts).reshape(shape)
         removed += spec["slices"]
     for name in removed:
@@ -646,11 +713,14 @@ def _load_restricted(path: str) -> dict:
         if size == 0:
             raise _Bad("the file is empty")
         if head[:2] == b"PK":
-            raise _Bad("it is a zip archive (torch.save / numpy .npz format?), not a paddle.save "
-                       "pickle")
+            raise _Bad(
+                "it is a zip archive (torch.save / numpy .npz format?), not a paddle.save pickle"
+            )
         if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
-            raise _Bad(f"not a paddle.save file: it does not start with a pickle protocol 2-5 "
-                       f"header (first bytes {head.hex()})")
+            raise _Bad(
+                f"not a paddle.save file: it does not start with a pickle protocol 2-5 "
+                f"header (first bytes {head.hex()})"
+            )
         max_ops = _OPS_BASE + int(size * _OPS_PER_BYTE)
         obj = _RestrictedUnpickler(_BoundedReader(f, size), max_ops).load()
     if type(obj) not in (dict, collections.OrderedDict):
@@ -664,14 +734,19 @@ def _load_restricted(path: str) -> dict:
 
 def _load_trusted(path: str) -> dict:
     import paddle
+
     try:
-        obj = paddle.load(path, return_numpy=True)   # full pickle: runs any code in the file
-    except Exception as e:   # noqa: BLE001 - whatever a corrupt file makes paddle.load raise
-        raise WeightsError(f"cannot load '{path}' (trusted): {type(e).__name__}: "
-                           f"{_short(str(e), 200)}", path) from None
+        obj = paddle.load(path, return_numpy=True)  # full pickle: runs any code in the file
+    except Exception as e:  # noqa: BLE001 - whatever a corrupt file makes paddle.load raise
+        raise WeightsError(
+            f"cannot load '{path}' (trusted): {type(e).__name__}: {_short(str(e), 200)}", path
+        ) from None
     if not isinstance(obj, dict):
-        raise WeightsError(f"cannot load '{path}': the top level is a {type(obj).__name__}, not a "
-                           f"dict (a state dict)", path)
+        raise WeightsError(
+            f"cannot load '{path}': the top level is a {type(obj).__name__}, not a "
+            f"dict (a state dict)",
+            path,
+        )
     return obj
 
 
@@ -685,8 +760,8 @@ def load_state_file(path, *, trusted: bool = False) -> dict:
     dropped, tensors split by protocol 2/3 are re-joined, and in files without the table
     `(name, array)` pairs (nested tensors) become arrays. Arrays are writeable.
 
-    trusted=True: plain `paddle.load(path, return_numpy=True)` - a full pickle that RUNS ANY CODE the
-    file contains; only for trusted legacy files that the restricted loader refuses.
+    trusted=True: plain `paddle.load(path, return_numpy=True)` - a full pickle that RUNS ANY CODE
+    the file contains; only for trusted legacy files that the restricted loader refuses.
 
     The top level must be a dict. Raises FileNotFoundError (names the path), WeightsError (message
     names the file and what is wrong) or UnsafeWeightsError.
@@ -697,8 +772,11 @@ def load_state_file(path, *, trusted: bool = False) -> dict:
         err.filename = p
         raise err
     if os.path.isdir(p):
-        raise WeightsError(f"cannot load '{p}': it is a directory, not a weights file "
-                           f"(resolve_weights_file finds model.pdparams in checkpoint directories)", p)
+        raise WeightsError(
+            f"cannot load '{p}': it is a directory, not a weights file "
+            f"(resolve_weights_file finds model.pdparams in checkpoint directories)",
+            p,
+        )
     if trusted:
         return _load_trusted(p)
     try:
@@ -706,21 +784,27 @@ def load_state_file(path, *, trusted: bool = False) -> dict:
     except _Unsafe as e:
         name = _short(e.args[0], 200)
         raise UnsafeWeightsError(
-            f"refusing to load '{p}': its pickle references {name}, which is not on the allow-list "
-            f"for weights files (numpy arrays, numpy scalars and plain containers only); loading it "
-            f"would let the file run code. If you trust this file, load it with trusted=True "
-            f"(CLI: --trusted-weights).", p, name) from None
+            f"refusing to load '{p}': its pickle references {name}, which is not on the "
+            f"allow-list for weights files (numpy arrays, numpy scalars and plain containers "
+            f"only); loading it would let the file run code. If you trust this file, load it "
+            f"with trusted=True (CLI: --trusted-weights).",
+            p,
+            name,
+        ) from None
     except _Bad as e:
         raise WeightsError(f"cannot load '{p}': {e}", p) from None
     except OSError:
         raise
-    except Exception as e:   # noqa: BLE001 - any other failure of a malformed pickle
+    except Exception as e:  # noqa: BLE001 - any other failure of a malformed pickle
         try:
             detail = _short(str(e), 200)
-        except Exception:    # noqa: BLE001 - str() of a hostile exception argument
+        except Exception:  # noqa: BLE001 - str() of a hostile exception argument
             detail = ""
-        reason = ("the file ends before the pickle does (truncated)" if isinstance(e, EOFError)
-                  else f"not a valid paddle.save pickle ({type(e).__name__}: {detail})")
+        reason = (
+            "the file ends before the pickle does (truncated)"
+            if isinstance(e, EOFError)
+            else f"not a valid paddle.save pickle ({type(e).__name__}: {detail})"
+        )
         raise WeightsError(f"cannot load '{p}': {reason}", p) from None
 
 
@@ -738,8 +822,10 @@ def resolve_weights_file(path, what: str = "weights") -> str:
     expected.
     """
     p = os.fspath(path)
-    expected = ("expected a .pdparams file, a path prefix without '.pdparams', or a checkpoint "
-                "directory holding model.pdparams such as output/<arch>/latest")
+    expected = (
+        "expected a .pdparams file, a path prefix without '.pdparams', or a checkpoint "
+        "directory holding model.pdparams such as output/<arch>/latest"
+    )
     if os.path.isdir(p):
         cand = os.path.join(os.path.realpath(p), "model.pdparams")
         if os.path.isfile(cand):
@@ -750,7 +836,7 @@ def resolve_weights_file(path, what: str = "weights") -> str:
     if not p.endswith(".pdparams") and os.path.isfile(p + ".pdparams"):
         return p + ".pdparams"
     if p.endswith(".pdparams"):
-        base = p[:-len(".pdparams")]
+        base = p[: -len(".pdparams")]
         if base and os.path.isdir(base) and os.path.isfile(os.path.join(base, "model.pdparams")):
             return os.path.join(os.path.realpath(base), "model.pdparams")
     raise FileNotFoundError(f"{what}: file not found: '{p}' ({expected})")
@@ -760,7 +846,7 @@ def resolve_weights_file(path, what: str = "weights") -> str:
 # Putting a state dict into a model
 # --------------------------------------------------------------------------------------------------
 
-_SHOW = 5   # names listed in messages
+_SHOW = 5  # names listed in messages
 
 
 def _shape_of(v):
@@ -781,11 +867,21 @@ def _fmt_shape(v) -> str:
 
 def _numpy_dtype_of(pdtype):
     import paddle
-    table = {paddle.float32: np.float32, paddle.float64: np.float64, paddle.float16: np.float16,
-             paddle.bfloat16: np.uint16,   # paddle's numpy convention for bfloat16
-             paddle.int8: np.int8, paddle.int16: np.int16, paddle.int32: np.int32,
-             paddle.int64: np.int64, paddle.uint8: np.uint8, paddle.bool: np.bool_,
-             paddle.complex64: np.complex64, paddle.complex128: np.complex128}
+
+    table = {
+        paddle.float32: np.float32,
+        paddle.float64: np.float64,
+        paddle.float16: np.float16,
+        paddle.bfloat16: np.uint16,  # paddle's numpy convention for bfloat16
+        paddle.int8: np.int8,
+        paddle.int16: np.int16,
+        paddle.int32: np.int32,
+        paddle.int64: np.int64,
+        paddle.uint8: np.uint8,
+        paddle.bool: np.bool_,
+        paddle.complex64: np.complex64,
+        paddle.complex128: np.complex128,
+    }
     t = table.get(pdtype)
     return np.dtype(t) if t is not None else None
 
@@ -794,13 +890,14 @@ def _to_param_value(value, param):
     """`value` in the dtype of `param`, ready for set_value: ndarrays of the right (native-order)
     dtype pass through; anything else is converted with paddle.to_tensor and cast."""
     import paddle
+
     if isinstance(value, np.ndarray):
         want = _numpy_dtype_of(param.dtype)
         if not value.dtype.isnative:
             value = value.astype(value.dtype.newbyteorder("="))
         if want is not None and value.dtype == want:
             return np.ascontiguousarray(value)
-        value = paddle.to_tensor(value)   # uint16 arrays become bfloat16 (paddle's convention)
+        value = paddle.to_tensor(value)  # uint16 arrays become bfloat16 (paddle's convention)
     elif not isinstance(value, paddle.Tensor):
         value = paddle.to_tensor(np.asarray(value))
     if value.dtype != param.dtype:
@@ -808,8 +905,15 @@ def _to_param_value(value, param):
     return value
 
 
-def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = False,
-                 what: str = "weights", logger=None) -> dict:
+def load_weights(
+    model,
+    path_or_state,
+    *,
+    mode: str = "strict",
+    trusted: bool = False,
+    what: str = "weights",
+    logger=None,
+) -> dict:
     """Load weights into a paddle.nn.Layer.
 
     path_or_state: a path (resolved with resolve_weights_file, read with load_state_file) or an
@@ -826,7 +930,8 @@ def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = 
 
     dtype differences (a float64 array into a float32 parameter) are cast, not errors. Returns
     {"file": path or None, "loaded": n, "skipped": [names], "missing": [names],
-    "unexpected": [names]}. Warnings go to `logger.warning`, else logging.getLogger("paddle_inception").
+    "unexpected": [names]}. Warnings go to `logger.warning`, else
+    logging.getLogger("paddle_inception").
     """
     if mode not in ("strict", "finetune"):
         raise ValueError(f"load_weights: mode must be 'strict' or 'finetune', not {mode!r}")
@@ -851,13 +956,15 @@ def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = 
     unexpected = [k for k in state if k not in own and k != _NAME_TABLE]
 
     def mismatch_list(keys):
-        return ", ".join(f"{k}: file {_fmt_shape(state[k])} vs model {list(own[k].shape)}"
-                         for k in keys[:_SHOW]) + (", ..." if len(keys) > _SHOW else "")
+        return ", ".join(
+            f"{k}: file {_fmt_shape(state[k])} vs model {list(own[k].shape)}" for k in keys[:_SHOW]
+        ) + (", ..." if len(keys) > _SHOW else "")
 
     def names(keys, where):
         src_of = own if where == "model" else state
-        return ", ".join(f"{k} {_fmt_shape(src_of[k])}" for k in keys[:_SHOW]) + \
-            (", ..." if len(keys) > _SHOW else "")
+        return ", ".join(f"{k} {_fmt_shape(src_of[k])}" for k in keys[:_SHOW]) + (
+            ", ..." if len(keys) > _SHOW else ""
+        )
 
     if mode == "strict":
         if skipped or missing or unexpected:
@@ -871,7 +978,9 @@ def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = 
             raise WeightsError(
                 f"{what}: {src} does not fit model {model_name}: {'; '.join(parts)}; "
                 f"{len(matched)} of {len(own)} tensors match. Nothing was loaded; check the model "
-                f"name / num_classes / in_channels (fine-tuning skips mismatched tensors).", file)
+                f"name / num_classes / in_channels (fine-tuning skips mismatched tensors).",
+                file,
+            )
     else:
         if 2 * len(matched) < len(own):
             examples = []
@@ -884,17 +993,35 @@ def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = 
             raise WeightsError(
                 f"{what}: {src} matches only {len(matched)} of {len(own)} tensors of model "
                 f"{model_name} (fewer than half: is it a file for another model?); e.g. "
-                f"{'; '.join(examples)}. Nothing was loaded.", file)
+                f"{'; '.join(examples)}. Nothing was loaded.",
+                file,
+            )
         for k in skipped:
-            log.warning("%s: skipping %s: shape %s in %s, model has %s (re-initialised; e.g. a "
-                        "classifier for another class count)", what, k, _fmt_shape(state[k]), src,
-                        list(own[k].shape))
+            log.warning(
+                "%s: skipping %s: shape %s in %s, model has %s (re-initialised; e.g. a "
+                "classifier for another class count)",
+                what,
+                k,
+                _fmt_shape(state[k]),
+                src,
+                list(own[k].shape),
+            )
         if unexpected:
-            log.warning("%s: ignoring %d tensors of %s that the model does not have: %s", what,
-                        len(unexpected), src, names(unexpected, "file"))
+            log.warning(
+                "%s: ignoring %d tensors of %s that the model does not have: %s",
+                what,
+                len(unexpected),
+                src,
+                names(unexpected, "file"),
+            )
         if missing:
-            log.warning("%s: %d tensors of the model are not in %s and keep their initial values: "
-                        "%s", what, len(missing), src, names(missing, "model"))
+            log.warning(
+                "%s: %d tensors of the model are not in %s and keep their initial values: %s",
+                what,
+                len(missing),
+                src,
+                names(missing, "model"),
+            )
 
     # Convert everything first (a failure here leaves the model untouched), then load in one go.
     values = {k: _to_param_value(state[k], own[k]) for k in matched}
@@ -902,5 +1029,10 @@ def load_weights(model, path_or_state, *, mode: str = "strict", trusted: bool = 
         # set_state_dict warns "Skip loading for <key>" about every key we did not pass
         warnings.filterwarnings("ignore", message="Skip loading for")
         model.set_state_dict(values)
-    return {"file": file, "loaded": len(matched), "skipped": skipped, "missing": missing,
-            "unexpected": unexpected}
+    return {
+        "file": file,
+        "loaded": len(matched),
+        "skipped": skipped,
+        "missing": missing,
+        "unexpected": unexpected,
+    }

@@ -20,14 +20,17 @@ def checkout_env(**extra) -> dict:
     """Environment for a subprocess that must run this checkout's package (not another
     installed copy): the repository first on PYTHONPATH."""
     env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(
-        os.pathsep) if p and p != ROOT])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != ROOT]
+    )
     return env
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains, converts, exports or starts processes "
-                                       "(deselect with -m 'not slow')")
+    config.addinivalue_line(
+        "markers",
+        "slow: trains, converts, exports or starts processes (deselect with -m 'not slow')",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +76,3 @@ def too_small_layers(model, size):
         for h in hooks:
             h.remove()
     return bad, out
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a long test (deselect with -m 'not slow')")

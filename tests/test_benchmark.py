@@ -1,5 +1,6 @@
 """tools/benchmark.py: tiny --quick runs (googlenet, 32 px, batch 2) and the bookkeeping around
 them. Peers (torchvision, timm, PaddleClas) are measured when installed and skipped otherwise."""
+
 import importlib.util
 import json
 import math
@@ -13,12 +14,48 @@ from conftest import ROOT, checkout_env
 from benchmarks import benchmark as B
 from paddle_inception.config import load_config
 
-TINY = ["--quick", "--models", "googlenet", "--sizes", "32", "--batch", "2", "--iters", "1",
-        "--warmup", "0", "--threads", "1", "--peak-size", "128", "--no-isolate"]
-_KEYS = {"model", "size", "input", "num_classes", "task", "framework", "impl", "batch", "status",
-         "error", "note", "times_s", "median_s", "images_per_s", "macs_per_image",
-         "flops_per_image", "gflops", "peak_fraction", "rss_mib", "rss_scope",
-         "ratio_ours_over_this", "input_sha1"}
+TINY = [
+    "--quick",
+    "--models",
+    "googlenet",
+    "--sizes",
+    "32",
+    "--batch",
+    "2",
+    "--iters",
+    "1",
+    "--warmup",
+    "0",
+    "--threads",
+    "1",
+    "--peak-size",
+    "128",
+    "--no-isolate",
+]
+_KEYS = {
+    "model",
+    "size",
+    "input",
+    "num_classes",
+    "task",
+    "framework",
+    "impl",
+    "batch",
+    "status",
+    "error",
+    "note",
+    "times_s",
+    "median_s",
+    "images_per_s",
+    "macs_per_image",
+    "flops_per_image",
+    "gflops",
+    "peak_fraction",
+    "rss_mib",
+    "rss_scope",
+    "ratio_ours_over_this",
+    "input_sha1",
+}
 
 
 def _torchvision_present():
@@ -50,9 +87,9 @@ def test_quick_run_is_well_formed(quick_report):
         assert math.isclose(r["gflops"], factor * r["macs_per_image"] * r["images_per_s"] / 1e9)
         assert math.isclose(r["peak_fraction"], r["gflops"] / rep["peak"]["peak_gflops"])
     train = next(r for r in ours if r["task"] == "train")
-    assert train["outputs"] == 3                       # logits + two aux heads
+    assert train["outputs"] == 3  # logits + two aux heads
     infer = next(r for r in ours if r["task"] == "infer")
-    assert train["macs_per_image"] > infer["macs_per_image"]   # the aux heads count in train
+    assert train["macs_per_image"] > infer["macs_per_image"]  # the aux heads count in train
 
 
 def test_peers_are_measured_on_the_same_inputs_or_skipped(quick_report):
@@ -67,13 +104,16 @@ def test_peers_are_measured_on_the_same_inputs_or_skipped(quick_report):
         assert peer["status"] == "ok", peer.get("error")
         assert peer["input_sha1"] == ours["input_sha1"]
         assert peer["images_per_s"] > 0 and peer["macs_per_image"] > 0
-        assert math.isclose(peer["ratio_ours_over_this"],
-                            ours["images_per_s"] / peer["images_per_s"])
+        assert math.isclose(
+            peer["ratio_ours_over_this"], ours["images_per_s"] / peer["images_per_s"]
+        )
     assert by[("torchvision", "train")]["outputs"] == 3
     assert by[("torchvision", "infer")]["torch_threads"] == 1
     table = B.format_table(rep)
-    assert "ours/this" in table and f"{by[('torchvision', 'infer')]['ratio_ours_over_this']:.2f}x" \
-        in table
+    assert (
+        "ours/this" in table
+        and f"{by[('torchvision', 'infer')]['ratio_ours_over_this']:.2f}x" in table
+    )
 
 
 def test_table_and_json_round_trip(quick_report):
@@ -87,14 +127,39 @@ def test_table_and_json_round_trip(quick_report):
 
 def test_add_ratios_is_ours_over_peer():
     rows = [
-        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "ours", "status": "ok",
-         "images_per_s": 30.0, "gflops": 3.0},
-        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "timm", "status": "ok",
-         "images_per_s": 10.0},
-        {"model": "m", "input": [3, 8, 8], "task": "train", "framework": "timm", "status": "ok",
-         "images_per_s": 5.0},                              # no "ours" row for train
-        {"model": "m", "input": [3, 8, 8], "task": "infer", "framework": "paddleclas",
-         "status": "error", "error": "boom"},
+        {
+            "model": "m",
+            "input": [3, 8, 8],
+            "task": "infer",
+            "framework": "ours",
+            "status": "ok",
+            "images_per_s": 30.0,
+            "gflops": 3.0,
+        },
+        {
+            "model": "m",
+            "input": [3, 8, 8],
+            "task": "infer",
+            "framework": "timm",
+            "status": "ok",
+            "images_per_s": 10.0,
+        },
+        {
+            "model": "m",
+            "input": [3, 8, 8],
+            "task": "train",
+            "framework": "timm",
+            "status": "ok",
+            "images_per_s": 5.0,
+        },  # no "ours" row for train
+        {
+            "model": "m",
+            "input": [3, 8, 8],
+            "task": "infer",
+            "framework": "paddleclas",
+            "status": "error",
+            "error": "boom",
+        },
     ]
     B.add_ratios(rows, peak_gflops=6.0)
     assert rows[0]["ratio_ours_over_this"] is None and rows[0]["peak_fraction"] == 0.5
@@ -113,7 +178,7 @@ def test_sizes_come_from_the_config():
     assert got[("googlenet_bn", "config")]["num_classes"] == cfg["Arch"]["class_num"]
     assert got[("googlenet_bn", "default")]["input"] == [3, 224, 224]
     assert got[("inception_v3", "default")]["input"] == [3, 299, 299]
-    if shape[1] < 75:      # Inception-v3 cannot take a Fashion-MNIST-sized input
+    if shape[1] < 75:  # Inception-v3 cannot take a Fashion-MNIST-sized input
         assert ("inception_v3", "config") not in got
         assert any(s["model"] == "inception_v3" and "75" in s["reason"] for s in skipped)
 
@@ -121,15 +186,31 @@ def test_sizes_come_from_the_config():
 def test_a_failing_framework_is_recorded_not_raised(monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("peer exploded")
+
     monkeypatch.setattr(B, "_measure_torch", boom)
     opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1)
     case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
     rec = B.measure(case, "torchvision", "infer", opts, workdir=".")
     assert rec["status"] == "error" and "peer exploded" in rec["error"]
-    assert B.format_table({"meta": {"options": B.asdict(opts), "versions": {}, "time": "",
-                                    "cpu": "", "threads": 1, "cpus_available": 1, "mkl": ""},
-                           "peak": {"n": 1}, "results": B.add_ratios([rec]),
-                           "skipped": []}).count("ERROR: RuntimeError: peer exploded") == 1
+    assert (
+        B.format_table(
+            {
+                "meta": {
+                    "options": B.asdict(opts),
+                    "versions": {},
+                    "time": "",
+                    "cpu": "",
+                    "threads": 1,
+                    "cpus_available": 1,
+                    "mkl": "",
+                },
+                "peak": {"n": 1},
+                "results": B.add_ratios([rec]),
+                "skipped": [],
+            }
+        ).count("ERROR: RuntimeError: peer exploded")
+        == 1
+    )
 
 
 def test_known_peer_limits_are_skipped():
@@ -147,12 +228,15 @@ def test_bad_options_are_refused(capsys):
 
 def test_cli_json_ours_only_with_data(capsys):
     from paddle_inception.data.datasets import FASHION_MNIST_DIRS
+
     have_data = any(os.path.isdir(os.path.expanduser(d)) for d in FASHION_MNIST_DIRS)
     tasks = "onnx,data" if have_data else "onnx"
-    assert B.main(TINY + ["--frameworks", "ours", "--tasks", tasks, "--data-batches", "1",
-                          "--json"]) == 0
+    assert (
+        B.main(TINY + ["--frameworks", "ours", "--tasks", tasks, "--data-batches", "1", "--json"])
+        == 0
+    )
     out = capsys.readouterr().out
-    rep = json.loads(out)                      # stdout carries the JSON alone
+    rep = json.loads(out)  # stdout carries the JSON alone
     rows = {r["task"]: r for r in rep["results"]}
     assert rows["onnx"]["status"] == "ok" and rows["onnx"]["images_per_s"] > 0
     if have_data:
@@ -171,12 +255,17 @@ def test_isolated_measurement_runs_in_a_subprocess(tmp_path):
     assert rec["status"] == "ok", rec.get("error")
     assert rec["rss_scope"] == "measurement" and rec["images_per_s"] > 0
     x, _ = B.make_inputs(case, 2, 0)
-    assert rec["input_sha1"] == B._checksum(x)   # the worker made the same inputs
+    assert rec["input_sha1"] == B._checksum(x)  # the worker made the same inputs
 
 
 def test_tool_script_help():
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--help"],
-                         capture_output=True, text=True, timeout=60, env=checkout_env())
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=checkout_env(),
+    )
     assert out.returncode == 0 and "--quick" in out.stdout and "--tasks" in out.stdout
 
 
@@ -199,24 +288,32 @@ def test_stock_paddleclas_runs_with_paddle_defaults(monkeypatch, tmp_path):
     for fw in ("paddleclas", B.STOCK):
         B._run_isolated(case, fw, "infer", opts, str(tmp_path), mkl_set_by_us=True)
     assert seen == {"paddleclas": "6", B.STOCK: None}
-    B._run_isolated(case, B.STOCK, "infer", opts, str(tmp_path))   # the user's own value stays
+    B._run_isolated(case, B.STOCK, "infer", opts, str(tmp_path))  # the user's own value stays
     assert seen[B.STOCK] == "6"
 
     calls = []
     from paddle_inception import runtime
+
     monkeypatch.setattr(runtime, "configure_cpu", lambda **kw: calls.append(kw) or {})
     monkeypatch.setattr(runtime, "tune_malloc", lambda: calls.append("malloc"))
     monkeypatch.setattr(B, "measure", lambda *a, **k: {})
-    spec = {"case": case, "framework": B.STOCK, "task": "infer", "workdir": str(tmp_path),
-            "options": B.asdict(opts)}
+    spec = {
+        "case": case,
+        "framework": B.STOCK,
+        "task": "infer",
+        "workdir": str(tmp_path),
+        "options": B.asdict(opts),
+    }
     B._worker_main(json.dumps(spec))
     assert calls == [dict(num_threads=1, mkl_amd_fix=False, malloc=False)]
     assert B.peer_skip_reason(dict(case, input=[1, 32, 32]), B.STOCK).startswith("paddleclas")
 
 
 def test_repeated_rows_keep_the_median_process():
-    recs = [{"status": "ok", "images_per_s": v, "note": "n", "times_s": [1.0 / v]}
-            for v in (30.0, 10.0, 20.0)] + [{"status": "error", "error": "x"}]
+    recs = [
+        {"status": "ok", "images_per_s": v, "note": "n", "times_s": [1.0 / v]}
+        for v in (30.0, 10.0, 20.0)
+    ] + [{"status": "error", "error": "x"}]
     rec = B._median_run(recs)
     assert rec["images_per_s"] == 20.0 and rec["runs_images_per_s"] == [10.0, 20.0, 30.0]
     assert rec["note"] == "n; 3 runs 10.0-30.0"
@@ -230,7 +327,8 @@ def test_repeated_rows_keep_the_median_process():
 def test_worker_rss_is_its_own(tmp_path):
     """An isolated worker reports its own peak RSS, not its (larger) parent's."""
     import numpy as np
-    ballast = np.ones(300 << 17)            # 300 MiB resident in this (parent) process
+
+    ballast = np.ones(300 << 17)  # 300 MiB resident in this (parent) process
     opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1, timeout=120)
     case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
     rec = B._run_isolated(case, "ours", "infer", opts, str(tmp_path))

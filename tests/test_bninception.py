@@ -1,5 +1,6 @@
 """BN-Inception: per-stage shapes at 224, a parameter count derived from the paper's table,
 the stride-2 blocks at odd sizes, the minimum input size."""
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -34,14 +35,21 @@ STRIDE_2 = ("inception_3c", "inception_4e")
 # its own branch widths add up to 608 / 608 / 1056 (as in the Caffe model): see
 # test_table_branch_widths_give_the_channel_counts.
 SHAPES_224 = {
-    "conv1": (64, 112, 112), "pool1": (64, 56, 56), "conv2_reduce": (64, 56, 56),
-    "conv2": (192, 56, 56), "pool2": (192, 28, 28),
-    "inception_3a": (256, 28, 28), "inception_3b": (320, 28, 28),
+    "conv1": (64, 112, 112),
+    "pool1": (64, 56, 56),
+    "conv2_reduce": (64, 56, 56),
+    "conv2": (192, 56, 56),
+    "pool2": (192, 28, 28),
+    "inception_3a": (256, 28, 28),
+    "inception_3b": (320, 28, 28),
     "inception_3c": (576, 14, 14),
-    "inception_4a": (576, 14, 14), "inception_4b": (576, 14, 14),
-    "inception_4c": (608, 14, 14), "inception_4d": (608, 14, 14),
+    "inception_4a": (576, 14, 14),
+    "inception_4b": (576, 14, 14),
+    "inception_4c": (608, 14, 14),
+    "inception_4d": (608, 14, 14),
     "inception_4e": (1056, 7, 7),
-    "inception_5a": (1024, 7, 7), "inception_5b": (1024, 7, 7),
+    "inception_5a": (1024, 7, 7),
+    "inception_5b": (1024, 7, 7),
 }
 
 
@@ -49,22 +57,23 @@ def table_out_channels():
     """Output channels of each Inception block, summed from the table's branch widths."""
     out, c = {}, 192
     for name, (c1, _, c3, _, cd, _, cp) in PAPER_TABLE.items():
-        c = c1 + c3 + cd + (cp if name not in STRIDE_2 else c)    # pass-through keeps c
+        c = c1 + c3 + cd + (cp if name not in STRIDE_2 else c)  # pass-through keeps c
         out[name] = c
     return out
 
 
 def paper_param_count(num_classes=1000):
     """Sum over convs of k*k*cin*cout + BN (gamma, beta) 2*cout, plus the fc."""
+
     def conv(k, cin, cout):
         return k * k * cin * cout + 2 * cout
 
-    total = conv(7, 3, 64) + conv(1, 64, 64) + conv(3, 64, 192)     # stem
+    total = conv(7, 3, 64) + conv(1, 64, 64) + conv(3, 64, 192)  # stem
     cin = 192
     for name, (c1, r3, c3, rd, cd, _, cp) in PAPER_TABLE.items():
         if c1:
             total += conv(1, cin, c1)
-        total += conv(1, cin, r3) + conv(3, r3, c3)                  # 3x3 branch
+        total += conv(1, cin, r3) + conv(3, r3, c3)  # 3x3 branch
         total += conv(1, cin, rd) + conv(3, rd, cd) + conv(3, cd, cd)  # double 3x3 branch
         if cp:
             total += conv(1, cin, cp)
@@ -87,8 +96,7 @@ def test_table_branch_widths_give_the_channel_counts():
 
 
 def test_layout_follows_the_paper(model):
-    assert model.block_names == ["conv1", "pool1", "conv2_reduce", "conv2", "pool2",
-                                 *PAPER_TABLE]
+    assert model.block_names == ["conv1", "pool1", "conv2_reduce", "conv2", "pool2", *PAPER_TABLE]
     for name, (c1, r3, c3, rd, cd, pool, cp) in PAPER_TABLE.items():
         block = getattr(model, name)
         if name in STRIDE_2:
@@ -110,7 +118,7 @@ def test_layout_follows_the_paper(model):
     bns = [m for m in model.sublayers() if isinstance(m, paddle.nn.BatchNorm2D)]
     assert bns and all(bn._epsilon == pytest.approx(1e-5) for bn in bns)
     convs = [m for m in model.sublayers() if isinstance(m, paddle.nn.Conv2D)]
-    assert len(convs) == len(bns) == 3 + 8 * 7 + 2 * 5        # BN after every conv
+    assert len(convs) == len(bns) == 3 + 8 * 7 + 2 * 5  # BN after every conv
     assert model.head.fc.weight.shape == [1024, 1000]
     assert isinstance(model.head.dropout, paddle.nn.Identity)  # the paper removes dropout
 
@@ -135,11 +143,20 @@ def test_parameter_count_matches_the_paper_table(model):
 
 def test_feature_info_and_stages(model):
     assert [(f["name"], f["num_chs"], f["reduction"]) for f in model.feature_info] == [
-        ("conv1", 64, 2), ("conv2", 192, 4), ("inception_3b", 320, 8),
-        ("inception_4d", 608, 16), ("inception_5b", 1024, 32)]
+        ("conv1", 64, 2),
+        ("conv2", 192, 4),
+        ("inception_3b", 320, 8),
+        ("inception_4d", 608, 16),
+        ("inception_5b", 1024, 32),
+    ]
     stages = model.forward_stages(paddle.randn([1, 3, 64, 64]))
-    assert [tuple(s.shape[1:]) for s in stages] == [(64, 32, 32), (192, 16, 16), (320, 8, 8),
-                                                    (608, 4, 4), (1024, 2, 2)]
+    assert [tuple(s.shape[1:]) for s in stages] == [
+        (64, 32, 32),
+        (192, 16, 16),
+        (320, 8, 8),
+        (608, 4, 4),
+        (1024, 2, 2),
+    ]
 
 
 def _numpy_max_pool_3x3_s2(x, out_size):
@@ -148,7 +165,7 @@ def _numpy_max_pool_3x3_s2(x, out_size):
     out = np.empty((n, c, out_size, out_size), x.dtype)
     for i in range(out_size):
         for j in range(out_size):
-            out[:, :, i, j] = x[:, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(2, 3))
+            out[:, :, i, j] = x[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(2, 3))
     return out
 
 
@@ -156,13 +173,13 @@ def _numpy_max_pool_3x3_s2(x, out_size):
 def test_stride_2_block_at_even_and_odd_sizes(size):
     block = InceptionBNReduction(8, (4, 6), (4, 5))
     block.eval()
-    x = paddle.randn([2, 8, size, size]) - 3.0        # negative: padding must not win the max
+    x = paddle.randn([2, 8, size, size]) - 3.0  # negative: padding must not win the max
     y = block(x)
     half = (size + 1) // 2
     assert y.shape == [2, 6 + 5 + 8, half, half]
-    pooled = y.numpy()[:, 11:]                        # the pass-through max-pool branch
+    pooled = y.numpy()[:, 11:]  # the pass-through max-pool branch
     np.testing.assert_allclose(pooled, _numpy_max_pool_3x3_s2(x.numpy(), half))
-    if size % 2 == 0 and size > 1:                    # Caffe's ceil-mode pool, where it runs
+    if size % 2 == 0 and size > 1:  # Caffe's ceil-mode pool, where it runs
         caffe = F.max_pool2d(x, 3, stride=2, ceil_mode=True)
         np.testing.assert_allclose(pooled, caffe.numpy())
 

@@ -1,4 +1,5 @@
 """The configuration system: PaddleClas YAML files, -o overrides, schema errors, dump/load."""
+
 import copy
 import glob
 import os
@@ -21,8 +22,15 @@ from paddle_inception.config import (
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "paddleclas")
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "imagenet", "*.yaml")))
-REGISTRY_NAMES = {"googlenet", "googlenet_bn", "bninception", "inception_v3", "inception_v4",
-                  "inception_resnet_v1", "inception_resnet_v2"}
+REGISTRY_NAMES = {
+    "googlenet",
+    "googlenet_bn",
+    "bninception",
+    "inception_v3",
+    "inception_v4",
+    "inception_resnet_v1",
+    "inception_resnet_v2",
+}
 V3 = os.path.join(FIXTURES, "InceptionV3.yaml")
 
 
@@ -57,8 +65,8 @@ def test_paddleclas_googlenet_loads():
     assert cfg["Metric"]["Train"] == [{"GoogLeNetTopkAcc": {"topk": [1, 5]}}]
     assert cfg["Optimizer"]["lr"]["warmup_epoch"] == 5
     norm = cfg["DataLoader"]["Train"]["dataset"]["transform_ops"][3]["NormalizeImage"]
-    assert norm["scale"] == "1.0/255.0"                      # kept as written ...
-    assert parse_number(norm["scale"]) == pytest.approx(1 / 255)   # ... and parseable
+    assert norm["scale"] == "1.0/255.0"  # kept as written ...
+    assert parse_number(norm["scale"]) == pytest.approx(1 / 255)  # ... and parseable
     assert cfg["Infer"]["transforms"][-1] == {"ToCHWImage": None}
 
 
@@ -86,7 +94,7 @@ def test_defaults_are_filled():
     assert g["eval_mode"] == "classification"
     assert cfg["Optimizer"]["lr"]["warmup_epoch"] == 0
     assert cfg["Optimizer"]["lr"]["warmup_start_lr"] == 0.0
-    assert "AMP" not in cfg                           # AMP is only filled when present
+    assert "AMP" not in cfg  # AMP is only filled when present
     minimal = _raw()
     del minimal["DataLoader"]["Train"]["loader"]
     del minimal["DataLoader"]["Train"]["sampler"]["shuffle"]
@@ -101,17 +109,34 @@ def test_defaults_are_filled():
     assert cfg["DataLoader"]["Train"]["loader"] == {"num_workers": 4, "use_shared_memory": True}
     assert cfg["DataLoader"]["Train"]["sampler"]["shuffle"] is True
     assert cfg["DataLoader"]["Eval"]["sampler"]["shuffle"] is False
-    assert cfg["AMP"] == {"use_amp": True, "use_fp16_test": False, "scale_loss": 1.0,
-                          "use_dynamic_loss_scaling": False, "use_promote": False,
-                          "level": "O1"}
+    assert cfg["AMP"] == {
+        "use_amp": True,
+        "use_fp16_test": False,
+        "scale_loss": 1.0,
+        "use_dynamic_loss_scaling": False,
+        "use_promote": False,
+        "level": "O1",
+    }
 
 
 def test_newer_paddleclas_keys_validate(tmp_path):
     raw = _raw()
-    raw["Global"].update(to_static=False, use_dali=False, seed=42, eval_mode="classification",
-                         image_channel=3, start_eval_epoch=0)
-    raw["AMP"] = {"use_amp": True, "use_fp16_test": False, "scale_loss": 128.0,
-                  "use_dynamic_loss_scaling": True, "use_promote": False, "level": "O2"}
+    raw["Global"].update(
+        to_static=False,
+        use_dali=False,
+        seed=42,
+        eval_mode="classification",
+        image_channel=3,
+        start_eval_epoch=0,
+    )
+    raw["AMP"] = {
+        "use_amp": True,
+        "use_fp16_test": False,
+        "scale_loss": 128.0,
+        "use_dynamic_loss_scaling": True,
+        "use_promote": False,
+        "level": "O2",
+    }
     raw["EMA"] = {"decay": 0.9999}
     raw["Optimizer"]["multi_precision"] = True
     cfg = load_config(_write(tmp_path, raw))
@@ -138,8 +163,14 @@ def test_recipe_loads(path):
 
 def test_recipes_cover_the_family():
     names = {os.path.basename(p)[:-5] for p in RECIPES}
-    assert {"googlenet", "bninception", "inception_v3", "inception_v4", "inception_resnet_v1",
-            "inception_resnet_v2"} <= names
+    assert {
+        "googlenet",
+        "bninception",
+        "inception_v3",
+        "inception_v4",
+        "inception_resnet_v1",
+        "inception_resnet_v2",
+    } <= names
 
 
 def test_googlenet_recipe_hyperparameters():
@@ -156,8 +187,9 @@ def test_googlenet_recipe_hyperparameters():
     assert cfg["DataLoader"]["Train"]["dataset"] == ref["DataLoader"]["Train"]["dataset"]
 
 
-@pytest.mark.parametrize("ours,theirs", [("inception_v3", "InceptionV3"),
-                                         ("inception_v4", "InceptionV4")])
+@pytest.mark.parametrize(
+    "ours,theirs", [("inception_v3", "InceptionV3"), ("inception_v4", "InceptionV4")]
+)
 def test_inception_v3_v4_recipes_follow_paddleclas(ours, theirs):
     cfg = load_config(os.path.join(ROOT, "configs", "imagenet", f"{ours}.yaml"))
     ref = load_config(_fixture(f"{theirs}.yaml"))
@@ -168,33 +200,37 @@ def test_inception_v3_v4_recipes_follow_paddleclas(ours, theirs):
         assert cfg["DataLoader"][split] == ref["DataLoader"][split]
     assert cfg["Global"]["epochs"] == ref["Global"]["epochs"] == 200
     assert cfg["DataLoader"]["Train"]["dataset"]["batch_transform_ops"] == [
-        {"MixupOperator": {"alpha": 0.2}}]
+        {"MixupOperator": {"alpha": 0.2}}
+    ]
     assert cfg["Optimizer"]["lr"]["learning_rate"] == 0.045
 
 
 def test_bninception_recipe_paper_values():
     cfg = load_config(os.path.join(ROOT, "configs", "imagenet", "bninception.yaml"))
     assert cfg["Arch"]["name"] == "bninception"
-    assert cfg["Optimizer"]["lr"]["learning_rate"] == 0.045         # BN-x30
-    assert cfg["Optimizer"]["regularizer"]["coeff"] == pytest.approx(4e-5)   # Inception's / 5
+    assert cfg["Optimizer"]["lr"]["learning_rate"] == 0.045  # BN-x30
+    assert cfg["Optimizer"]["regularizer"]["coeff"] == pytest.approx(4e-5)  # Inception's / 5
     assert cfg["Global"]["image_shape"] == [3, 224, 224]
 
 
 # ----------------------------------------------------------------------------- overrides
 def test_override_nested_list_index_and_typed_values():
-    cfg = load_config(V3, [
-        "Global.epochs=3",
-        "Global.use_visualdl=true",
-        "Global.pretrained_model=null",
-        "Global.image_shape=[3, 96, 96]",
-        "Optimizer.lr.learning_rate=0.1",
-        "DataLoader.Train.sampler.batch_size=8",
-        "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=96",
-        "DataLoader.Eval.dataset.transform_ops[2].CropImage.size=96",
-        "DataLoader.Train.dataset.batch_transform_ops.0.MixupOperator.alpha=0.4",
-        "Metric.Train=[{TopkAcc: {topk: [1, 5]}}]",
-        "Global.output_dir=./out/run 1",
-    ])
+    cfg = load_config(
+        V3,
+        [
+            "Global.epochs=3",
+            "Global.use_visualdl=true",
+            "Global.pretrained_model=null",
+            "Global.image_shape=[3, 96, 96]",
+            "Optimizer.lr.learning_rate=0.1",
+            "DataLoader.Train.sampler.batch_size=8",
+            "DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=96",
+            "DataLoader.Eval.dataset.transform_ops[2].CropImage.size=96",
+            "DataLoader.Train.dataset.batch_transform_ops.0.MixupOperator.alpha=0.4",
+            "Metric.Train=[{TopkAcc: {topk: [1, 5]}}]",
+            "Global.output_dir=./out/run 1",
+        ],
+    )
     g = cfg["Global"]
     assert g["epochs"] == 3 and g["use_visualdl"] is True and g["pretrained_model"] is None
     assert g["image_shape"] == [3, 96, 96] and g["output_dir"] == "./out/run 1"
@@ -208,10 +244,16 @@ def test_override_nested_list_index_and_typed_values():
 
 
 def test_override_new_keys_allowed_in_free_form_maps():
-    cfg = load_config(V3, ["Arch.dropout=0.2", "Arch.aux_logits=false",
-                           "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.35, 1]",
-                           "DataLoader.Train.dataset.delimiter=' '",
-                           "Infer.PostProcess.savefile=out.txt"])
+    cfg = load_config(
+        V3,
+        [
+            "Arch.dropout=0.2",
+            "Arch.aux_logits=false",
+            "DataLoader.Train.dataset.transform_ops.1.RandCropImage.scale=[0.35, 1]",
+            "DataLoader.Train.dataset.delimiter=' '",
+            "Infer.PostProcess.savefile=out.txt",
+        ],
+    )
     assert cfg["Arch"]["dropout"] == 0.2 and cfg["Arch"]["aux_logits"] is False
     crop = cfg["DataLoader"]["Train"]["dataset"]["transform_ops"][1]["RandCropImage"]
     assert crop == {"size": 299, "scale": [0.35, 1]}
@@ -220,24 +262,42 @@ def test_override_new_keys_allowed_in_free_form_maps():
 
 
 def test_override_creates_known_section_and_replaces_whole_maps():
-    cfg = load_config(V3, ["AMP.level=O2",
-                           "Optimizer.lr={name: Step, learning_rate: 0.045, step_size: 2, "
-                           "gamma: 0.94}",
-                           "Optimizer.name=RMSProp", "Optimizer.rho=0.9", "Optimizer.epsilon=1.0"])
+    cfg = load_config(
+        V3,
+        [
+            "AMP.level=O2",
+            "Optimizer.lr={name: Step, learning_rate: 0.045, step_size: 2, gamma: 0.94}",
+            "Optimizer.name=RMSProp",
+            "Optimizer.rho=0.9",
+            "Optimizer.epsilon=1.0",
+        ],
+    )
     assert cfg["AMP"]["level"] == "O2" and cfg["AMP"]["use_amp"] is True
-    assert cfg["Optimizer"]["lr"] == {"name": "Step", "learning_rate": 0.045, "step_size": 2,
-                                      "gamma": 0.94, "warmup_epoch": 0, "warmup_start_lr": 0.0}
+    assert cfg["Optimizer"]["lr"] == {
+        "name": "Step",
+        "learning_rate": 0.045,
+        "step_size": 2,
+        "gamma": 0.94,
+        "warmup_epoch": 0,
+        "warmup_start_lr": 0.0,
+    }
     assert cfg["Optimizer"]["name"] == "RMSProp"
 
 
-@pytest.mark.parametrize("override,where,suggestion", [
-    ("Globl.epochs=3", "Globl", "Global"),
-    ("Global.epoch=3", "Global.epoch", "epochs"),
-    ("Global.eval_during_training=false", "Global.eval_during_training", "eval_during_train"),
-    ("DataLoader.Train.sampler.batchsize=8", "DataLoader.Train.sampler.batchsize",
-     "batch_size"),
-    ("Optimizer.lr.learningrate=0.1", "Optimizer.lr.learningrate", "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "override,where,suggestion",
+    [
+        ("Globl.epochs=3", "Globl", "Global"),
+        ("Global.epoch=3", "Global.epoch", "epochs"),
+        ("Global.eval_during_training=false", "Global.eval_during_training", "eval_during_train"),
+        (
+            "DataLoader.Train.sampler.batchsize=8",
+            "DataLoader.Train.sampler.batchsize",
+            "batch_size",
+        ),
+        ("Optimizer.lr.learningrate=0.1", "Optimizer.lr.learningrate", "learning_rate"),
+    ],
+)
 def test_override_unknown_key_suggests(override, where, suggestion):
     with pytest.raises(ConfigError) as exc:
         load_config(V3, [override])
@@ -248,10 +308,18 @@ def test_override_unknown_key_suggests(override, where, suggestion):
 
 def test_override_errors_are_reported_together():
     with pytest.raises(ConfigError) as exc:
-        load_config(V3, ["Global.epoch=3", "DataLoader.Train.sampler.batchsize=8",
-                         "DataLoader.Train.dataset.transform_ops.7.X.y=1",
-                         "DataLoader.Train.dataset.transform_ops.1.RandFlipImage.flip_code=0",
-                         "Loss.Train.CELoss.weight=2", "Global.epochs", "Global.epochs.x=1"])
+        load_config(
+            V3,
+            [
+                "Global.epoch=3",
+                "DataLoader.Train.sampler.batchsize=8",
+                "DataLoader.Train.dataset.transform_ops.7.X.y=1",
+                "DataLoader.Train.dataset.transform_ops.1.RandFlipImage.flip_code=0",
+                "Loss.Train.CELoss.weight=2",
+                "Global.epochs",
+                "Global.epochs.x=1",
+            ],
+        )
     errs = exc.value.errors
     assert len(errs) == 7
     assert "out of range" in errs[2] and "'RandCropImage', not 'RandFlipImage'" in errs[3]
@@ -304,8 +372,9 @@ def test_wrong_types_name_path_expected_type_and_value(tmp_path):
     raw["Optimizer"]["momentum"] = [0.9]
     raw["Global"]["device"] = "cuda"
     raw["Metric"]["Eval"][0]["TopkAcc"]["topk"] = [1, "5"]
-    raw["DataLoader"]["Train"]["dataset"]["transform_ops"][3]["NormalizeImage"]["scale"] = \
+    raw["DataLoader"]["Train"]["dataset"]["transform_ops"][3]["NormalizeImage"]["scale"] = (
         "__import__('os')"
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(_write(tmp_path, raw))
     text = _errors(exc)
@@ -350,8 +419,12 @@ def test_empty_arch_name_and_bad_choices(tmp_path):
 
 def test_schedule_and_cross_section_checks(tmp_path):
     raw = _raw()
-    raw["Optimizer"]["lr"] = {"name": "Piecewise", "decay_epochs": [30, 60],
-                              "values": [0.1, 0.01], "gamma": 0.1}
+    raw["Optimizer"]["lr"] = {
+        "name": "Piecewise",
+        "decay_epochs": [30, 60],
+        "values": [0.1, 0.01],
+        "gamma": 0.1,
+    }
     raw["Global"]["class_num"] = 10
     raw["Global"]["eval_during_train"] = True
     del raw["DataLoader"]["Eval"]
@@ -367,8 +440,12 @@ def test_schedule_and_cross_section_checks(tmp_path):
 
 
 def test_numbers_written_as_strings_are_converted(tmp_path):
-    text = open(V3).read().replace("coeff: 0.0001", "coeff: 1e-4").replace(
-        "learning_rate: 0.045", "learning_rate: 0.18/4")
+    text = (
+        open(V3)
+        .read()
+        .replace("coeff: 0.0001", "coeff: 1e-4")
+        .replace("learning_rate: 0.045", "learning_rate: 0.18/4")
+    )
     cfg = load_config(_write(tmp_path, text))
     assert cfg["Optimizer"]["regularizer"]["coeff"] == pytest.approx(1e-4)
     assert isinstance(cfg["Optimizer"]["regularizer"]["coeff"], float)
@@ -419,26 +496,53 @@ def test_python_tags_are_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------- parse_number
-@pytest.mark.parametrize("value,expected", [
-    (1, 1), (0.5, 0.5), ("1.0/255.0", 1 / 255), ("1./255.", 1 / 255), (" 1 / 4 ", 0.25),
-    ("1e-4", 1e-4), ("-2.5", -2.5), (".5", 0.5), ("3", 3.0), ("2.5E+2/5", 50.0),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (1, 1),
+        (0.5, 0.5),
+        ("1.0/255.0", 1 / 255),
+        ("1./255.", 1 / 255),
+        (" 1 / 4 ", 0.25),
+        ("1e-4", 1e-4),
+        ("-2.5", -2.5),
+        (".5", 0.5),
+        ("3", 3.0),
+        ("2.5E+2/5", 50.0),
+    ],
+)
 def test_parse_number_accepts(value, expected):
     assert parse_number(value, "x.y") == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value", [
-    "__import__('os')", "__import__('os').system('echo hi')", "1/0", "abc", "2**8", "1/2/3",
-    "1+1", "", True, None, [1], "nan", "inf", float("inf"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "__import__('os')",
+        "__import__('os').system('echo hi')",
+        "1/0",
+        "abc",
+        "2**8",
+        "1/2/3",
+        "1+1",
+        "",
+        True,
+        None,
+        [1],
+        "nan",
+        "inf",
+        float("inf"),
+    ],
+)
 def test_parse_number_rejects(value):
     with pytest.raises(ConfigError, match="NormalizeImage.scale"):
         parse_number(value, "NormalizeImage.scale")
 
 
 # ----------------------------------------------------------------------------- dump / load
-@pytest.mark.parametrize("path", [V3, _fixture("GoogLeNet.yaml")] + RECIPES[:1],
-                         ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path", [V3, _fixture("GoogLeNet.yaml")] + RECIPES[:1], ids=os.path.basename
+)
 def test_dump_load_round_trip(tmp_path, path):
     cfg = load_config(path, ["Global.epochs=2", "Arch.dropout=0.1"])
     out = dump_config(cfg, str(tmp_path / "run" / "config.yaml"), header="resolved config")

@@ -15,6 +15,7 @@ PADDLECLAS_SRC (the folder holding `ppcls/`), e.g.
     PADDLECLAS_SRC=/tmp/pc/paddleclas python -m pytest tests/test_convert.py
 and are skipped otherwise.
 """
+
 import importlib
 import json
 import os
@@ -33,7 +34,7 @@ from paddle_inception.cli import convert as convert_cli
 from paddle_inception.convert.mappings import _TIMM_PRE
 from paddle_inception.deploy.preprocess import preprocessing_transform_ops
 
-TOL = 1e-4          # max |ours - peer| on logits of unit standard deviation
+TOL = 1e-4  # max |ours - peer| on logits of unit standard deviation
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -62,8 +63,9 @@ def _randomise_paddle(model):
     for m in model.sublayers():
         if isinstance(m, paddle.nn.Conv2D):
             fan_in = int(np.prod(m.weight.shape[1:]))
-            m.weight.set_value((rng.standard_normal(m.weight.shape) * (2.0 / fan_in) ** 0.5)
-                               .astype("float32"))
+            m.weight.set_value(
+                (rng.standard_normal(m.weight.shape) * (2.0 / fan_in) ** 0.5).astype("float32")
+            )
         elif isinstance(m, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             n = m.weight.shape[0]
             m.weight.set_value(rng.uniform(0.8, 1.2, n).astype("float32"))
@@ -93,6 +95,7 @@ def _save_torch(torch, model, path, fmt):
     sd = model.state_dict()
     if fmt == "safetensors":
         from safetensors.torch import save_file
+
         save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
     else:
         torch.save(sd, str(path))
@@ -101,15 +104,15 @@ def _save_torch(torch, model, path, fmt):
 # ----------------------------------------------------------------------------- torch peers
 def _tv_googlenet(torch):
     tv = pytest.importorskip("torchvision")
-    m = tv.models.googlenet(weights=None, aux_logits=True, init_weights=True,
-                            transform_input=True)
+    m = tv.models.googlenet(weights=None, aux_logits=True, init_weights=True, transform_input=True)
     return m, m.fc
 
 
 def _tv_inception_v3(torch):
     tv = pytest.importorskip("torchvision")
-    m = tv.models.inception_v3(weights=None, aux_logits=True, init_weights=True,
-                               transform_input=False)
+    m = tv.models.inception_v3(
+        weights=None, aux_logits=True, init_weights=True, transform_input=False
+    )
     return m, m.fc
 
 
@@ -118,25 +121,55 @@ def _timm(name):
         timm = pytest.importorskip("timm")
         m = timm.create_model(name)
         return m, m.get_classifier()
+
     return build
 
 
 # (source, arch, peer builder, input size, file format, convert kwargs, expected kwargs)
 TORCH_CASES = [
-    ("torchvision", "googlenet", _tv_googlenet, 224, "pth", {},
-     dict(batch_norm=True, branch3_kernel_size=3, maxpool4_kernel_size=2, aux_logits=True,
-          transform_input=True)),
-    ("torchvision", "inception_v3", _tv_inception_v3, 299, "pth",
-     dict(transform_input=False), dict(aux_logits=True, transform_input=False)),
-    ("timm", "inception_v3", _timm("inception_v3"), 203, "safetensors", {},
-     dict(aux_logits=False, transform_input=False)),
+    (
+        "torchvision",
+        "googlenet",
+        _tv_googlenet,
+        224,
+        "pth",
+        {},
+        dict(
+            batch_norm=True,
+            branch3_kernel_size=3,
+            maxpool4_kernel_size=2,
+            aux_logits=True,
+            transform_input=True,
+        ),
+    ),
+    (
+        "torchvision",
+        "inception_v3",
+        _tv_inception_v3,
+        299,
+        "pth",
+        dict(transform_input=False),
+        dict(aux_logits=True, transform_input=False),
+    ),
+    (
+        "timm",
+        "inception_v3",
+        _timm("inception_v3"),
+        203,
+        "safetensors",
+        {},
+        dict(aux_logits=False, transform_input=False),
+    ),
     ("timm", "inception_v4", _timm("inception_v4"), 147, "safetensors", {}, {}),
     ("timm", "inception_resnet_v2", _timm("inception_resnet_v2"), 147, "pth", {}, {}),
 ]
 
 
-@pytest.mark.parametrize("source,arch,build,size,fmt,kwargs,expect", TORCH_CASES,
-                         ids=[f"{c[0]}-{c[1]}" for c in TORCH_CASES])
+@pytest.mark.parametrize(
+    "source,arch,build,size,fmt,kwargs,expect",
+    TORCH_CASES,
+    ids=[f"{c[0]}-{c[1]}" for c in TORCH_CASES],
+)
 def test_torch_peer_parity(tmp_path, source, arch, build, size, fmt, kwargs, expect):
     torch = pytest.importorskip("torch")
     if fmt == "safetensors":
@@ -178,6 +211,7 @@ def test_torch_peer_parity(tmp_path, source, arch, build, size, fmt, kwargs, exp
         from PIL import Image
 
         from paddle_inception.cli import infer
+
         img = tmp_path / "cat.png"
         Image.fromarray((np.random.rand(300, 400, 3) * 255).astype("uint8")).save(img)
         setup = infer._setup(infer.build_parser().parse_args([str(img), "--weights", str(dst)]))
@@ -186,8 +220,10 @@ def test_torch_peer_parity(tmp_path, source, arch, build, size, fmt, kwargs, exp
             chw = setup["preprocess"](f.read())
         assert list(chw.shape) == [3] + list(pre["input_size"][-2:])
     # auxiliary heads (only run in training mode, so compared directly on a random map)
-    aux = {"googlenet": [("aux1", 512, 14), ("aux2", 528, 14)],
-           "inception_v3": [("AuxLogits", 768, 17)] if res.model_kwargs.get("aux_logits") else []}
+    aux = {
+        "googlenet": [("aux1", 512, 14), ("aux2", 528, 14)],
+        "inception_v3": [("AuxLogits", 768, 17)] if res.model_kwargs.get("aux_logits") else [],
+    }
     for name, ch, hw in aux.get(arch, []):
         a = torch.randn(1, ch, hw, hw, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
@@ -214,8 +250,15 @@ def _ppcls_module(rel: str):
     base = os.path.join(src, "ppcls")
     # package shells whose __path__ points at the real folders, so that only the model file,
     # its `base.theseus_layer` and two stubbed utils get imported (not all of ppcls)
-    for sub in ("", ".arch", ".arch.backbone", ".arch.backbone.model_zoo",
-                ".arch.backbone.legendary_models", ".arch.backbone.base", ".utils"):
+    for sub in (
+        "",
+        ".arch",
+        ".arch.backbone",
+        ".arch.backbone.model_zoo",
+        ".arch.backbone.legendary_models",
+        ".arch.backbone.base",
+        ".utils",
+    ):
         name = _PPCLS_ALIAS + sub
         if name not in sys.modules:
             mod = types.ModuleType(name)
@@ -225,6 +268,7 @@ def _ppcls_module(rel: str):
 
     def no_download(*args, **kwargs):
         raise RuntimeError("no pretrained downloads in tests")
+
     save_load = types.ModuleType(_PPCLS_ALIAS + ".utils.save_load")
     save_load.load_dygraph_pretrain = save_load.load_dygraph_pretrain_from_url = no_download
     logger = types.ModuleType(_PPCLS_ALIAS + ".utils.logger")
@@ -236,8 +280,10 @@ def _ppcls_module(rel: str):
     return importlib.import_module(f"{_PPCLS_ALIAS}.{rel}")
 
 
-PPCLS_CASES = [("InceptionV3", "arch.backbone.legendary_models.inception_v3", "fc", 235),
-               ("InceptionV4", "arch.backbone.model_zoo.inception_v4", "out", 147)]
+PPCLS_CASES = [
+    ("InceptionV3", "arch.backbone.legendary_models.inception_v3", "fc", 235),
+    ("InceptionV4", "arch.backbone.model_zoo.inception_v4", "out", 147),
+]
 
 
 @pytest.mark.parametrize("arch,rel,fc_name,size", PPCLS_CASES, ids=[c[0] for c in PPCLS_CASES])
@@ -245,8 +291,9 @@ def test_paddleclas_parity(tmp_path, arch, rel, fc_name, size):
     mod = _ppcls_module(rel)
     paddle.seed(0)
     peer = getattr(mod, arch)()
-    x = paddle.to_tensor(np.random.default_rng(2).standard_normal((2, 3, size, size))
-                         .astype("float32"))
+    x = paddle.to_tensor(
+        np.random.default_rng(2).standard_normal((2, 3, size, size)).astype("float32")
+    )
     _randomise_paddle(peer)
     with paddle.no_grad():
         ref = peer(x).numpy()
@@ -284,14 +331,23 @@ def test_paddleclas_googlenet_is_refused_with_reasons():
 def test_pth_reader_equals_torch_load(tmp_path):
     torch = pytest.importorskip("torch")
     base = torch.randn(6, 8)
-    sd = {"f32": torch.randn(3, 4), "f16": torch.randn(5).half(),
-          "bf16": torch.randn(7).bfloat16(), "f64": torch.randn(2, 2).double(),
-          "i64": torch.arange(10), "i32": torch.arange(4, dtype=torch.int32),
-          "u8": torch.arange(5, dtype=torch.uint8), "bool": torch.tensor([True, False]),
-          "scalar": torch.tensor(3.5), "empty": torch.zeros(0, 3),
-          "transposed": base.t(), "strided_view": base[2:5, 1::3], "shares_storage": base,
-          "param": torch.nn.Parameter(torch.randn(3)),
-          "nested": {"x": [torch.ones(2), 3, "text"]}}
+    sd = {
+        "f32": torch.randn(3, 4),
+        "f16": torch.randn(5).half(),
+        "bf16": torch.randn(7).bfloat16(),
+        "f64": torch.randn(2, 2).double(),
+        "i64": torch.arange(10),
+        "i32": torch.arange(4, dtype=torch.int32),
+        "u8": torch.arange(5, dtype=torch.uint8),
+        "bool": torch.tensor([True, False]),
+        "scalar": torch.tensor(3.5),
+        "empty": torch.zeros(0, 3),
+        "transposed": base.t(),
+        "strided_view": base[2:5, 1::3],
+        "shares_storage": base,
+        "param": torch.nn.Parameter(torch.randn(3)),
+        "nested": {"x": [torch.ones(2), 3, "text"]},
+    }
     for legacy in (False, True):
         path = tmp_path / f"sd_{legacy}.pth"
         torch.save(sd, str(path), _use_new_zipfile_serialization=not legacy)
@@ -303,8 +359,7 @@ def test_pth_reader_equals_torch_load(tmp_path):
         for k, v in ref.items():
             if k == "nested":
                 continue
-            want = v.detach().float().numpy() if v.dtype == torch.bfloat16 \
-                else v.detach().numpy()
+            want = v.detach().float().numpy() if v.dtype == torch.bfloat16 else v.detach().numpy()
             assert got[k].dtype == want.dtype and got[k].shape == want.shape, k
             assert np.array_equal(got[k], want), k
 
@@ -312,8 +367,12 @@ def test_pth_reader_equals_torch_load(tmp_path):
 def test_safetensors_reader(tmp_path):
     torch = pytest.importorskip("torch")
     st = pytest.importorskip("safetensors.torch")
-    sd = {"a": torch.randn(3, 5), "b": torch.arange(6, dtype=torch.int64).reshape(2, 3),
-          "c": torch.randn(4).half(), "d": torch.randn(2, 2).bfloat16()}
+    sd = {
+        "a": torch.randn(3, 5),
+        "b": torch.arange(6, dtype=torch.int64).reshape(2, 3),
+        "c": torch.randn(4).half(),
+        "d": torch.randn(2, 2).bfloat16(),
+    }
     path = tmp_path / "w.safetensors"
     st.save_file(sd, str(path), metadata={"format": "pt"})
     got = C.read_checkpoint(path)
@@ -343,8 +402,19 @@ def test_malicious_pickles_are_rejected(tmp_path):
             C.read_checkpoint(path)
         with pytest.raises(pickle.UnpicklingError):
             C.convert_checkpoint(path, tmp_path / "out.pdparams", "timm", "inception_v4")
-        assert convert_cli.main(["--from", "timm", "--arch", "inception_v4", str(path),
-                       str(tmp_path / "out.pdparams")]) == 1
+        assert (
+            convert_cli.main(
+                [
+                    "--from",
+                    "timm",
+                    "--arch",
+                    "inception_v4",
+                    str(path),
+                    str(tmp_path / "out.pdparams"),
+                ]
+            )
+            == 1
+        )
     assert not marker.exists()
     assert not (tmp_path / "out.pdparams").exists()
 
@@ -372,8 +442,10 @@ def test_wrong_arch_fails_with_key_lists(tmp_path):
     torch = pytest.importorskip("torch")
     tv = pytest.importorskip("torchvision")
     src = tmp_path / "googlenet.pth"
-    torch.save(tv.models.googlenet(weights=None, aux_logits=False, init_weights=False)
-               .state_dict(), str(src))
+    torch.save(
+        tv.models.googlenet(weights=None, aux_logits=False, init_weights=False).state_dict(),
+        str(src),
+    )
     dst = tmp_path / "out.pdparams"
     with pytest.raises(C.ConversionError) as e:
         C.convert_checkpoint(src, dst, "torchvision", "inception_v3")
@@ -383,11 +455,13 @@ def test_wrong_arch_fails_with_key_lists(tmp_path):
     assert "looks like torchvision googlenet" in msg
     assert not dst.exists() and not (tmp_path / "out.json").exists()
     # the right arch works through the command line
-    assert convert_cli.main(["--from", "torchvision", "--arch", "googlenet", str(src), str(dst)]) == 0
+    assert (
+        convert_cli.main(["--from", "torchvision", "--arch", "googlenet", str(src), str(dst)]) == 0
+    )
     meta = json.loads((tmp_path / "out.json").read_text())
     assert meta["arch"] == "googlenet_bn"
     assert meta["model_kwargs"]["aux_logits"] is False
-    assert meta["model_kwargs"]["transform_input"] is True      # torchvision's published weights
+    assert meta["model_kwargs"]["transform_input"] is True  # torchvision's published weights
 
 
 def test_unsupported_names_and_preprocessing_ops():
@@ -396,8 +470,9 @@ def test_unsupported_names_and_preprocessing_ops():
     with pytest.raises(C.ConversionError, match="unknown source"):
         C.convert_state_dict({}, "keras", "inception_v3")
     from paddle_inception.data.transforms import create_operators
+
     pre = _TIMM_PRE["inception_resnet_v2"]["tf_in1k"]
-    ops = create_operators(preprocessing_transform_ops(pre)[1:])      # without DecodeImage
+    ops = create_operators(preprocessing_transform_ops(pre)[1:])  # without DecodeImage
     img = np.random.default_rng(0).integers(0, 256, (360, 420, 3), dtype=np.uint8)
     assert ops(img).shape == (3, 299, 299)
 
@@ -407,12 +482,21 @@ def test_training_checkpoint_wrapper(tmp_path):
     argparse.Namespace and numpy metrics; DataParallel's module. prefix is stripped."""
     torch = pytest.importorskip("torch")
     import argparse
+
     sd = {"module.a.weight": torch.randn(2, 3), "module.a.bias": torch.zeros(2)}
     ema = {"module.a.weight": torch.ones(2, 3), "module.a.bias": torch.ones(2)}
     path = tmp_path / "checkpoint-3.pth.tar"
-    torch.save({"epoch": 3, "arch": "inception_v4", "state_dict": sd, "state_dict_ema": ema,
-                "args": argparse.Namespace(lr=0.1, model="inception_v4"),
-                "metric": np.float64(0.75)}, str(path))
+    torch.save(
+        {
+            "epoch": 3,
+            "arch": "inception_v4",
+            "state_dict": sd,
+            "state_dict_ema": ema,
+            "args": argparse.Namespace(lr=0.1, model="inception_v4"),
+            "metric": np.float64(0.75),
+        },
+        str(path),
+    )
     obj = C.read_checkpoint(path)
     assert obj["epoch"] == 3 and obj["metric"] == 0.75
     got = C.extract_state_dict(obj)

@@ -1,4 +1,5 @@
 """Data pipeline: transforms, datasets (real Fashion-MNIST files, tmp image folders), builder."""
+
 import gzip
 import io
 import warnings
@@ -31,10 +32,19 @@ from paddle_inception.data import (
 )
 from paddle_inception.data import datasets as D
 
-FMNIST_OPS = [{"ResizeImage": {"size": 32}}, {"ToChannels": {"channels": 3}},
-              {"RandFlipImage": {"flip_code": 1}},
-              {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5, 0.5, 0.5],
-                                  "std": [0.5, 0.5, 0.5], "order": ""}}]
+FMNIST_OPS = [
+    {"ResizeImage": {"size": 32}},
+    {"ToChannels": {"channels": 3}},
+    {"RandFlipImage": {"flip_code": 1}},
+    {
+        "NormalizeImage": {
+            "scale": "1.0/255.0",
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "order": "",
+        }
+    },
+]
 
 
 def _png_bytes(arr):
@@ -73,8 +83,8 @@ def test_fashion_mnist_real_files():
     assert FASHION_MNIST_CLASSES[0] == "T-shirt/top" and FASHION_MNIST_CLASSES[9] == "Ankle boot"
     img, label = train[0]
     assert img.shape == (1, 28, 28) and img.dtype == np.float32
-    assert isinstance(label, np.int64) and label == 9      # the first training image: ankle boot
-    assert img.max() == train.images[0].max() > 200        # no transform: values kept as is
+    assert isinstance(label, np.int64) and label == 9  # the first training image: ankle boot
+    assert img.max() == train.images[0].max() > 200  # no transform: values kept as is
 
 
 def test_fashion_mnist_transforms_and_subset():
@@ -83,9 +93,14 @@ def test_fashion_mnist_transforms_and_subset():
     img, label = ds[3]
     assert img.shape == (3, 32, 32) and img.dtype == np.float32
     assert -1.0 <= img.min() and img.max() <= 1.0 and 0 <= label <= 9
-    np.testing.assert_array_equal(img[0], img[2])          # gray replicated to 3 channels
-    gray = FashionMNIST(mode="test", num_samples=5, transform_ops=[
-        {"NormalizeImage": {"scale": "1./255.", "mean": [0.2860], "std": [0.3530], "order": ""}}])
+    np.testing.assert_array_equal(img[0], img[2])  # gray replicated to 3 channels
+    gray = FashionMNIST(
+        mode="test",
+        num_samples=5,
+        transform_ops=[
+            {"NormalizeImage": {"scale": "1./255.", "mean": [0.2860], "std": [0.3530], "order": ""}}
+        ],
+    )
     g, _ = gray[0]
     expect = (gray.images[0].astype(np.float32) / 255.0 - 0.2860) / 0.3530
     assert g.shape == (1, 28, 28)
@@ -107,8 +122,11 @@ def test_fashion_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
     cache.mkdir()
     imgs = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
     with gzip.open(cache / "t10k-images-idx3-ubyte.gz", "wb") as f:
-        f.write((2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
-                + imgs.tobytes())
+        f.write(
+            (2051).to_bytes(4, "big")
+            + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
+            + imgs.tobytes()
+        )
     with gzip.open(cache / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write((2049).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([1, 2, 3]))
     ds = FashionMNIST(root=str(empty), mode="test")
@@ -132,8 +150,11 @@ def test_fashion_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
         FashionMNIST(root=str(bad), mode="test")
     assert str(path) in str(e.value)
     with gzip.open(path, "wb") as f:
-        f.write((2051).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
-                + b"\0" * 100)
+        f.write(
+            (2051).to_bytes(4, "big")
+            + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
+            + b"\0" * 100
+        )
     with pytest.raises(ValueError, match="truncated or corrupt") as e:
         FashionMNIST(root=str(bad), mode="test")
     assert str(path) in str(e.value)
@@ -148,10 +169,10 @@ def test_decode_resize_crop_flip_shapes():
     np.testing.assert_array_equal(DecodeImage(to_rgb=False)(_png_bytes(arr)), arr[:, :, ::-1])
     assert DecodeImage(channel_first=True)(_png_bytes(arr)).shape == (3, 20, 30)
     gray = np.random.randint(0, 256, (20, 30), np.uint8)
-    assert DecodeImage()(_png_bytes(gray)).shape == (20, 30, 3)     # always 3 channels
+    assert DecodeImage()(_png_bytes(gray)).shape == (20, 30, 3)  # always 3 channels
 
     assert ResizeImage(size=16)(arr).shape == (16, 16, 3)
-    assert ResizeImage(size=[12, 8])(arr).shape == (8, 12, 3)        # [w, h] as PaddleClas
+    assert ResizeImage(size=[12, 8])(arr).shape == (8, 12, 3)  # [w, h] as PaddleClas
     assert ResizeImage(resize_short=10)(arr).shape == (10, 15, 3)
     assert ResizeImage(size=64)(gray).shape == (64, 64)
     f = ResizeImage(size=8, interpolation="bicubic")(arr.astype(np.float32))
@@ -170,7 +191,7 @@ def test_decode_resize_crop_flip_shapes():
         assert out.shape == (24, 24, 3) and out.dtype == np.uint8
         top, left, h, w = rc.crop_box(20, 30)
         assert 0 <= top and top + h <= 20 and 0 <= left and left + w <= 30
-        assert 0.5 < (w / h) * 1.0001 and (w / h) < 1.5     # within 3/4..4/3 up to rounding
+        assert 0.5 < (w / h) * 1.0001 and (w / h) < 1.5  # within 3/4..4/3 up to rounding
     assert RandCropImage(size=[16, 8])(gray).shape == (8, 16)
 
     flip = RandFlipImage(flip_code=1)
@@ -178,8 +199,10 @@ def test_decode_resize_crop_flip_shapes():
     n_flipped = sum(np.array_equal(o, arr[:, ::-1]) for o in outs)
     assert all(np.array_equal(o, arr) or np.array_equal(o, arr[:, ::-1]) for o in outs)
     assert 5 < n_flipped < 35
-    assert all(np.array_equal(o, arr) or np.array_equal(o, arr[::-1])
-               for o in (RandFlipImage(flip_code=0)(arr) for _ in range(10)))
+    assert all(
+        np.array_equal(o, arr) or np.array_equal(o, arr[::-1])
+        for o in (RandFlipImage(flip_code=0)(arr) for _ in range(10))
+    )
     with pytest.raises(ValueError, match="flip_code"):
         RandFlipImage(flip_code=2)
 
@@ -210,9 +233,13 @@ def test_normalize_channels_chw():
     assert ToCHWImage()(arr).shape == (3, 6, 5) and ToCHWImage()(gray).shape == (1, 6, 5)
 
     # A built list: the layout is tracked, so order '' works after ToCHWImage too.
-    ops = create_operators([{"ToCHWImage": None},
-                            {"NormalizeImage": {"scale": "1.0/255.0", "mean": mean, "std": std,
-                                                "order": ""}}], "T")
+    ops = create_operators(
+        [
+            {"ToCHWImage": None},
+            {"NormalizeImage": {"scale": "1.0/255.0", "mean": mean, "std": std, "order": ""}},
+        ],
+        "T",
+    )
     assert ops.layout == "chw"
     np.testing.assert_allclose(ops(arr), ref.transpose(2, 0, 1), rtol=1e-5, atol=1e-5)
 
@@ -226,9 +253,10 @@ def test_scale_strings_parsed_never_evaluated():
         with pytest.raises(ValueError):
             parse_number(bad)
     with pytest.raises(ValueError) as e:
-        create_operators([{"DecodeImage": {}},
-                          {"NormalizeImage": {"scale": "__import__('os').getcwd()"}}],
-                         "DataLoader.Train.dataset.transform_ops")
+        create_operators(
+            [{"DecodeImage": {}}, {"NormalizeImage": {"scale": "__import__('os').getcwd()"}}],
+            "DataLoader.Train.dataset.transform_ops",
+        )
     msg = str(e.value)
     assert "DataLoader.Train.dataset.transform_ops[1]" in msg and "NormalizeImage" in msg
     assert "__import__('os').getcwd()" in msg
@@ -237,8 +265,9 @@ def test_scale_strings_parsed_never_evaluated():
 def test_unknown_op_and_bad_arguments_name_key_path():
     kp = "DataLoader.Train.dataset.transform_ops"
     with pytest.raises(ValueError) as e:
-        create_operators([{"DecodeImage": None}, {"ResizeImage": {"size": 8}},
-                          {"RandCropImg": {"size": 8}}], kp)
+        create_operators(
+            [{"DecodeImage": None}, {"ResizeImage": {"size": 8}}, {"RandCropImg": {"size": 8}}], kp
+        )
     msg = str(e.value)
     assert f"{kp}[2]" in msg and "'RandCropImg'" in msg and "did you mean 'RandCropImage'" in msg
     with pytest.raises(ValueError) as e:
@@ -249,8 +278,7 @@ def test_unknown_op_and_bad_arguments_name_key_path():
     with pytest.raises(ValueError, match=r"transform_ops\[1\].*HWC"):
         create_operators([{"ToCHWImage": None}, {"ResizeImage": {"size": 8}}], kp)
     with pytest.raises(ValueError, match=r"transform_ops\[1\].*order='chw'"):
-        create_operators([{"ResizeImage": {"size": 8}},
-                          {"NormalizeImage": {"order": "chw"}}], kp)
+        create_operators([{"ResizeImage": {"size": 8}}, {"NormalizeImage": {"order": "chw"}}], kp)
     with pytest.raises(ValueError, match=r"batch_transform_ops\[0\].*'MixupOperator'"):
         create_batch_operators([{"MixUpOperator": {"alpha": 0.2}}], 10, "batch_transform_ops")
 
@@ -258,10 +286,18 @@ def test_unknown_op_and_bad_arguments_name_key_path():
 # ----------------------------------------------------------------------------- file datasets
 def test_imagenet_dataset_reads_list(image_dir):
     root, lst = image_dir
-    ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
-           {"ResizeImage": {"size": 16}},
-           {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0, 0, 0], "std": [1, 1, 1],
-                               "order": ""}}]
+    ops = [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": {"size": 16}},
+        {
+            "NormalizeImage": {
+                "scale": "1.0/255.0",
+                "mean": [0, 0, 0],
+                "std": [1, 1, 1],
+                "order": "",
+            }
+        },
+    ]
     ds = ImageNetDataset(str(root), str(lst), ops, class_num=3)
     assert len(ds) == 6 and ds.labels.tolist() == [0, 0, 1, 1, 2, 2]
     img, label = ds[4]
@@ -305,17 +341,17 @@ def test_imagenet_dataset_list_errors(image_dir, tmp_path):
 def test_bad_image_raise_or_skip(image_dir):
     root, lst = image_dir
     corrupt = root / "class1" / "img0.png"
-    corrupt.write_bytes(_png_bytes(np.zeros((20, 30, 3), np.uint8))[:40])    # truncated
+    corrupt.write_bytes(_png_bytes(np.zeros((20, 30, 3), np.uint8))[:40])  # truncated
     strict = ImageNetDataset(str(root), str(lst), on_bad_image="raise")
     with pytest.raises(BadImageError, match="img0.png"):
         strict[2]
     lenient = ImageNetDataset(str(root), str(lst), on_bad_image="skip")
     with pytest.warns(RuntimeWarning, match=str(corrupt)):
         img, label = lenient[2]
-    assert label == 1 and img[0, 0, 0] == 41.0         # the next sample stands in
+    assert label == 1 and img[0, 0, 0] == 41.0  # the next sample stands in
     assert lenient.num_bad_images == 1 and lenient.bad_images == {str(corrupt)}
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                  # warned once per path
+        warnings.simplefilter("error")  # warned once per path
         lenient[2]
     assert lenient.num_bad_images == 1
     with pytest.raises(ValueError, match="on_bad_image"):
@@ -325,8 +361,7 @@ def test_bad_image_raise_or_skip(image_dir):
 # ----------------------------------------------------------------------------- batch ops
 def test_mixup_soft_labels():
     n, k = 8, 10
-    images = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 4, 4),
-                                                                          np.float32)
+    images = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 4, 4), np.float32)
     labels = np.arange(n) % k
     op = MixupOperator(class_num=k, alpha=0.4)
     x, y = op(images, labels)
@@ -343,8 +378,9 @@ def test_mixup_soft_labels():
 
 def test_cutmix_soft_labels():
     n, k = 6, 6
-    images = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones((1, 2, 16, 16),
-                                                                          np.float32)
+    images = np.arange(n, dtype=np.float32)[:, None, None, None] * np.ones(
+        (1, 2, 16, 16), np.float32
+    )
     labels = np.arange(n)
     op = CutmixOperator(class_num=k, alpha=1.0)
     for _ in range(5):
@@ -353,23 +389,41 @@ def test_cutmix_soft_labels():
         for i in range(n):
             j = op.last_perm[i]
             from_j = np.mean(x[i, 0] == j) if j != i else 1 - op.last_lam
-            assert from_j == pytest.approx(1 - op.last_lam)       # pasted area fraction
+            assert from_j == pytest.approx(1 - op.last_lam)  # pasted area fraction
             if j != i:
                 assert y[i, i] == pytest.approx(op.last_lam) and y[i, j] == pytest.approx(
-                    1 - op.last_lam)
-    sampler = create_batch_operators([{"OpSampler": {"MixupOperator": {"alpha": 0.8, "prob": 0.5},
-                                                     "CutmixOperator": {"alpha": 1.0,
-                                                                        "prob": 0.5}}}], k)
+                    1 - op.last_lam
+                )
+    sampler = create_batch_operators(
+        [
+            {
+                "OpSampler": {
+                    "MixupOperator": {"alpha": 0.8, "prob": 0.5},
+                    "CutmixOperator": {"alpha": 1.0, "prob": 0.5},
+                }
+            }
+        ],
+        k,
+    )
     x, y = sampler(images, labels)
     assert y.shape == (n, k) and np.allclose(y.sum(1), 1.0)
 
 
 # ----------------------------------------------------------------------------- builder
 def _cfg(dataset, batch_size=16, workers=0, **sampler):
-    return {"dataset": dataset,
-            "sampler": dict({"name": "DistributedBatchSampler", "batch_size": batch_size,
-                             "drop_last": False, "shuffle": True}, **sampler),
-            "loader": {"num_workers": workers, "use_shared_memory": True}}
+    return {
+        "dataset": dataset,
+        "sampler": dict(
+            {
+                "name": "DistributedBatchSampler",
+                "batch_size": batch_size,
+                "drop_last": False,
+                "shuffle": True,
+            },
+            **sampler,
+        ),
+        "loader": {"num_workers": workers, "use_shared_memory": True},
+    }
 
 
 def test_builder_fashion_mnist():
@@ -381,20 +435,36 @@ def test_builder_fashion_mnist():
     assert isinstance(x, paddle.Tensor) and x.shape == [16, 3, 32, 32] and x.dtype == paddle.float32
     assert y.shape == [16, 1] and y.dtype == paddle.int64
     assert batches[-1][0].shape[0] == 8
-    assert sorted(np.concatenate([b[1].numpy()[:, 0] for b in batches]).tolist()) == \
-        sorted(loader.dataset.labels.tolist())
+    assert sorted(np.concatenate([b[1].numpy()[:, 0] for b in batches]).tolist()) == sorted(
+        loader.dataset.labels.tolist()
+    )
 
-    mix = _cfg({"name": "FashionMNIST", "num_samples": 32, "transform_ops": FMNIST_OPS,
-                "batch_transform_ops": [{"MixupOperator": {"alpha": 0.2}}]},
-               name="BatchSampler", drop_last=True)
+    mix = _cfg(
+        {
+            "name": "FashionMNIST",
+            "num_samples": 32,
+            "transform_ops": FMNIST_OPS,
+            "batch_transform_ops": [{"MixupOperator": {"alpha": 0.2}}],
+        },
+        name="BatchSampler",
+        drop_last=True,
+    )
     x, y = next(iter(build_dataloader(mix, "Train", class_num=10)))
     assert x.shape == [16, 3, 32, 32] and y.shape == [16, 10] and y.dtype == paddle.float32
     np.testing.assert_allclose(y.numpy().sum(1), 1.0, rtol=1e-5)
 
     # Eval split by default for mode 'Eval'; one worker process works too.
-    ev = build_dataloader(_cfg({"name": "FashionMNIST", "num_samples": 20,
-                                "transform_ops": FMNIST_OPS}, batch_size=10, workers=1,
-                               shuffle=False), "Eval", class_num=10, key_path="DataLoader.Eval")
+    ev = build_dataloader(
+        _cfg(
+            {"name": "FashionMNIST", "num_samples": 20, "transform_ops": FMNIST_OPS},
+            batch_size=10,
+            workers=1,
+            shuffle=False,
+        ),
+        "Eval",
+        class_num=10,
+        key_path="DataLoader.Eval",
+    )
     assert ev.dataset.mode == "test"
     ys = np.concatenate([b[1].numpy()[:, 0] for b in ev])
     np.testing.assert_array_equal(ys, FashionMNIST(mode="test").labels[:20])
@@ -402,12 +472,25 @@ def test_builder_fashion_mnist():
 
 def test_builder_imagenet_and_errors(image_dir):
     root, lst = image_dir
-    ds = {"name": "ImageNetDataset", "image_root": str(root), "cls_label_path": str(lst),
-          "transform_ops": [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
-                            {"RandCropImage": {"size": 12}}, {"RandFlipImage": {"flip_code": 1}},
-                            {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.5] * 3,
-                                                "std": [0.5] * 3, "order": ""}}],
-          "batch_transform_ops": [{"CutmixOperator": {"alpha": 0.2}}]}
+    ds = {
+        "name": "ImageNetDataset",
+        "image_root": str(root),
+        "cls_label_path": str(lst),
+        "transform_ops": [
+            {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+            {"RandCropImage": {"size": 12}},
+            {"RandFlipImage": {"flip_code": 1}},
+            {
+                "NormalizeImage": {
+                    "scale": "1.0/255.0",
+                    "mean": [0.5] * 3,
+                    "std": [0.5] * 3,
+                    "order": "",
+                }
+            },
+        ],
+        "batch_transform_ops": [{"CutmixOperator": {"alpha": 0.2}}],
+    }
     x, y = next(iter(build_dataloader(_cfg(ds, batch_size=4), "Train", class_num=3)))
     assert x.shape == [4, 3, 12, 12] and y.shape == [4, 3]
     np.testing.assert_allclose(y.numpy().sum(1), 1.0, rtol=1e-5)
@@ -418,8 +501,9 @@ def test_builder_imagenet_and_errors(image_dir):
     with pytest.raises(ValueError, match=r"DataLoader.Train.dataset.cls_label_path.*:5.*label 2"):
         build_dataloader(_cfg(ds), "Train", 2)
     with pytest.raises(FileNotFoundError, match=r"DataLoader.Eval.dataset.image_root"):
-        build_dataloader(_cfg(dict(ds, image_root=str(root / "x"))), "Eval", 3,
-                         key_path="DataLoader.Eval")
+        build_dataloader(
+            _cfg(dict(ds, image_root=str(root / "x"))), "Eval", 3, key_path="DataLoader.Eval"
+        )
     with pytest.raises(ValueError, match=r"DataLoader.Train.sampler.name.*'BatchSampler'"):
         build_dataloader(_cfg(ds, name="BatchSampelr"), "Train", 3)
     with pytest.raises(ValueError, match=r"DataLoader.Train.loader.*'num_workers'"):

@@ -1,5 +1,6 @@
 """Export for deployment: paddle.jit.save of the main-logits network (every model), Paddle
 Inference, ONNX (when paddle2onnx/onnxruntime are installed) and the two CLIs."""
+
 import json
 import os
 
@@ -14,9 +15,9 @@ from paddle_inception.cli import export as export_cli
 from paddle_inception.cli import infer as infer_cli
 
 MODELS = pi.list_models()
-SOFTMAX = ("googlenet", "inception_v3")          # exported with a softmax
-IN_CHANNELS = {"googlenet_bn": 1}                # one grayscale export
-_EXPORTS = {}                                    # name -> (model, prefix, x), for reuse
+SOFTMAX = ("googlenet", "inception_v3")  # exported with a softmax
+IN_CHANNELS = {"googlenet_bn": 1}  # one grayscale export
+_EXPORTS = {}  # name -> (model, prefix, x), for reuse
 
 
 def _size(name):
@@ -27,7 +28,7 @@ def _export(name, tmp_dir):
     if name not in _EXPORTS:
         c = IN_CHANNELS.get(name, 3)
         model = pi.create_model(name, num_classes=10, in_channels=c)
-        model.train()        # export must use eval behaviour and leave the mode as it was
+        model.train()  # export must use eval behaviour and leave the mode as it was
         s = _size(name)
         prefix = os.path.join(str(tmp_dir), name, "inference")
         res = D.export_inference_model(model, prefix, (c, s, s), softmax=name in SOFTMAX)
@@ -80,10 +81,10 @@ def test_exported_model_equals_eager_and_drops_aux_heads(name, export_dir):
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_bn", "inception_v3"])
 def test_paddle_inference_predictor_matches_eager(name, export_dir):
     model, prefix, x, _ = _export(name, export_dir)
-    pred = D.create_predictor(os.path.dirname(prefix))         # a directory works too
+    pred = D.create_predictor(os.path.dirname(prefix))  # a directory works too
     out = pred(x)
     np.testing.assert_allclose(out, _eager(model, x, name in SOFTMAX), rtol=1e-5, atol=1e-5)
-    assert pred(x[:1]).shape == (1, 10)                          # dynamic batch
+    assert pred(x[:1]).shape == (1, 10)  # dynamic batch
 
 
 def test_model_files_and_errors(export_dir, tmp_path):
@@ -115,25 +116,57 @@ def test_onnx_export_matches_eager(export_dir):
 
 def test_export_and_infer_clis(tmp_path, capsys):
     from PIL import Image
+
     img = tmp_path / "img.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)) \
-        .save(img)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(
+        img
+    )
     model = pi.create_model("googlenet", num_classes=10)
     w = tmp_path / "w.pdparams"
     paddle.save(model.state_dict(), str(w))
     fm = os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt")
     out_dir = tmp_path / "inference"
-    assert export_cli.main(["--model", "googlenet", "--num-classes", "10", "--input-size", "64",
-                   "--weights", str(w), "--output-dir", str(out_dir), "--softmax",
-                   "--class-map", fm]) == 0
+    assert (
+        export_cli.main(
+            [
+                "--model",
+                "googlenet",
+                "--num-classes",
+                "10",
+                "--input-size",
+                "64",
+                "--weights",
+                str(w),
+                "--output-dir",
+                str(out_dir),
+                "--softmax",
+                "--class-map",
+                fm,
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr().out
     assert "exported googlenet (softmax, input [None, 3, 64, 64])" in cap
     assert "inference max |diff|" in cap
     meta = D.read_meta(str(out_dir))
     assert meta["class_names"][9] == "Ankle boot" and meta["aux_heads_dropped"] is True
     # the exported model through Paddle Inference = the eager model, scores not softmaxed twice
-    assert infer_cli.main(["--inference-model", str(out_dir), "--format", "json", "-k", "3",
-                   str(img), str(tmp_path / "missing.png")]) == 1
+    assert (
+        infer_cli.main(
+            [
+                "--inference-model",
+                str(out_dir),
+                "--format",
+                "json",
+                "-k",
+                "3",
+                str(img),
+                str(tmp_path / "missing.png"),
+            ]
+        )
+        == 1
+    )
     res = json.loads(capsys.readouterr().out)["results"]
     assert res[1] == {"file_name": str(tmp_path / "missing.png"), "error": "file not found"}
     pre = D.build_preprocess(D.default_transforms(model.default_cfg, (3, 64, 64)), 3)
@@ -142,8 +175,12 @@ def test_export_and_infer_clis(tmp_path, capsys):
     np.testing.assert_allclose(res[0]["scores"], ref["scores"], atol=1e-5)
     assert res[0]["label_names"][0] == meta["class_names"][ref["class_ids"][0]]
     # errors: weights that do not fit, an inference model that is not there
-    assert export_cli.main(["--model", "googlenet", "--weights", str(w), "--output-dir",
-                   str(tmp_path / "bad")]) == 2
+    assert (
+        export_cli.main(
+            ["--model", "googlenet", "--weights", str(w), "--output-dir", str(tmp_path / "bad")]
+        )
+        == 2
+    )
     assert "does not fit" in capsys.readouterr().err
     assert infer_cli.main(["--inference-model", str(tmp_path / "nope"), str(img)]) == 2
     assert "nope" in capsys.readouterr().err

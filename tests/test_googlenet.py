@@ -3,6 +3,7 @@
 Seed 002 (`paddle.summary` of a Paddle GoogLeNet with three outputs) is parsed from the seed file
 itself, so every Conv2D / Linear / MaxPool2D row of its table is compared with ours, in order.
 """
+
 import re
 
 import numpy as np
@@ -26,7 +27,7 @@ def _shape(s):
 def _seed_rows(path, upto=None):
     text = open(path, encoding="utf-8").read()
     if upto:
-        text = text[text.index(upto):]
+        text = text[text.index(upto) :]
     return [(t, _shape(i), _shape(o), int(p.replace(",", ""))) for t, i, o, p in ROW.findall(text)]
 
 
@@ -49,8 +50,8 @@ def _trace(model, x, **kw):
 
 def test_inception_block_matches_seed_002():
     block = Inception(192, 64, (96, 128), (16, 32), 32)
-    assert n_trainable(block) == 163_696          # seed 002: Total params 163,696
-    seed = _seed_rows(SEED_002)[:7]               # the block's own table (its first 7 rows)
+    assert n_trainable(block) == 163_696  # seed 002: Total params 163,696
+    seed = _seed_rows(SEED_002)[:7]  # the block's own table (its first 7 rows)
     rows, out = _trace(block, paddle.randn([1, 192, 224, 224]))
     assert out.shape == [1, 256, 224, 224]
     assert rows == seed
@@ -60,7 +61,7 @@ def test_googlenet_every_layer_matches_seed_002_table():
     model = GoogLeNet(num_classes=1000)
     model.train()
     seed = _seed_rows(SEED_002, upto="Total params: 163,696")
-    assert len(seed) == 59 + 13 + 5                # 59 convs, 13 max pools, 5 linears
+    assert len(seed) == 59 + 13 + 5  # 59 convs, 13 max pools, 5 linears
     rows, out = _trace(model, paddle.randn([1, 3, 224, 224]))
     # ours: main path, main head, aux1 (4a), aux2 (4d), the order paddle.summary lists them
     assert [r[0] for r in rows] == [r[0] for r in seed]
@@ -71,16 +72,19 @@ def test_googlenet_every_layer_matches_seed_002_table():
 
 def test_googlenet_parameter_counts():
     # trainable == total here: the paper-faithful network has no BN (no running statistics)
-    assert n_trainable(GoogLeNet()) == 13_378_280                  # seed 002, with aux heads
-    assert n_trainable(GoogLeNet(aux_logits=False)) == 6_998_552   # seed 000, main path only
+    assert n_trainable(GoogLeNet()) == 13_378_280  # seed 002, with aux heads
+    assert n_trainable(GoogLeNet(aux_logits=False)) == 6_998_552  # seed 000, main path only
     assert n_non_trainable(GoogLeNet()) == 0
 
 
 def test_googlenet_main_path_matches_seed_000_per_layer_table():
     """Seed 000's torchstat table: every conv's (in, out shape, params), main path only."""
     text = open(SEED_000, encoding="utf-8").read()
-    conv = re.compile(r"^\s*\d+\s+(\S+)\.conv\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)"
-                      r"\s+([\d.]+)\s+[\d.]+\s+[\d,.]+\s+([\d,.]+)", re.M)
+    conv = re.compile(
+        r"^\s*\d+\s+(\S+)\.conv\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)"
+        r"\s+([\d.]+)\s+[\d.]+\s+[\d,.]+\s+([\d,.]+)",
+        re.M,
+    )
     seed = conv.findall(text)
     assert len(seed) == 57
     model = GoogLeNet(aux_logits=False)
@@ -99,16 +103,21 @@ def test_googlenet_flops_match_seed_000():
     """Seed 000's torchstat "Flops" column counts a conv as MACs + one add per output (bias) and
     the fc as its MACs: compared layer by layer with our counter."""
     from paddle_inception.analysis.flops import count_flops
+
     text = open(SEED_000, encoding="utf-8").read()
-    rows = re.findall(r"^\s*\d+\s+(\S+)\s.*?\s([\d,]+\.0)\s+([\d,]+\.0)\s+\d+\.0\s+\d+\.0\s+"
-                      r"[\d.]+%", text, re.M)
+    rows = re.findall(
+        r"^\s*\d+\s+(\S+)\s.*?\s([\d,]+\.0)\s+([\d,]+\.0)\s+\d+\.0\s+\d+\.0\s+"
+        r"[\d.]+%",
+        text,
+        re.M,
+    )
     seed_conv = [int(float(fl.replace(",", ""))) for name, _, fl in rows if name.endswith(".conv")]
     seed_fc = [int(float(fl.replace(",", ""))) for name, _, fl in rows if name == "fc"]
     assert len(seed_conv) == 57 and seed_fc == [1_024_000]
     info = count_flops(GoogLeNet(aux_logits=False), [1, 3, 224, 224])
     convs = [r for r in info["per_layer"] if "conv" in r[0]]
     assert [r[2] for r in convs] == seed_conv
-    assert info["per_layer"][-1][1] == seed_fc[0]          # fc: MACs
+    assert info["per_layer"][-1][1] == seed_fc[0]  # fc: MACs
     # headline: 1.5 G multiply-accumulates per 224x224 image; the seed's 1.59 G total also
     # counts ReLU/pool element-wise ops and bias adds
     assert info["macs"] == sum(seed_conv) - sum(r[2] - r[1] for r in convs) + seed_fc[0]
@@ -118,8 +127,11 @@ def test_googlenet_flops_match_seed_000():
 def test_feature_maps_112_56_28_14_7_and_other_sizes():
     model = GoogLeNet(aux_logits=False)
     model.eval()
-    for size, maps in ((224, [112, 56, 28, 14, 7]), (299, [150, 75, 37, 18, 9]),
-                       (31, [16, 8, 4, 2, 1])):
+    for size, maps in (
+        (224, [112, 56, 28, 14, 7]),
+        (299, [150, 75, 37, 18, 9]),
+        (31, [16, 8, 4, 2, 1]),
+    ):
         stages = model.forward_stages(paddle.randn([1, 3, size, size]))
         assert [s.shape[-1] for s in stages] == maps, size
         assert [s.shape[1] for s in stages] == [64, 192, 480, 832, 1024]
@@ -177,6 +189,7 @@ def test_transform_input_matches_torchvision_formula():
 
 def test_paddleclas_style_factory():
     from paddle_inception import ppcls
+
     m = ppcls.GoogLeNet(pretrained=False, class_num=17)
     assert isinstance(m, GoogLeNet) and m.num_classes == 17
     v3 = ppcls.InceptionV3(class_num=3)

@@ -1,4 +1,5 @@
 """Inception-v3: torchvision's names, parameter counts and per-stage shapes; aux head; minimum."""
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -16,33 +17,91 @@ from paddle_inception.models.inception_v3 import (
     InceptionV3,
 )
 
-TORCHVISION_BODY = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1",
-                    "Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c",
-                    "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                    "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+TORCHVISION_BODY = [
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "maxpool1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "maxpool2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+]
 
 # torchvision's sub-layer names inside each block type (each is a BasicConv2d: conv + bn)
 TORCHVISION_BLOCK_CONVS = {
-    InceptionA: ["branch1x1", "branch5x5_1", "branch5x5_2", "branch3x3dbl_1", "branch3x3dbl_2",
-                 "branch3x3dbl_3", "branch_pool"],
+    InceptionA: [
+        "branch1x1",
+        "branch5x5_1",
+        "branch5x5_2",
+        "branch3x3dbl_1",
+        "branch3x3dbl_2",
+        "branch3x3dbl_3",
+        "branch_pool",
+    ],
     InceptionB: ["branch3x3", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"],
-    InceptionC: ["branch1x1", "branch7x7_1", "branch7x7_2", "branch7x7_3", "branch7x7dbl_1",
-                 "branch7x7dbl_2", "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5",
-                 "branch_pool"],
-    InceptionD: ["branch3x3_1", "branch3x3_2", "branch7x7x3_1", "branch7x7x3_2",
-                 "branch7x7x3_3", "branch7x7x3_4"],
-    InceptionE: ["branch1x1", "branch3x3_1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_1",
-                 "branch3x3dbl_2", "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"],
+    InceptionC: [
+        "branch1x1",
+        "branch7x7_1",
+        "branch7x7_2",
+        "branch7x7_3",
+        "branch7x7dbl_1",
+        "branch7x7dbl_2",
+        "branch7x7dbl_3",
+        "branch7x7dbl_4",
+        "branch7x7dbl_5",
+        "branch_pool",
+    ],
+    InceptionD: [
+        "branch3x3_1",
+        "branch3x3_2",
+        "branch7x7x3_1",
+        "branch7x7x3_2",
+        "branch7x7x3_3",
+        "branch7x7x3_4",
+    ],
+    InceptionE: [
+        "branch1x1",
+        "branch3x3_1",
+        "branch3x3_2a",
+        "branch3x3_2b",
+        "branch3x3dbl_1",
+        "branch3x3dbl_2",
+        "branch3x3dbl_3a",
+        "branch3x3dbl_3b",
+        "branch_pool",
+    ],
 }
 
 # (C, H, W) after each layer at 299x299 (the paper's Table 1 / torchvision's comments)
 SHAPES_299 = {
-    "Conv2d_1a_3x3": (32, 149, 149), "Conv2d_2a_3x3": (32, 147, 147),
-    "Conv2d_2b_3x3": (64, 147, 147), "maxpool1": (64, 73, 73), "Conv2d_3b_1x1": (80, 73, 73),
-    "Conv2d_4a_3x3": (192, 71, 71), "maxpool2": (192, 35, 35), "Mixed_5b": (256, 35, 35),
-    "Mixed_5c": (288, 35, 35), "Mixed_5d": (288, 35, 35), "Mixed_6a": (768, 17, 17),
-    "Mixed_6b": (768, 17, 17), "Mixed_6c": (768, 17, 17), "Mixed_6d": (768, 17, 17),
-    "Mixed_6e": (768, 17, 17), "Mixed_7a": (1280, 8, 8), "Mixed_7b": (2048, 8, 8),
+    "Conv2d_1a_3x3": (32, 149, 149),
+    "Conv2d_2a_3x3": (32, 147, 147),
+    "Conv2d_2b_3x3": (64, 147, 147),
+    "maxpool1": (64, 73, 73),
+    "Conv2d_3b_1x1": (80, 73, 73),
+    "Conv2d_4a_3x3": (192, 71, 71),
+    "maxpool2": (192, 35, 35),
+    "Mixed_5b": (256, 35, 35),
+    "Mixed_5c": (288, 35, 35),
+    "Mixed_5d": (288, 35, 35),
+    "Mixed_6a": (768, 17, 17),
+    "Mixed_6b": (768, 17, 17),
+    "Mixed_6c": (768, 17, 17),
+    "Mixed_6d": (768, 17, 17),
+    "Mixed_6e": (768, 17, 17),
+    "Mixed_7a": (1280, 8, 8),
+    "Mixed_7b": (2048, 8, 8),
     "Mixed_7c": (2048, 8, 8),
 }
 
@@ -50,8 +109,13 @@ SHAPES_299 = {
 def n_bn_stats(layer) -> int:
     """BN running mean + variance entries (Paddle 3 keeps them as stop-gradient parameters,
     older versions as buffers: count them by state_dict name either way)."""
-    return int(sum(int(np.prod(v.shape)) for k, v in layer.state_dict().items()
-                   if k.endswith(("._mean", "._variance"))))
+    return int(
+        sum(
+            int(np.prod(v.shape))
+            for k, v in layer.state_dict().items()
+            if k.endswith(("._mean", "._variance"))
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +136,15 @@ def test_layout_uses_torchvision_names(model):
         assert convs == sorted(TORCHVISION_BLOCK_CONVS[kind]), name
     assert isinstance(model.AuxLogits, InceptionAux)
     keys = set(model.state_dict())
-    for key in ("AuxLogits.conv0.conv.weight", "AuxLogits.conv1.bn._mean", "AuxLogits.fc.weight",
-                "Mixed_7c.branch3x3dbl_3b.bn._variance", "Conv2d_1a_3x3.conv.weight",
-                "head.fc.weight", "head.fc.bias"):
+    for key in (
+        "AuxLogits.conv0.conv.weight",
+        "AuxLogits.conv1.bn._mean",
+        "AuxLogits.fc.weight",
+        "Mixed_7c.branch3x3dbl_3b.bn._variance",
+        "Conv2d_1a_3x3.conv.weight",
+        "head.fc.weight",
+        "head.fc.bias",
+    ):
         assert key in keys, key
     # conv + BN, no conv bias; BN eps 1e-3 (TF-slim / torchvision)
     assert "Conv2d_1a_3x3.conv.bias" not in keys
@@ -114,13 +184,22 @@ def test_parameter_counts_match_torchvision(model):
 def test_feature_info_and_stages(model):
     m = model
     assert [(f["name"], f["num_chs"], f["reduction"]) for f in m.feature_info] == [
-        ("Conv2d_2b_3x3", 64, 2), ("Conv2d_4a_3x3", 192, 4), ("Mixed_5d", 288, 8),
-        ("Mixed_6e", 768, 16), ("Mixed_7c", 2048, 32)]
+        ("Conv2d_2b_3x3", 64, 2),
+        ("Conv2d_4a_3x3", 192, 4),
+        ("Mixed_5d", 288, 8),
+        ("Mixed_6e", 768, 16),
+        ("Mixed_7c", 2048, 32),
+    ]
     x = paddle.randn([1, 3, 107, 107])
     stages = m.forward_stages(x)
     # valid (unpadded) reductions: 107 -> 53 -> 51 | 25 -> 23 | 11 | 5 | 2
-    assert [tuple(s.shape[1:]) for s in stages] == [(64, 51, 51), (192, 23, 23), (288, 11, 11),
-                                                    (768, 5, 5), (2048, 2, 2)]
+    assert [tuple(s.shape[1:]) for s in stages] == [
+        (64, 51, 51),
+        (192, 23, 23),
+        (288, 11, 11),
+        (768, 5, 5),
+        (2048, 2, 2),
+    ]
     assert m.forward_head(stages[-1], pre_logits=True).shape == [1, 2048]
 
 
@@ -160,12 +239,12 @@ def test_aux_head_pooling_is_torchvision_on_large_maps_and_adaptive_on_small():
     def adaptive(x):
         return F.adaptive_avg_pool2d(x, 5)
 
-    for size in (17, 20):        # 299 and 340 px inputs: torchvision's fixed 5x5/3 pool
+    for size in (17, 20):  # 299 and 340 px inputs: torchvision's fixed 5x5/3 pool
         x = paddle.randn([1, 768, size, size])
         np.testing.assert_allclose(aux(x).numpy(), reference(x, fixed), rtol=1e-5, atol=1e-5)
     x = paddle.randn([1, 768, 17, 17])
     assert not np.allclose(reference(x, fixed), reference(x, adaptive), atol=1e-4)
-    for size in (3, 5, 16):      # smaller maps: the fixed pool would leave < 5x5 for conv1
+    for size in (3, 5, 16):  # smaller maps: the fixed pool would leave < 5x5 for conv1
         x = paddle.randn([1, 768, size, size])
         np.testing.assert_allclose(aux(x).numpy(), reference(x, adaptive), rtol=1e-5, atol=1e-5)
 
@@ -219,7 +298,7 @@ def test_min_input_size_is_where_mixed_7a_still_has_a_full_window():
 
     def map_before_7a(size):
         x = paddle.randn([1, 3, size, size])
-        for name in TORCHVISION_BODY[:TORCHVISION_BODY.index("Mixed_7a")]:
+        for name in TORCHVISION_BODY[: TORCHVISION_BODY.index("Mixed_7a")]:
             x = getattr(m, name)(x)
         return x.shape[-1]
 

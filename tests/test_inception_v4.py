@@ -1,4 +1,5 @@
 """Inception-v4: the shapes of seed 003 / the paper, timm's parameter count, the minimum size."""
+
 import numpy as np
 import paddle
 import pytest
@@ -21,18 +22,22 @@ SEED_003_SHAPES = {
     "Conv2d_2b_3x3": (64, 147, 147),
     "Mixed_3a": (160, 73, 73),
     "Mixed_4a": (192, 71, 71),
-    "Mixed_5a": (384, 35, 35),        # Stem = 35x35x384
-    "Mixed_5e": (384, 35, 35),        # 4x Inception-A
-    "Mixed_6a": (1024, 17, 17),       # Reduction-A
-    "Mixed_6h": (1024, 17, 17),       # 7x Inception-B
-    "Mixed_7a": (1536, 8, 8),         # Reduction-B
-    "Mixed_7d": (1536, 8, 8),         # 3x Inception-C
+    "Mixed_5a": (384, 35, 35),  # Stem = 35x35x384
+    "Mixed_5e": (384, 35, 35),  # 4x Inception-A
+    "Mixed_6a": (1024, 17, 17),  # Reduction-A
+    "Mixed_6h": (1024, 17, 17),  # 7x Inception-B
+    "Mixed_7a": (1536, 8, 8),  # Reduction-B
+    "Mixed_7d": (1536, 8, 8),  # 3x Inception-C
 }
 
-TF_SLIM_NAMES = (["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a",
-                  "Mixed_5a"] + [f"Mixed_5{c}" for c in "bcde"] + ["Mixed_6a"]
-                 + [f"Mixed_6{c}" for c in "bcdefgh"] + ["Mixed_7a"]
-                 + [f"Mixed_7{c}" for c in "bcd"])
+TF_SLIM_NAMES = (
+    ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a", "Mixed_5a"]
+    + [f"Mixed_5{c}" for c in "bcde"]
+    + ["Mixed_6a"]
+    + [f"Mixed_6{c}" for c in "bcdefgh"]
+    + ["Mixed_7a"]
+    + [f"Mixed_7{c}" for c in "bcd"]
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def test_layout_follows_tf_slim(model):
         expected = {"Mixed_6a": ReductionA, "Mixed_7a": ReductionB}.get(name, kinds[name[:7]])
         assert type(getattr(model, name)) is expected, name
     assert isinstance(model.head, pi.models.ClassifierHead)
-    assert model.head.dropout.p == pytest.approx(0.2)      # keep 0.8
+    assert model.head.dropout.p == pytest.approx(0.2)  # keep 0.8
 
 
 def test_shapes_at_299_match_seed_003(model):
@@ -67,7 +72,7 @@ def test_shapes_at_299_match_seed_003(model):
     for name in TF_SLIM_NAMES[6:]:
         if not name.endswith("a"):
             assert shapes[name] == shapes[name[:-1] + "a"], name
-    assert pooled.shape == [1, 1536]                        # average pooling: 1x1x1536
+    assert pooled.shape == [1, 1536]  # average pooling: 1x1x1536
     assert logits.shape == [1, 1000]
     assert model.num_features == 1536
     for f in model.feature_info:
@@ -83,14 +88,16 @@ def test_trainable_parameter_count_is_timms(model):
     # throwaway script). Paddle lists BN running mean/variance as parameters with
     # stop_gradient=True: they are the only non-trainable ones, 2 per BN channel.
     assert n_trainable(model) == 42_679_816
-    bn_channels = sum(l.weight.shape[0] for l in model.sublayers()
-                      if isinstance(l, paddle.nn.BatchNorm2D))
+    bn_channels = sum(
+        bn.weight.shape[0] for bn in model.sublayers() if isinstance(bn, paddle.nn.BatchNorm2D)
+    )
     frozen = [n for n, p in model.named_parameters() if p.stop_gradient]
     assert all(n.endswith(("._mean", "._variance")) for n in frozen)
-    assert sum(int(np.prod(p.shape)) for p in model.parameters() if p.stop_gradient) == \
-        2 * bn_channels
+    assert (
+        sum(int(np.prod(p.shape)) for p in model.parameters() if p.stop_gradient) == 2 * bn_channels
+    )
     # no conv has a bias: every conv is followed by BN
-    assert all(l.bias is None for l in model.sublayers() if isinstance(l, paddle.nn.Conv2D))
+    assert all(c.bias is None for c in model.sublayers() if isinstance(c, paddle.nn.Conv2D))
 
 
 def test_classifier_size_follows_num_classes(model):
@@ -104,7 +111,7 @@ def test_min_input_size_is_tight(model):
     bad, out = too_small_layers(model, m)
     assert not bad and out.shape == [1, 1536, 1, 1]
     bad, _ = too_small_layers(model, m - 1)
-    assert bad                                  # Reduction-B's valid 3x3/2 layers get 2x2
+    assert bad  # Reduction-B's valid 3x3/2 layers get 2x2
     with pytest.raises(ValueError, match="74x74"):
         model(paddle.randn([1, 3, m - 1, m - 1]))
 

@@ -1,5 +1,6 @@
 """The eager fast paths of layers.Conv2D / MaxPool2D / max_pool2d give Paddle's stock results,
 forward and backward, and static graphs (export) get the stock ops."""
+
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -18,9 +19,18 @@ def _forward_backward(layer, x, g):
     return y.numpy(), grads
 
 
-@pytest.mark.parametrize("kernel,stride,padding,groups", [
-    (1, 1, 0, 1), (3, 1, 1, 1), (7, 2, 3, 1), (5, 1, 2, 1), ((1, 7), 1, (0, 3), 1),
-    ((3, 1), 2, (1, 0), 1), (3, 1, 1, 4)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,groups",
+    [
+        (1, 1, 0, 1),
+        (3, 1, 1, 1),
+        (7, 2, 3, 1),
+        (5, 1, 2, 1),
+        ((1, 7), 1, (0, 3), 1),
+        ((3, 1), 2, (1, 0), 1),
+        (3, 1, 1, 4),
+    ],
+)
 def test_conv2d_matches_paddle_forward_and_backward(kernel, stride, padding, groups):
     paddle.seed(1)
     ours = Conv2D(8, 16, kernel, stride=stride, padding=padding, groups=groups)
@@ -43,9 +53,11 @@ def _pair(v):
 # (map size, kernel, padding) with a non-empty output (Paddle's conv kernel crashes, rather
 # than raising, on the others)
 _SMALL_MAP_CASES = [
-    (hw, k, p) for hw in [(1, 1), (2, 2), (1, 2), (2, 1), (1, 4), (3, 3)]
+    (hw, k, p)
+    for hw in [(1, 1), (2, 2), (1, 2), (2, 1), (1, 4), (3, 3)]
     for k, p in [(1, 0), (3, 1), (5, 2), ((1, 7), (0, 3)), ((7, 1), (3, 0)), (3, 0)]
-    if all(hw[i] + 2 * _pair(p)[i] >= _pair(k)[i] for i in (0, 1))]
+    if all(hw[i] + 2 * _pair(p)[i] >= _pair(k)[i] for i in (0, 1))
+]
 
 
 @pytest.mark.parametrize("hw,kernel,padding", _SMALL_MAP_CASES)
@@ -72,8 +84,10 @@ def test_conv2d_without_bias_and_convbnact_use_it():
     assert isinstance(ConvBNAct(4, 6, 3, batch_norm=False).conv, Conv2D)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,ceil", [
-    (3, 1, 1, True), (3, 2, 0, True), (3, 2, 0, False), (2, 2, 0, True), (3, 2, 1, False)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,ceil",
+    [(3, 1, 1, True), (3, 2, 0, True), (3, 2, 0, False), (2, 2, 0, True), (3, 2, 1, False)],
+)
 def test_maxpool_matches_paddle_forward_and_backward(kernel, stride, padding, ceil):
     # inputs after a ReLU: many ties at 0, where a gradient could land on another element
     x = paddle.nn.functional.relu(paddle.randn([2, 5, 15, 14]))
@@ -96,16 +110,23 @@ def test_max_pool2d_asymmetric_padding_and_no_grad():
 
 
 def _static_ops(net):
-    static = paddle.jit.to_static(net, input_spec=[paddle.static.InputSpec([None, 3, 9, 9])],
-                                  full_graph=True)
+    static = paddle.jit.to_static(
+        net, input_spec=[paddle.static.InputSpec([None, 3, 9, 9])], full_graph=True
+    )
     program = static.forward.concrete_program.main_program
     return [op.name() for op in program.global_block().ops]
 
 
 def test_static_graph_gets_the_stock_ops():
-    ours = _static_ops(nn.Sequential(ConvBNAct(3, 4, 3, padding=1, batch_norm=False),
-                                     MaxPool2D(3, stride=2, ceil_mode=True)))
-    stock = _static_ops(nn.Sequential(nn.Conv2D(3, 4, 3, padding=1), nn.ReLU(),
-                                      nn.MaxPool2D(3, stride=2, ceil_mode=True)))
+    ours = _static_ops(
+        nn.Sequential(
+            ConvBNAct(3, 4, 3, padding=1, batch_norm=False), MaxPool2D(3, stride=2, ceil_mode=True)
+        )
+    )
+    stock = _static_ops(
+        nn.Sequential(
+            nn.Conv2D(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2D(3, stride=2, ceil_mode=True)
+        )
+    )
     assert ours == stock
     assert "pd_op.conv2d" in ours and "pd_op.pool2d" in ours, ours

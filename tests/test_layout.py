@@ -12,6 +12,7 @@ Layers, lowest first (a module may import its own sub-package and any lower laye
 
 Every import counts, also those inside functions (they are how cycles hide).
 """
+
 import ast
 import os
 import re
@@ -22,15 +23,29 @@ from conftest import ROOT
 PKG = "paddle_inception"
 PKG_DIR = os.path.join(ROOT, PKG)
 RANKS = {
-    "_util": 0, "_version": 0,
-    "registry": 1, "layers": 1, "runtime": 1,
-    "config": 2, "weights": 2,
-    "models": 3, "data": 3,
-    "engine": 4, "deploy": 4, "analysis": 4, "convert": 4, "ppcls": 4,
+    "_util": 0,
+    "_version": 0,
+    "registry": 1,
+    "layers": 1,
+    "runtime": 1,
+    "config": 2,
+    "weights": 2,
+    "models": 3,
+    "data": 3,
+    "engine": 4,
+    "deploy": 4,
+    "analysis": 4,
+    "convert": 4,
+    "ppcls": 4,
     "cli": 5,
-    "__init__": 6, "__main__": 6,
+    "__init__": 6,
+    "__main__": 6,
     # aliases of modules that moved (see their docstrings)
-    "export": 6, "infer": 6, "summary": 6, "flops": 6, "toolkit": 6,
+    "export": 6,
+    "infer": 6,
+    "summary": 6,
+    "flops": 6,
+    "toolkit": 6,
 }
 
 
@@ -62,18 +77,21 @@ def _imports(name: str) -> list:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names
-                      if a.name == PKG or a.name.startswith(PKG + ".")]
+            found += [
+                (node.lineno, a.name)
+                for a in node.names
+                if a.name == PKG or a.name.startswith(PKG + ".")
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
             if not (target == PKG or target.startswith(PKG + ".")):
                 continue
-            for alias in node.names:   # `from .x import y` where y is a module itself
+            for alias in node.names:  # `from .x import y` where y is a module itself
                 sub = f"{target}.{alias.name}"
                 found.append((node.lineno, sub if sub in MODULES else target))
     return found
@@ -87,8 +105,9 @@ def _unit(module: str) -> str:
 
 
 def test_every_module_has_a_layer():
-    assert {_unit(m) for m in MODULES} <= set(RANKS), \
+    assert {_unit(m) for m in MODULES} <= set(RANKS), (
         f"modules without a layer in this test: {sorted({_unit(m) for m in MODULES} - set(RANKS))}"
+    )
 
 
 def _upward(module: str) -> list:
@@ -97,10 +116,12 @@ def _upward(module: str) -> list:
     for line, target in _imports(module):
         t_unit = _unit(target)
         if t_unit == unit and unit != "__init__":
-            continue                                      # inside one sub-package
+            continue  # inside one sub-package
         if RANKS[t_unit] >= RANKS[unit]:
-            bad.append(f"{MODULES[module]}:{line}: {module} (layer {RANKS[unit]}) imports "
-                       f"{target} (layer {RANKS[t_unit]})")
+            bad.append(
+                f"{MODULES[module]}:{line}: {module} (layer {RANKS[unit]}) imports "
+                f"{target} (layer {RANKS[t_unit]})"
+            )
     return bad
 
 
@@ -146,17 +167,21 @@ def test_the_layering_check_can_fail(tmp_path, monkeypatch):
     """The walker sees function-local and relative imports (how the old export <-> infer
     cycle hid), so `test_imports_go_one_way` is not vacuous."""
     fake = tmp_path / "fake.py"
-    fake.write_text("from .base import InceptionModel\n"
-                    "def f():\n    from ..cli.common import ToolError\n")
+    fake.write_text(
+        "from .base import InceptionModel\ndef f():\n    from ..cli.common import ToolError\n"
+    )
     monkeypatch.setitem(MODULES, f"{PKG}.models.fake", str(fake))
-    assert [t for _, t in _imports(f"{PKG}.models.fake")] == [f"{PKG}.models.base",
-                                                               f"{PKG}.cli.common"]
+    assert [t for _, t in _imports(f"{PKG}.models.fake")] == [
+        f"{PKG}.models.base",
+        f"{PKG}.cli.common",
+    ]
     bad = _upward(f"{PKG}.models.fake")
     assert len(bad) == 1 and "imports paddle_inception.cli.common (layer 5)" in bad[0]
 
 
-@pytest.mark.parametrize("tool", sorted(f for f in os.listdir(os.path.join(ROOT, "tools"))
-                                        if f.endswith(".py")))
+@pytest.mark.parametrize(
+    "tool", sorted(f for f in os.listdir(os.path.join(ROOT, "tools")) if f.endswith(".py"))
+)
 def test_tools_are_thin_wrappers(tool):
     """tools/*.py only call a `main`: no logic, and no sys.path edits (the package is
     installed, as the README's set-up does)."""
@@ -165,5 +190,6 @@ def test_tools_are_thin_wrappers(tool):
     body = tree.body[1:] if ast.get_docstring(tree) else tree.body
     statements = [n for top in body for n in ast.walk(top) if isinstance(n, ast.stmt)]
     assert not re.search(r"sys\.path", text), f"tools/{tool} edits sys.path"
-    assert len(statements) <= 5, f"tools/{tool} holds logic ({len(statements)} statements); " \
-                                 f"move it into the package"
+    assert len(statements) <= 5, (
+        f"tools/{tool} holds logic ({len(statements)} statements); move it into the package"
+    )

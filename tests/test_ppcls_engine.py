@@ -12,6 +12,7 @@ our models in `ppcls.arch` as a PaddleClas user's command line does. That keeps 
 `ppcls` out of this pytest process, where tests/test_convert.py may load the pip wheel's model
 files. Data: at most 14 generated images of 40-72 px; PaddleClas' YAML transforms resize them.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,10 +26,18 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "paddleclas")
-DEPS = {"sklearn": "scikit-learn", "cv2": "opencv-python-headless", "prettytable": "prettytable",
-        "easydict": "easydict", "ujson": "ujson", "faiss": "faiss-cpu", "tqdm": "tqdm",
-        "scipy": "scipy", "visualdl": "visualdl"}
-CLASS_NUM = 6          # >= 5: the YAMLs' metrics include top-5
+DEPS = {
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python-headless",
+    "prettytable": "prettytable",
+    "easydict": "easydict",
+    "ujson": "ujson",
+    "faiss": "faiss-cpu",
+    "tqdm": "tqdm",
+    "scipy": "scipy",
+    "visualdl": "visualdl",
+}
+CLASS_NUM = 6  # >= 5: the YAMLs' metrics include top-5
 TIMEOUT = 600
 
 
@@ -36,8 +45,7 @@ def peer_dir():
     """The PaddleClas checkout (the folder holding ppcls/), or None. $PADDLECLAS_PEER_DIR, when
     set, is the only place looked at."""
     env = os.environ.get("PADDLECLAS_PEER_DIR")
-    cands = [env] if env else [os.path.join(os.path.dirname(ROOT), "shared", "peers",
-                                            "PaddleClas")]
+    cands = [env] if env else [os.path.join(os.path.dirname(ROOT), "shared", "peers", "PaddleClas")]
     for cand in cands:
         if os.path.isfile(os.path.join(cand, "ppcls", "engine", "engine.py")):
             return os.path.abspath(cand)
@@ -46,10 +54,11 @@ def peer_dir():
 
 def _skip_reason():
     if peer_dir() is None:
-        where = os.environ.get("PADDLECLAS_PEER_DIR") or \
-            "<repo>/../shared/peers/PaddleClas"
-        return (f"PaddleClas source (ppcls/engine/engine.py) not found in {where}; set "
-                f"PADDLECLAS_PEER_DIR to the checkout holding ppcls/")
+        where = os.environ.get("PADDLECLAS_PEER_DIR") or "<repo>/../shared/peers/PaddleClas"
+        return (
+            f"PaddleClas source (ppcls/engine/engine.py) not found in {where}; set "
+            f"PADDLECLAS_PEER_DIR to the checkout holding ppcls/"
+        )
     missing = [pip for mod, pip in DEPS.items() if importlib.util.find_spec(mod) is None]
     if missing:
         return f"PaddleClas' import dependencies missing: pip install {' '.join(missing)}"
@@ -62,23 +71,34 @@ needs_peer = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_rea
 def run_driver(mode: str, args: dict, cwd, timeout: int = TIMEOUT) -> dict:
     """Run this file's driver MODE through our launcher in a fresh process; its JSON result."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, peer_dir()] + [p for p in env.get(
-        "PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [ROOT, peer_dir()] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     env.setdefault("OMP_NUM_THREADS", "2")
-    cmd = [sys.executable, "-m", "paddle_inception", "ppcls", os.path.abspath(__file__), mode,
-           json.dumps(args)]
-    proc = subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    cmd = [
+        sys.executable,
+        "-m",
+        "paddle_inception",
+        "ppcls",
+        os.path.abspath(__file__),
+        mode,
+        json.dumps(args),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout
+    )
     out = proc.stdout + proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"driver {mode} failed (rc {proc.returncode}):\n" \
-                                           f"{out[-6000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    assert proc.returncode == 0 and lines, (
+        f"driver {mode} failed (rc {proc.returncode}):\n{out[-6000:]}"
+    )
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def make_dataset(root, n_train: int = 8, n_eval: int = 6, seed: int = 0) -> dict:
     """ImageNet-style folder: JPEGs of 40-72 px, `path label` lists; classes differ in colour."""
     from PIL import Image
+
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(root, "img"), exist_ok=True)
     paths = {}
@@ -107,6 +127,7 @@ def test_paddleclas_mode_output_contract_batch_of_3():
 
     from paddle_inception import create_model, ppcls
     from paddle_inception.models import GoogLeNet
+
     x = paddle.randn([3, 3, 32, 32])
     model = ppcls.GoogLeNet(class_num=CLASS_NUM)
     assert isinstance(model, GoogLeNet) and isinstance(model, ppcls._PaddleClasOutputs)
@@ -137,10 +158,11 @@ def test_paddleclas_mode_other_models_return_logits():
     import paddle
 
     from paddle_inception import ppcls
+
     x = paddle.randn([2, 3, 75, 75])
-    v3 = ppcls.InceptionV3(class_num=CLASS_NUM)        # no aux head, as PaddleClas' InceptionV3
+    v3 = ppcls.InceptionV3(class_num=CLASS_NUM)  # no aux head, as PaddleClas' InceptionV3
     assert v3.aux_logits is False and v3.AuxLogits is None
-    v3_aux = ppcls.InceptionV3(class_num=CLASS_NUM, aux_logits=True)   # built, unused
+    v3_aux = ppcls.InceptionV3(class_num=CLASS_NUM, aux_logits=True)  # built, unused
     assert any(k.startswith("AuxLogits.") for k in v3_aux.state_dict())
     for model in (v3, v3_aux, ppcls.BNInception(class_num=CLASS_NUM)):
         for mode in ("train", "eval"):
@@ -148,8 +170,13 @@ def test_paddleclas_mode_other_models_return_logits():
             out = model(x)
             assert not isinstance(out, (list, tuple)) and list(out.shape) == [2, CLASS_NUM]
     # Arch keys PaddleClas' Engine reads and its build_model passes on are ignored
-    ppcls.BNInception(class_num=3, infer_add_softmax=False, is_rec=False,
-                      infer_output_key="features", data_format="NCHW")
+    ppcls.BNInception(
+        class_num=3,
+        infer_add_softmax=False,
+        is_rec=False,
+        infer_output_key="features",
+        data_format="NCHW",
+    )
     with pytest.raises(ValueError, match="data_format"):
         ppcls.BNInception(class_num=3, data_format="NHWC")
     with pytest.raises(TypeError):
@@ -162,26 +189,35 @@ def test_register_into_a_namespace():
     import types
 
     from paddle_inception import ppcls
+
     ns = types.ModuleType("fake_ppcls_arch")
     assert ppcls.register(ns) == ppcls.REGISTERED_NAMES
-    assert ppcls.register(ns) == ppcls.REGISTERED_NAMES            # idempotent
+    assert ppcls.register(ns) == ppcls.REGISTERED_NAMES  # idempotent
     assert ns.PaddleInception_GoogLeNet is ppcls.GoogLeNet
-    assert sorted(ppcls.REGISTERED_NAMES) == sorted([
-        "PaddleInception_GoogLeNet", "PaddleInception_GoogLeNet_BN", "PaddleInception_BNInception",
-        "PaddleInception_InceptionV3", "PaddleInception_InceptionV4",
-        "PaddleInception_InceptionResNetV1", "PaddleInception_InceptionResNetV2"])
+    assert sorted(ppcls.REGISTERED_NAMES) == sorted(
+        [
+            "PaddleInception_GoogLeNet",
+            "PaddleInception_GoogLeNet_BN",
+            "PaddleInception_BNInception",
+            "PaddleInception_InceptionV3",
+            "PaddleInception_InceptionV4",
+            "PaddleInception_InceptionResNetV1",
+            "PaddleInception_InceptionResNetV2",
+        ]
+    )
     assert "PI_GoogLeNet" in ppcls.register(ns, prefix="PI_")
     taken = types.ModuleType("taken")
     taken.PaddleInception_InceptionV4 = object()
     with pytest.raises(ValueError, match="already exists"):
         ppcls.register(taken)
-    assert not hasattr(taken, "PaddleInception_GoogLeNet")          # nothing half-registered
+    assert not hasattr(taken, "PaddleInception_GoogLeNet")  # nothing half-registered
     with pytest.raises(ValueError, match="identifier"):
         ppcls.register(ns, prefix="paddle-inception.")
 
 
 def test_launcher_usage_errors(capsys):
     from paddle_inception.cli import ppcls as launcher
+
     assert launcher.main([]) == 2 and "SCRIPT" in capsys.readouterr().out
     assert launcher.main(["no/such/train.py"]) == 2
     assert "no such script: no/such/train.py" in capsys.readouterr().err
@@ -193,26 +229,59 @@ ENGINE_CASES = [
     #  train images, eval images, batch size). GoogLeNet evaluates batches of exactly 3, where
     #  a tensor output would be unpacked row by row by GoogLeNetLoss; the 299 px models (the
     #  YAMLs' crop size) get one step of 2 images each, as they are the slow part.
-    pytest.param("GoogLeNet.yaml", "PaddleInception_GoogLeNet", dict(name="googlenet"), 8, 6, 3,
-                 id="GoogLeNet"),
-    pytest.param("InceptionV3.yaml", "PaddleInception_InceptionV3",
-                 dict(name="inception_v3", aux_logits=False), 2, 2, 2, id="InceptionV3",
-                 marks=pytest.mark.slow),
-    pytest.param("InceptionV4.yaml", "PaddleInception_InceptionV4", dict(name="inception_v4"),
-                 2, 2, 2, id="InceptionV4", marks=pytest.mark.slow),
+    pytest.param(
+        "GoogLeNet.yaml",
+        "PaddleInception_GoogLeNet",
+        dict(name="googlenet"),
+        8,
+        6,
+        3,
+        id="GoogLeNet",
+    ),
+    pytest.param(
+        "InceptionV3.yaml",
+        "PaddleInception_InceptionV3",
+        dict(name="inception_v3", aux_logits=False),
+        2,
+        2,
+        2,
+        id="InceptionV3",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "InceptionV4.yaml",
+        "PaddleInception_InceptionV4",
+        dict(name="inception_v4"),
+        2,
+        2,
+        2,
+        id="InceptionV4",
+        marks=pytest.mark.slow,
+    ),
 ]
 
 
 @needs_peer
 @pytest.mark.parametrize("yaml_name,arch,ours,n_train,n_eval,batch", ENGINE_CASES)
-def test_engine_train_then_eval_on_paddleclas_yaml(tmp_path, yaml_name, arch, ours, n_train,
-                                                   n_eval, batch):
+def test_engine_train_then_eval_on_paddleclas_yaml(
+    tmp_path, yaml_name, arch, ours, n_train, n_eval, batch
+):
     """PaddleClas' Engine, train then eval, on its own YAML: only Arch.name, data paths,
     class_num, epochs, batch sizes, device (cpu) and output paths are overridden."""
     data = make_dataset(tmp_path / "data", n_train, n_eval)
-    res = run_driver("engine", dict(yaml=os.path.join(FIXTURES, yaml_name), arch=arch,
-                                    ours=ours, data=data, out=str(tmp_path / "output"),
-                                    train_batch=min(batch, 4), eval_batch=batch), tmp_path)
+    res = run_driver(
+        "engine",
+        dict(
+            yaml=os.path.join(FIXTURES, yaml_name),
+            arch=arch,
+            ours=ours,
+            data=data,
+            out=str(tmp_path / "output"),
+            train_batch=min(batch, 4),
+            eval_batch=batch,
+        ),
+        tmp_path,
+    )
     assert res["train_losses"] and all(np.isfinite(res["train_losses"])), res
     assert "latest.pdparams" in res["checkpoint_files"], res
     assert len(res["params_changed"]) == 2 and all(res["params_changed"].values()), res
@@ -230,9 +299,18 @@ def test_contract_loss_metric_recmodel(tmp_path):
     GoogLeNetTopkAcc against a manual computation, train and eval mode), and a RecModel with our
     backbone, BackboneStopLayer and an FC neck."""
     res = run_driver("contract", {}, tmp_path)
-    assert sorted(res["registered"]) == sorted(f"PaddleInception_{n}" for n in (
-        "GoogLeNet", "GoogLeNet_BN", "BNInception", "InceptionV3", "InceptionV4",
-        "InceptionResNetV1", "InceptionResNetV2"))
+    assert sorted(res["registered"]) == sorted(
+        f"PaddleInception_{n}"
+        for n in (
+            "GoogLeNet",
+            "GoogLeNet_BN",
+            "BNInception",
+            "InceptionV3",
+            "InceptionV4",
+            "InceptionResNetV1",
+            "InceptionResNetV2",
+        )
+    )
     assert res["paddleclas_googlenet_untouched"] and res["registered_is_imported_module"]
     for mode in ("train", "eval"):
         r = res[mode]
@@ -245,8 +323,11 @@ def test_contract_loss_metric_recmodel(tmp_path):
     assert res["backbone_shape"] == [3, 1024]
     assert res["rec_logits_shape"] == [3, CLASS_NUM]
     assert res["embedding_matches_manual"]
-    assert res["readme_rec_shapes"] == {"backbone": [2, 2048], "features": [2, 512],
-                                        "logits": [2, 1000]}
+    assert res["readme_rec_shapes"] == {
+        "backbone": [2, 2048],
+        "features": [2, 512],
+        "logits": [2, 1000],
+    }
 
 
 PROBE = """
@@ -269,13 +350,27 @@ def test_launcher_runs_a_paddleclas_script_from_its_checkout(tmp_path):
     os.symlink(os.path.join(peer_dir(), "ppcls"), checkout / "ppcls")
     (checkout / "tools" / "probe.py").write_text(PROBE)
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-m", "paddle_inception", "ppcls", "tools/probe.py",
-                           "-c", "x.yaml", "-o", "Arch.name=PaddleInception_BNInception"],
-                          cwd=str(checkout), env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "paddle_inception",
+            "ppcls",
+            "tools/probe.py",
+            "-c",
+            "x.yaml",
+            "-o",
+            "Arch.name=PaddleInception_BNInception",
+        ],
+        cwd=str(checkout),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    res = json.loads(lines[-1][len("RESULT "):])
+    res = json.loads(lines[-1][len("RESULT ") :])
     assert res["argv"] == ["-c", "x.yaml", "-o", "Arch.name=PaddleInception_BNInception"]
     assert res["ppcls"].startswith(str(checkout))
     assert res["model"] == "BNInception" and res["classes"] == 3
@@ -285,10 +380,11 @@ def test_launcher_runs_a_paddleclas_script_from_its_checkout(tmp_path):
 def test_engine_export_matches_eager(tmp_path):
     """PaddleClas' Engine in export mode (ExportModel + paddle.jit.to_static with its
     InputSpec) on GoogLeNet.yaml; the exported model's single output vs eager logits."""
-    res = run_driver("export", dict(yaml=os.path.join(FIXTURES, "GoogLeNet.yaml"),
-                                    out=str(tmp_path)), tmp_path)
+    res = run_driver(
+        "export", dict(yaml=os.path.join(FIXTURES, "GoogLeNet.yaml"), out=str(tmp_path)), tmp_path
+    )
     assert res["n_outputs"] == 1 and res["shape"] == [3, CLASS_NUM], res
-    assert res["exported_params"] == res["main_path_params"], res    # aux heads pruned
+    assert res["exported_params"] == res["main_path_params"], res  # aux heads pruned
     assert res["max_abs_diff"] <= 1e-5, res
     assert res["softmax_max_abs_diff"] <= 1e-5, res
 
@@ -301,8 +397,9 @@ def _result(obj) -> None:
 
 def _engine_config(yaml_path: str, overrides: list):
     from ppcls.utils import config as ppcls_config
+
     cfg = ppcls_config.get_config(yaml_path, overrides=overrides, show=False)
-    cfg["profiler_options"] = None          # as PaddleClas' tools/train.py
+    cfg["profiler_options"] = None  # as PaddleClas' tools/train.py
     return cfg
 
 
@@ -317,29 +414,38 @@ def _drive_engine(a: dict) -> None:
     from ppcls.engine.engine import Engine
 
     from paddle_inception import create_model
+
     d = a["data"]
-    common = [f"Arch.name={a['arch']}", f"Arch.class_num={CLASS_NUM}", "Global.device=cpu",
-              f"Global.output_dir={a['out']}", "Global.epochs=1",
-              f"DataLoader.Train.dataset.image_root={d['root']}",
-              f"DataLoader.Train.dataset.cls_label_path={d['train_list']}",
-              f"DataLoader.Eval.dataset.image_root={d['root']}",
-              f"DataLoader.Eval.dataset.cls_label_path={d['val_list']}",
-              f"DataLoader.Train.sampler.batch_size={a['train_batch']}",
-              f"DataLoader.Eval.sampler.batch_size={a['eval_batch']}"]
+    common = [
+        f"Arch.name={a['arch']}",
+        f"Arch.class_num={CLASS_NUM}",
+        "Global.device=cpu",
+        f"Global.output_dir={a['out']}",
+        "Global.epochs=1",
+        f"DataLoader.Train.dataset.image_root={d['root']}",
+        f"DataLoader.Train.dataset.cls_label_path={d['train_list']}",
+        f"DataLoader.Eval.dataset.image_root={d['root']}",
+        f"DataLoader.Eval.dataset.cls_label_path={d['val_list']}",
+        f"DataLoader.Train.sampler.batch_size={a['train_batch']}",
+        f"DataLoader.Eval.sampler.batch_size={a['eval_batch']}",
+    ]
     kinds = {"train": [], "eval": []}
 
     def record_kind(layer, inputs, out):
         kinds["train" if layer.training else "eval"].append(_kind(out))
 
     engine = Engine(_engine_config(a["yaml"], common), mode="train")
-    losses = []      # CombinedLoss overrides __call__ (no hooks): hook the losses it holds
+    losses = []  # CombinedLoss overrides __call__ (no hooks): hook the losses it holds
     for loss_layer in engine.train_loss_func.loss_func:
         loss_layer.register_forward_post_hook(
-            lambda layer, inputs, out: losses.append(sum(float(v) for v in out.values())))
+            lambda layer, inputs, out: losses.append(sum(float(v) for v in out.values()))
+        )
     engine.model.register_forward_post_hook(record_kind)
     # the stem's first conv and the classifier, to see that the optimizer updated both
-    watch = [next(n for n, p in engine.model.named_parameters() if not p.stop_gradient),
-             "head.fc.weight"]
+    watch = [
+        next(n for n, p in engine.model.named_parameters() if not p.stop_gradient),
+        "head.fc.weight",
+    ]
     initial = {n: p.numpy().copy() for n, p in engine.model.named_parameters() if n in watch}
     engine.train()
     ckpts = sorted(f for f in os.listdir(a["out"]) if f.endswith(".pdparams"))
@@ -347,8 +453,9 @@ def _drive_engine(a: dict) -> None:
     saved = paddle.load(latest + ".pdparams")
     changed = {n: bool(np.abs(np.asarray(saved[n]) - v).max() > 0) for n, v in initial.items()}
 
-    ev = Engine(_engine_config(a["yaml"], common + [f"Global.pretrained_model={latest}"]),
-                mode="eval")
+    ev = Engine(
+        _engine_config(a["yaml"], common + [f"Global.pretrained_model={latest}"]), mode="eval"
+    )
     ev.model.register_forward_post_hook(record_kind)
     top1 = float(ev.eval())
 
@@ -365,10 +472,18 @@ def _drive_engine(a: dict) -> None:
             label = np.asarray(batch[1]).reshape(-1)
             correct += int((logits.numpy().argmax(1) == label).sum())
             n += len(label)
-    _result(dict(train_losses=losses, checkpoint_files=ckpts, params_changed=changed,
-                 eval_top1=top1,
-                 manual_top1=correct / n, n_eval=n, train_output_kinds=kinds["train"],
-                 eval_output_kinds=kinds["eval"]))
+    _result(
+        dict(
+            train_losses=losses,
+            checkpoint_files=ckpts,
+            params_changed=changed,
+            eval_top1=top1,
+            manual_top1=correct / n,
+            n_eval=n,
+            train_output_kinds=kinds["train"],
+            eval_output_kinds=kinds["eval"],
+        )
+    )
 
 
 def _drive_contract(a: dict) -> None:
@@ -383,15 +498,15 @@ def _drive_contract(a: dict) -> None:
     from paddle_inception import create_model
     from paddle_inception import ppcls as ours_ppcls
 
-    res = {"registered": [n for n in ours_ppcls.REGISTERED_NAMES
-                          if callable(getattr(arch, n, None))],
-           # the launcher registered the factories of the module scripts import (not a copy)
-           "registered_is_imported_module": arch.PaddleInception_GoogLeNet is ours_ppcls.GoogLeNet,
-           "paddleclas_googlenet_untouched": arch.GoogLeNet is ppcls_googlenet.GoogLeNet}
+    res = {
+        "registered": [n for n in ours_ppcls.REGISTERED_NAMES if callable(getattr(arch, n, None))],
+        # the launcher registered the factories of the module scripts import (not a copy)
+        "registered_is_imported_module": arch.PaddleInception_GoogLeNet is ours_ppcls.GoogLeNet,
+        "paddleclas_googlenet_untouched": arch.GoogLeNet is ppcls_googlenet.GoogLeNet,
+    }
     paddle.seed(0)
     model = build_model({"Arch": {"name": "PaddleInception_GoogLeNet", "class_num": CLASS_NUM}})
-    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((3, 3, 64, 64))
-                         .astype("float32"))
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((3, 3, 64, 64)).astype("float32"))
     # labels: the main head's eval prediction for two samples, not for the third (top-1 2/3)
     model.eval()
     pred = model(x)[0].numpy().argmax(1)
@@ -403,22 +518,34 @@ def _drive_contract(a: dict) -> None:
         loss = float(GoogLeNetLoss()(out, label)["GooleNetLoss"])
         top1 = float(GoogLeNetTopkAcc(topk=[1, 5])(out, label)["top1"])
         main, aux1, aux2 = (o.numpy() for o in out)
-        manual = sum(w * float(F.cross_entropy(paddle.to_tensor(o), label).mean())
-                     for w, o in ((1.0, main), (0.3, aux1), (0.3, aux2)))
-        res[mode] = dict(kind=type(out).__name__, shapes=[list(o.shape) for o in out],
-                         loss=loss, manual_loss=manual, top1=top1,
-                         manual_top1=float((main.argmax(1) == label.numpy()[:, 0]).mean()))
+        manual = sum(
+            w * float(F.cross_entropy(paddle.to_tensor(o), label).mean())
+            for w, o in ((1.0, main), (0.3, aux1), (0.3, aux2))
+        )
+        res[mode] = dict(
+            kind=type(out).__name__,
+            shapes=[list(o.shape) for o in out],
+            loss=loss,
+            manual_loss=manual,
+            top1=top1,
+            manual_top1=float((main.argmax(1) == label.numpy()[:, 0]).mean()),
+        )
     ours = create_model("googlenet", num_classes=CLASS_NUM)
     ours.eval()
     res["ours_eval_kind"] = _kind(ours(x))
 
     # PP-ShiTu-style retrieval model: our backbone stopped at the pooled features + FC neck
-    rec = build_model({"Arch": {
-        "name": "RecModel",
-        "Backbone": {"name": "PaddleInception_GoogLeNet", "class_num": CLASS_NUM},
-        "BackboneStopLayer": {"name": "head.global_pool"},
-        "Neck": {"name": "FC", "embedding_size": 1024, "class_num": 128},
-        "Head": {"name": "FC", "embedding_size": 128, "class_num": CLASS_NUM}}})
+    rec = build_model(
+        {
+            "Arch": {
+                "name": "RecModel",
+                "Backbone": {"name": "PaddleInception_GoogLeNet", "class_num": CLASS_NUM},
+                "BackboneStopLayer": {"name": "head.global_pool"},
+                "Neck": {"name": "FC", "embedding_size": 1024, "class_num": 128},
+                "Head": {"name": "FC", "embedding_size": 128, "class_num": CLASS_NUM},
+            }
+        }
+    )
     rec.eval()
     with paddle.no_grad():
         out = rec(x, label)
@@ -426,18 +553,26 @@ def _drive_contract(a: dict) -> None:
         feats.set_state_dict({k: v for k, v in rec.backbone.state_dict().items()})
         feats.eval()
         manual = rec.neck(feats(x))
-    res.update(embedding_shape=list(out["features"].shape),
-               backbone_shape=list(out["backbone"].shape),
-               rec_logits_shape=list(out["logits"].shape),
-               embedding_matches_manual=bool(np.allclose(out["features"].numpy(),
-                                                         manual.numpy(), atol=1e-5)))
+    res.update(
+        embedding_shape=list(out["features"].shape),
+        backbone_shape=list(out["backbone"].shape),
+        rec_logits_shape=list(out["logits"].shape),
+        embedding_matches_manual=bool(
+            np.allclose(out["features"].numpy(), manual.numpy(), atol=1e-5)
+        ),
+    )
     # the README's example: Inception-v3 backbone, 512-d embeddings, ArcMargin head
-    readme = build_model({"Arch": {
-        "name": "RecModel",
-        "Backbone": {"name": "PaddleInception_InceptionV3", "class_num": 1000},
-        "BackboneStopLayer": {"name": "head.global_pool"},
-        "Neck": {"name": "FC", "embedding_size": 2048, "class_num": 512},
-        "Head": {"name": "ArcMargin", "embedding_size": 512, "class_num": 1000}}})
+    readme = build_model(
+        {
+            "Arch": {
+                "name": "RecModel",
+                "Backbone": {"name": "PaddleInception_InceptionV3", "class_num": 1000},
+                "BackboneStopLayer": {"name": "head.global_pool"},
+                "Neck": {"name": "FC", "embedding_size": 2048, "class_num": 512},
+                "Head": {"name": "ArcMargin", "embedding_size": 512, "class_num": 1000},
+            }
+        }
+    )
     readme.train()
     out = readme(paddle.randn([2, 3, 75, 75]), paddle.to_tensor([[1], [2]], dtype="int64"))
     res["readme_rec_shapes"] = {k: list(out[k].shape) for k in ("backbone", "features", "logits")}
@@ -449,6 +584,7 @@ def _drive_export(a: dict) -> None:
     from ppcls.engine.engine import Engine
 
     from paddle_inception import create_model
+
     paddle.seed(0)
     ours = create_model("googlenet", num_classes=CLASS_NUM)
     weights = os.path.join(a["out"], "weights")
@@ -457,31 +593,48 @@ def _drive_export(a: dict) -> None:
     results = {}
     for softmax in (False, True):
         save_dir = os.path.join(out_dir, "softmax" if softmax else "logits")
-        cfg = _engine_config(a["yaml"], [
-            "Arch.name=PaddleInception_GoogLeNet", f"Arch.class_num={CLASS_NUM}",
-            f"Arch.infer_add_softmax={softmax}", "Global.device=cpu",
-            f"Global.output_dir={a['out']}", f"Global.pretrained_model={weights}",
-            f"Global.save_inference_dir={save_dir}"])
+        cfg = _engine_config(
+            a["yaml"],
+            [
+                "Arch.name=PaddleInception_GoogLeNet",
+                f"Arch.class_num={CLASS_NUM}",
+                f"Arch.infer_add_softmax={softmax}",
+                "Global.device=cpu",
+                f"Global.output_dir={a['out']}",
+                f"Global.pretrained_model={weights}",
+                f"Global.save_inference_dir={save_dir}",
+            ],
+        )
         engine = Engine(cfg, mode="export")
         engine.export()
         results[softmax] = paddle.jit.load(os.path.join(save_dir, "inference"))
-    x = paddle.to_tensor(np.random.default_rng(3).standard_normal((3, 3, 224, 224))
-                         .astype("float32"))
+    x = paddle.to_tensor(
+        np.random.default_rng(3).standard_normal((3, 3, 224, 224)).astype("float32")
+    )
     ours.eval()
     with paddle.no_grad():
         eager = ours(x)
         exported = results[False](x)
         probs = results[True](x)
     outs = exported if isinstance(exported, (list, tuple)) else [exported]
-    size = lambda params: int(sum(np.prod(p.shape) for p in params))   # noqa: E731
-    _result(dict(n_outputs=len(outs), shape=list(outs[0].shape),
-                 exported_params=size(results[False].parameters()),
-                 main_path_params=size(p for n, p in ours.named_parameters()
-                                       if not n.startswith(("aux1.", "aux2."))),
-                 max_abs_diff=float(np.abs(outs[0].numpy() - eager.numpy()).max()),
-                 softmax_max_abs_diff=float(np.abs(
-                     (probs[0] if isinstance(probs, (list, tuple)) else probs).numpy()
-                     - paddle.nn.functional.softmax(eager, axis=-1).numpy()).max())))
+    size = lambda params: int(sum(np.prod(p.shape) for p in params))  # noqa: E731
+    _result(
+        dict(
+            n_outputs=len(outs),
+            shape=list(outs[0].shape),
+            exported_params=size(results[False].parameters()),
+            main_path_params=size(
+                p for n, p in ours.named_parameters() if not n.startswith(("aux1.", "aux2."))
+            ),
+            max_abs_diff=float(np.abs(outs[0].numpy() - eager.numpy()).max()),
+            softmax_max_abs_diff=float(
+                np.abs(
+                    (probs[0] if isinstance(probs, (list, tuple)) else probs).numpy()
+                    - paddle.nn.functional.softmax(eager, axis=-1).numpy()
+                ).max()
+            ),
+        )
+    )
 
 
 if __name__ == "__main__":

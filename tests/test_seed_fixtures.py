@@ -1,13 +1,16 @@
 """tests/fixtures/seeds/ holds excerpts of the seed documents whose figures the tests pin, so the
 pins run in any clone; where the seeds themselves are at hand (../shared/seeds: CI, developers'
 machines) the excerpts must be their lines, verbatim."""
+
 import os
 
 import pytest
 from conftest import SEED_000_TABLE, SEED_002_TABLES, SHARED_SEEDS
 
-EXCERPTS = [(SEED_002_TABLES, "002_4de5a76aaaf4e62d.txt", 48, 64),
-            (SEED_000_TABLE, "000_595c231d8e4aceef.txt", 208, 343)]
+EXCERPTS = [
+    (SEED_002_TABLES, "002_4de5a76aaaf4e62d.txt", 48, 64),
+    (SEED_000_TABLE, "000_595c231d8e4aceef.txt", 208, 343),
+]
 
 
 def _body(path):
@@ -24,7 +27,7 @@ def test_excerpt_is_the_seed_verbatim(excerpt, seed, first, last):
     path = os.path.join(SHARED_SEEDS, seed)
     if not os.path.isfile(path):
         pytest.skip(f"{path} not here to compare with (the excerpt's pins still run)")
-    seed_lines = open(path, encoding="utf-8").read().splitlines()[first - 1:last]
+    seed_lines = open(path, encoding="utf-8").read().splitlines()[first - 1 : last]
     assert body == seed_lines
 
 

@@ -6,6 +6,7 @@ No PaddleClas needed: the contracts are those of ppcls/arch/backbone/base/theseu
 layer's output), checked against our own forward_stages / forward_head. tests/test_ppcls_engine.py
 runs them inside PaddleClas' RecModel.
 """
+
 import copy
 
 import numpy as np
@@ -36,8 +37,9 @@ def _sequence_block(model):
     return None
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
-                                  for n in MODELS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
+)
 def test_theseus_methods(name):
     paddle.seed(0)
     model = pi.create_model(name, num_classes=5)
@@ -54,7 +56,7 @@ def test_theseus_methods(name):
     res_model = copy.deepcopy(model)
     patterns = stages + ([f"{seq}[1]"] if seq else [])
     assert res_model.update_res(patterns) == patterns
-    for _ in range(2):                       # emptied between calls
+    for _ in range(2):  # emptied between calls
         with paddle.no_grad():
             out = res_model(x)
         assert list(out)[0] == "logits" and sorted(out) == sorted(["logits"] + patterns)
@@ -65,7 +67,7 @@ def test_theseus_methods(name):
         assert out[f"{seq}[1]"].shape[1] == out[seq].shape[1]
     with pytest.raises(ValueError, match="no layer 'nope'"):
         res_model.update_res(["nope"])
-    with paddle.no_grad():                   # a failed call leaves the earlier patterns in place
+    with paddle.no_grad():  # a failed call leaves the earlier patterns in place
         assert sorted(res_model(x)) == sorted(["logits"] + patterns)
     with paddle.no_grad():
         assert not isinstance(model(x), dict)  # the original is untouched
@@ -81,13 +83,13 @@ def test_theseus_methods(name):
     loss = sum(o.sum() for o in (out if isinstance(out, tuple) else (out,)))
     loss.backward()
     idx = model.block_names.index(frozen_at)
-    for block in model.block_names[:idx + 1]:
+    for block in model.block_names[: idx + 1]:
         for p in getattr(model, block).parameters():
             assert p.stop_gradient and p.grad is None, (block, p.name)
-    for block in model.block_names[idx + 1:]:
+    for block in model.block_names[idx + 1 :]:
         params = [p for p in getattr(model, block).parameters() if id(p) in trainable]
         assert all(not p.stop_gradient and p.grad is not None for p in params), block
-    for head in ["head"] + [h for _, h in model.aux_taps]:   # aux: side heads stay trainable
+    for head in ["head"] + [h for _, h in model.aux_taps]:  # aux: side heads stay trainable
         params = [p for p in getattr(model, head).parameters() if id(p) in trainable]
         assert params and all(p.grad is not None for p in params), head
     model.clear_gradients()
@@ -104,11 +106,13 @@ def test_theseus_methods(name):
     # --- stop_after: pooled features, then a stage's map; bad names raise
     model.eval()
     with paddle.no_grad():
-        ref_stages = model.forward_stages(x)            # BN statistics moved in train mode
+        ref_stages = model.forward_stages(x)  # BN statistics moved in train mode
         pooled = model.forward_head(model.forward_features(x), pre_logits=True)
-    block = next(b for b in reversed(model.block_names)    # a multi-layer, non-sequence block
-                 if getattr(model, b)._sub_layers and not isinstance(getattr(model, b),
-                                                                       paddle.nn.Sequential))
+    block = next(
+        b
+        for b in reversed(model.block_names)  # a multi-layer, non-sequence block
+        if getattr(model, b)._sub_layers and not isinstance(getattr(model, b), paddle.nn.Sequential)
+    )
     inner = next(iter(getattr(model, block)._sub_layers))
     with pytest.raises(ValueError, match="not a stop point"):
         model.stop_after(f"{block}.{inner}")
@@ -125,9 +129,9 @@ def test_theseus_methods(name):
     assert model.stop_after(stages[3])
     with paddle.no_grad():
         _close(model(x), ref_stages[3])
-    later = model.block_names[model.block_names.index(stages[3]) + 1:]
+    later = model.block_names[model.block_names.index(stages[3]) + 1 :]
     assert all(isinstance(getattr(model, b), Identity) for b in later)
-    model.train()                            # one tensor in training mode too (no aux outputs)
+    model.train()  # one tensor in training mode too (no aux outputs)
     assert list(model(x).shape) == list(ref_stages[3].shape)
 
 
@@ -137,7 +141,7 @@ def test_stop_points_and_head_stops():
     assert points[:6] == model.block_names[:6]
     assert "repeat_1[9]" in points and "repeat_1[10]" not in points
     assert points[-4:] == ["head"] + list(HEAD_STOP_POINTS)
-    assert model.stop_after("repeat_1.4")            # Paddle's spelling of repeat_1[4]
+    assert model.stop_after("repeat_1.4")  # Paddle's spelling of repeat_1[4]
     assert all(isinstance(model.repeat_1[j], Identity) for j in range(5, 10))
     assert not isinstance(model.repeat_1[4], Identity)
     assert model.stop_layer_name == "repeat_1.4"
@@ -172,7 +176,7 @@ def test_init_net_options():
     with pytest.raises(ValueError, match="out of range"):
         pi.create_model("bninception").init_net(return_stages=[5])
     model = pi.create_model("bninception", num_classes=3)
-    model.init_net(return_stages=True, return_patterns=["conv2"])   # stages win, as PaddleClas
+    model.init_net(return_stages=True, return_patterns=["conv2"])  # stages win, as PaddleClas
     model.eval()
     with paddle.no_grad():
         assert list(model(paddle.randn([1, 3, 32, 32]))) == ["logits"] + model.stages_pattern

@@ -1,4 +1,5 @@
 """The inspection and inference tools: summary (seed 002's numbers), infer, class maps, hub."""
+
 import json
 import os
 import re
@@ -40,7 +41,7 @@ def test_googlenet_summary_is_the_three_output_network_of_seed_002():
     assert s["trainable_params"] == 13_378_280 == info["params"]["trainable"]
     assert info["params"]["non_trainable"] == 0
     assert "Total params: 13,378,280" in s["text"]
-    assert "[[1, 1000], [1, 1000], [1, 1000]]" in s["text"]     # main + both aux outputs
+    assert "[[1, 1000], [1, 1000], [1, 1000]]" in s["text"]  # main + both aux outputs
     ours = _rows(s["text"])
     _, seed_text = _seed_002()
     seed = _rows(seed_text)
@@ -48,7 +49,7 @@ def test_googlenet_summary_is_the_three_output_network_of_seed_002():
     compared = 0
     for key, row in seed.items():
         if key.split("-")[0] in ("Conv2D", "MaxPool2D", "Inception"):
-            assert ours[key] == row, key            # same input, output shape and params
+            assert ours[key] == row, key  # same input, output shape and params
             compared += 1
     assert compared == 59 + 13 + 9
     lin = lambda rows: sorted(r[2] for k, r in rows.items() if k.startswith("Linear"))  # noqa
@@ -80,8 +81,9 @@ def test_stage_table_matches_feature_info():
         assert r["shape"] == [1, f["num_chs"], 224 // f["reduction"], 224 // f["reduction"]]
         assert r["num_chs"] == f["num_chs"] and r["reduction"] == f["reduction"]
     # cumulative params of the last stage = the whole body (head and aux heads excluded)
-    body = sum(int(np.prod(p.shape)) for n in model.block_names
-               for p in getattr(model, n).parameters())
+    body = sum(
+        int(np.prod(p.shape)) for n in model.block_names for p in getattr(model, n).parameters()
+    )
     assert cum[-1] == body
     # inspection leaves the model's mode alone
     model.train()
@@ -96,29 +98,51 @@ def test_bn_running_stats_are_non_trainable_and_hook_table_equals_paddle_summary
     model = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
     model.eval()
     p = S.param_counts(model)
-    bn = sum(int(np.prod(l._mean.shape)) * 2 for l in model.sublayers()
-             if isinstance(l, paddle.nn.BatchNorm2D))
+    bn = sum(
+        int(np.prod(layer._mean.shape)) * 2
+        for layer in model.sublayers()
+        if isinstance(layer, paddle.nn.BatchNorm2D)
+    )
     assert p["non_trainable"] == bn > 0 and p["trainable"] + bn == p["total"]
     a = S.summary_table(model, (1, 64, 64), backend="paddle")
     b = S.summary_table(model, (1, 64, 64), backend="hooks")
     assert a["backend"] == "paddle.summary" and b["backend"] == "hooks"
-    assert a["text"] == b["text"]          # our fallback reproduces paddle.summary exactly
+    assert a["text"] == b["text"]  # our fallback reproduces paddle.summary exactly
     assert a["total_params"] == b["total_params"] == p["total"]
     assert a["trainable_params"] == p["trainable"]
 
 
 def test_summary_main_json_and_errors(capsys):
-    assert summary_cli.main(["--model", "googlenet", "--input-size", "64", "--format", "json",
-                   "--no-table"]) == 0
+    assert (
+        summary_cli.main(
+            ["--model", "googlenet", "--input-size", "64", "--format", "json", "--no-table"]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert info["model"] == "googlenet" and info["input_shape"] == [3, 64, 64]
     assert info["params"]["total"] == 13_378_280
-    assert [s["name"] for s in info["stages"]] == \
-        ["conv1", "conv3", "inception3b", "inception4e", "inception5b"]
+    assert [s["name"] for s in info["stages"]] == [
+        "conv1",
+        "conv3",
+        "inception3b",
+        "inception4e",
+        "inception5b",
+    ]
     assert "summary" not in info
     # config: Arch + Global.image_shape (Fashion-MNIST job: 1x48x48, 10 classes)
-    assert summary_cli.main(["-c", os.path.join(ROOT, "configs", "googlenet.yaml"), "--format", "json",
-                   "--no-table"]) == 0
+    assert (
+        summary_cli.main(
+            [
+                "-c",
+                os.path.join(ROOT, "configs", "googlenet.yaml"),
+                "--format",
+                "json",
+                "--no-table",
+            ]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     shape = load_config(os.path.join(ROOT, "configs", "googlenet.yaml"))["Global"]["image_shape"]
     assert info["model"] == "googlenet_bn" and info["input_shape"] == shape
@@ -146,9 +170,21 @@ def test_summary_all_rows_and_formats(capsys):
 
 def test_summary_script_subprocess_smoke():
     env = checkout_env()
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "summary.py"), "--model",
-                          "googlenet", "--input-size", "64"], capture_output=True, text=True,
-                         env=env, cwd=os.path.dirname(ROOT), timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "summary.py"),
+            "--model",
+            "googlenet",
+            "--input-size",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(ROOT),
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "Total params: 13,378,280" in res.stdout
     assert "MACs:" in res.stdout and "inception5b" in res.stdout
@@ -167,8 +203,22 @@ def test_parse_input_size():
 # ------------------------------------------------------------------------------ class maps
 def test_shipped_class_maps():
     fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
-    assert fm == dict(enumerate(["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]))
+    assert fm == dict(
+        enumerate(
+            [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ]
+        )
+    )
     inet = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "imagenet1k.txt"))
     assert sorted(inet) == list(range(1000))
     assert inet[0] == "tench, Tinca tinca" and inet[999].startswith("toilet tissue")
@@ -180,11 +230,14 @@ def test_class_map_errors(tmp_path):
     good = tmp_path / "m.txt"
     good.write_text("# comment\n0 cat\n\n2 big dog, hound\n")
     assert D.load_class_map(str(good)) == {0: "cat", 2: "big dog, hound"}
-    for content, msg in (("x cat\n", "expected 'class_id name'"), ("0 a\n0 b\n", "twice"),
-                         ("", "no entries")):
+    for content, msg in (
+        ("x cat\n", "expected 'class_id name'"),
+        ("0 a\n0 b\n", "twice"),
+        ("", "no entries"),
+    ):
         bad = tmp_path / "bad.txt"
         bad.write_text(content)
-        with pytest.raises(ValueError, match=msg):       # the library raises ValueError
+        with pytest.raises(ValueError, match=msg):  # the library raises ValueError
             D.load_class_map(str(bad))
     with pytest.raises(FileNotFoundError, match="not found"):
         D.load_class_map(str(tmp_path / "nope.txt"))
@@ -194,6 +247,7 @@ def test_class_map_errors(tmp_path):
 @pytest.fixture()
 def images(tmp_path):
     from PIL import Image
+
     rng = np.random.default_rng(0)
     d = tmp_path / "imgs"
     d.mkdir()
@@ -215,21 +269,37 @@ def test_preprocess_converts_channels_and_uses_the_default_cfg(images):
         data = (images / f).read_bytes()
         a, b = rgb(data), gray(data)
         assert a.shape == (3, 75, 75) and b.shape == (1, 75, 75)
-        assert a.dtype == np.float32 and -1.01 <= a.min() and a.max() <= 1.01   # mean/std 0.5
+        assert a.dtype == np.float32 and -1.01 <= a.min() and a.max() <= 1.01  # mean/std 0.5
     # a config op list without decode / channel conversion / CHW gets them added
-    ops = [{"ResizeImage": {"size": 48}},
-           {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.286], "std": [0.353],
-                               "order": ""}}]
+    ops = [
+        {"ResizeImage": {"size": 48}},
+        {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.286], "std": [0.353], "order": ""}},
+    ]
     out = D.build_preprocess(ops, 1)((images / "a_rgb.png").read_bytes())
     assert out.shape == (1, 48, 48)
 
 
 def test_collect_and_classify_keep_going_past_bad_images(images, tmp_path):
-    items = D.collect_images([str(images), str(tmp_path / "list.txt"),
-                              str(tmp_path / "nothere.jpg"), str(tmp_path / "emptydir")])
+    items = D.collect_images(
+        [
+            str(images),
+            str(tmp_path / "list.txt"),
+            str(tmp_path / "nothere.jpg"),
+            str(tmp_path / "emptydir"),
+        ]
+    )
     names = [os.path.basename(p) for p, _ in items]
-    assert names == ["a_rgb.png", "b_gray.png", "c_corrupt.png", "d_empty.jpg", "a_rgb.png",
-                     "b_gray.png", "missing.png", "nothere.jpg", "emptydir"]
+    assert names == [
+        "a_rgb.png",
+        "b_gray.png",
+        "c_corrupt.png",
+        "d_empty.jpg",
+        "a_rgb.png",
+        "b_gray.png",
+        "missing.png",
+        "nothere.jpg",
+        "emptydir",
+    ]
     assert [e is None for _, e in items] == [True] * 6 + [False] * 3
     model = pi.create_model("googlenet", num_classes=10)
     fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
@@ -242,7 +312,7 @@ def test_collect_and_classify_keep_going_past_bad_images(images, tmp_path):
         assert len(r["class_ids"]) == 3 and r["scores"] == sorted(r["scores"], reverse=True)
         assert 0 < sum(r["scores"]) <= 1.0 + 1e-5
         assert r["label_names"] == [fm[c] for c in r["class_ids"]]
-    assert res[0] == res[4]                   # same image via the folder and the list file
+    assert res[0] == res[4]  # same image via the folder and the list file
     errors = {os.path.basename(r["file_name"]): r["error"] for r in res if "error" in r}
     assert "not a readable image" in errors["c_corrupt.png"]
     assert "empty file" in errors["d_empty.jpg"]
@@ -260,8 +330,22 @@ def test_infer_main_json_exit_codes_and_weights(images, tmp_path, capsys):
     ckpt.mkdir(parents=True)
     paddle.save(model.state_dict(), str(ckpt / "model.pdparams"))
     fm = os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt")
-    base = ["--model", "googlenet", "--num-classes", "10", "--input-size", "64", "--weights",
-            str(ckpt), "--class-map", fm, "-k", "2", "--format", "json"]
+    base = [
+        "--model",
+        "googlenet",
+        "--num-classes",
+        "10",
+        "--input-size",
+        "64",
+        "--weights",
+        str(ckpt),
+        "--class-map",
+        fm,
+        "-k",
+        "2",
+        "--format",
+        "json",
+    ]
     assert infer_cli.main(base + [str(images / "a_rgb.png"), str(images / "b_gray.png")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["num_images"] == 2 and out["num_failed"] == 0
@@ -271,8 +355,18 @@ def test_infer_main_json_exit_codes_and_weights(images, tmp_path, capsys):
     ref = D.classify(D.EagerPredictor(model), pre, [str(images / "a_rgb.png")], k=2)[0]
     assert first["class_ids"] == ref["class_ids"]
     np.testing.assert_allclose(first["scores"], ref["scores"], atol=1e-5)
-    assert first["label_names"][0] in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    assert first["label_names"][0] in (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
     # one bad image: reported, the others kept, exit status 1
     assert infer_cli.main(base + [str(images)]) == 1
     cap = capsys.readouterr()
@@ -283,11 +377,33 @@ def test_infer_main_json_exit_codes_and_weights(images, tmp_path, capsys):
     assert infer_cli.main(base[:-2] + [str(images / "a_rgb.png")]) == 0
     assert "a_rgb.png:" in capsys.readouterr().out
     # weights that do not fit, missing weights, no model
-    assert infer_cli.main(["--model", "googlenet", "--input-size", "64", "--weights", str(ckpt),
-                   str(images / "a_rgb.png")]) == 2
+    assert (
+        infer_cli.main(
+            [
+                "--model",
+                "googlenet",
+                "--input-size",
+                "64",
+                "--weights",
+                str(ckpt),
+                str(images / "a_rgb.png"),
+            ]
+        )
+        == 2
+    )
     assert "does not fit" in capsys.readouterr().err
-    assert infer_cli.main(["--model", "googlenet", "--weights", str(tmp_path / "no.pdparams"),
-                   str(images / "a_rgb.png")]) == 2
+    assert (
+        infer_cli.main(
+            [
+                "--model",
+                "googlenet",
+                "--weights",
+                str(tmp_path / "no.pdparams"),
+                str(images / "a_rgb.png"),
+            ]
+        )
+        == 2
+    )
     assert "no.pdparams" in capsys.readouterr().err
     assert infer_cli.main([str(images / "a_rgb.png")]) == 2
 
@@ -297,8 +413,21 @@ def test_infer_main_with_the_fashion_mnist_config(images, tmp_path, capsys):
     w = tmp_path / "fm.pdparams"
     paddle.save(model.state_dict(), str(w))
     cfg = os.path.join(ROOT, "configs", "googlenet.yaml")
-    assert infer_cli.main(["-c", cfg, "-o", f"Global.pretrained_model={w}", "--format", "json",
-                   str(images / "a_rgb.png"), str(images / "b_gray.png")]) == 0
+    assert (
+        infer_cli.main(
+            [
+                "-c",
+                cfg,
+                "-o",
+                f"Global.pretrained_model={w}",
+                "--format",
+                "json",
+                str(images / "a_rgb.png"),
+                str(images / "b_gray.png"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     fm = D.load_class_map(os.path.join(D.CLASS_MAPS_DIR, "fashion_mnist.txt"))
     for r in out["results"]:

@@ -1,4 +1,5 @@
 """The training engine: paddle.Model + our loss/metric/callbacks, on small real data."""
+
 import json
 import logging
 import math
@@ -23,38 +24,46 @@ from paddle_inception.engine.metrics import TopkAcc
 from paddle_inception.engine.trainer import train
 
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-needs_fmnist = pytest.mark.skipif(not os.path.exists(FMNIST),
-                                  reason="apt-get install dataset-fashion-mnist")
+needs_fmnist = pytest.mark.skipif(
+    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
+)
 DEFAULT = os.path.join(ROOT, "configs", "googlenet.yaml")
 
 
 def small(tmp_path, *extra, n_train=256, n_eval=128, epochs=2, size=32):
     """The default job shrunk: few images, 32 px, a small network width is not needed."""
-    return [f"Global.output_dir={tmp_path}", f"Global.epochs={epochs}",
-            f"Global.image_shape=[1, {size}, {size}]", "Global.print_batch_step=1",
-            f"DataLoader.Train.dataset.num_samples={n_train}",
-            f"DataLoader.Eval.dataset.num_samples={n_eval}",
-            f"DataLoader.Train.dataset.transform_ops.0.RandCropImage.size={size}",
-            f"DataLoader.Eval.dataset.transform_ops.0.ResizeImage.size={size}",
-            "DataLoader.Train.sampler.batch_size=64", "DataLoader.Eval.sampler.batch_size=64",
-            *extra]
+    return [
+        f"Global.output_dir={tmp_path}",
+        f"Global.epochs={epochs}",
+        f"Global.image_shape=[1, {size}, {size}]",
+        "Global.print_batch_step=1",
+        f"DataLoader.Train.dataset.num_samples={n_train}",
+        f"DataLoader.Eval.dataset.num_samples={n_eval}",
+        f"DataLoader.Train.dataset.transform_ops.0.RandCropImage.size={size}",
+        f"DataLoader.Eval.dataset.transform_ops.0.ResizeImage.size={size}",
+        "DataLoader.Train.sampler.batch_size=64",
+        "DataLoader.Eval.sampler.batch_size=64",
+        *extra,
+    ]
 
 
 # ---------------------------------------------------------------- loss and metric, unit level
 def test_googlenet_loss_weights_aux_heads_by_0_3():
     logits = [paddle.randn([4, 10]) for _ in range(3)]
     label = paddle.to_tensor([[1], [2], [3], [4]], "int64")
-    ce = [paddle.nn.functional.cross_entropy(l, label.reshape([-1])).item() for l in logits]
-    assert GoogLeNetLoss()(*logits, label).item() == pytest.approx(ce[0] + 0.3 * (ce[1] + ce[2]),
-                                                                  rel=1e-5)
+    ce = [paddle.nn.functional.cross_entropy(x, label.reshape([-1])).item() for x in logits]
+    assert GoogLeNetLoss()(*logits, label).item() == pytest.approx(
+        ce[0] + 0.3 * (ce[1] + ce[2]), rel=1e-5
+    )
     # eval mode: one output -> plain CE
     assert GoogLeNetLoss()(logits[0], label).item() == pytest.approx(ce[0], rel=1e-5)
     # label smoothing and soft labels agree with the explicit formula
     soft = paddle.nn.functional.one_hot(label.reshape([-1]), 10) * 0.9 + 0.01
     lsm = paddle.nn.functional.log_softmax(logits[0], -1)
     expect = -(soft * lsm).sum(-1).mean().item()
-    assert build_loss([{"CELoss": {"epsilon": 0.1}}])(logits[0], label).item() == \
-        pytest.approx(expect, rel=1e-5)
+    assert build_loss([{"CELoss": {"epsilon": 0.1}}])(logits[0], label).item() == pytest.approx(
+        expect, rel=1e-5
+    )
     with pytest.raises(ValueError, match=r"Loss.Train\[0\].*'CELoss'"):
         build_loss([{"CELos": {}}])
 
@@ -62,7 +71,7 @@ def test_googlenet_loss_weights_aux_heads_by_0_3():
 def test_topk_accuracy_scores_main_logits_against_labels_not_aux():
     main = paddle.to_tensor([[5.0, 1, 0], [0, 5.0, 1], [1, 0, 5.0], [5.0, 0, 1]])
     aux = paddle.to_tensor([[0, 0, 5.0]] * 4)
-    label = paddle.to_tensor([[0], [1], [2], [1]], "int64")   # main is right on 3 of 4
+    label = paddle.to_tensor([[0], [1], [2], [1]], "int64")  # main is right on 3 of 4
     m = TopkAcc(topk=(1, 2))
     top1, top2 = m.update(m.compute(main, aux, aux, label))
     assert top1 == 0.75 and top2 == 0.75
@@ -77,17 +86,21 @@ def test_topk_accuracy_scores_main_logits_against_labels_not_aux():
 
 
 def test_train_time_accuracy_of_the_three_output_model_is_correct():
-    net = pi.create_model("googlenet_bn", num_classes=4, in_channels=1, dropout=0.0,
-                          aux_dropout=0.0)
-    model = paddle.Model(net, [paddle.static.InputSpec([None, 1, 32, 32], "float32", "image")],
-                         [paddle.static.InputSpec([None, 1], "int64", "label")])
+    net = pi.create_model(
+        "googlenet_bn", num_classes=4, in_channels=1, dropout=0.0, aux_dropout=0.0
+    )
+    model = paddle.Model(
+        net,
+        [paddle.static.InputSpec([None, 1, 32, 32], "float32", "image")],
+        [paddle.static.InputSpec([None, 1], "int64", "label")],
+    )
     opt = paddle.optimizer.SGD(learning_rate=0.0, parameters=net.parameters())  # weights fixed
     model.prepare(opt, build_loss([{"GoogLeNetLoss": {}}]), TopkAcc(topk=(1, 2)))
     x = np.random.rand(16, 1, 32, 32).astype("float32")
     y = np.random.randint(0, 4, (16, 1)).astype("int64")
     loss, (metrics,) = model.train_batch([x], [y])
     net.train()
-    main, aux1, aux2 = net(paddle.to_tensor(x))              # same batch, same BN batch stats
+    main, aux1, aux2 = net(paddle.to_tensor(x))  # same batch, same BN batch stats
     pred = main.numpy().argsort(-1)[:, ::-1]
     expect1 = float((pred[:, 0] == y[:, 0]).mean())
     expect2 = float((pred[:, :2] == y).any(-1).mean())
@@ -119,19 +132,30 @@ def test_training_reduces_loss_and_writes_checkpoints_and_visualdl(tmp_path):
     assert (root / "config.yaml").exists() and (root / "train.log").exists()
     # VisualDL: per-step train scalars and lr, per-epoch eval scalars
     from visualdl import LogReader
+
     reader = LogReader(file_path=str(next((root / "vdl").glob("vdlrecords.*.log"))))
     tags = reader.get_tags()["scalar"]
-    for tag in ("train/loss", "train/top1", "train/top5", "train/lr", "eval/loss", "eval/top1",
-                "eval/top5"):
+    for tag in (
+        "train/loss",
+        "train/top1",
+        "train/top5",
+        "train/lr",
+        "eval/loss",
+        "eval/top1",
+        "eval/top5",
+    ):
         assert tag in tags, tags
     evals = reader.get_data("scalar", "eval/top1")
     assert [e.id for e in evals] == [1, 2, 3]
     assert evals[-1].value == pytest.approx(hist[-1]["eval"]["top1"], abs=1e-6)
     lrs = [e.value for e in reader.get_data("scalar", "train/lr")]
-    assert len(lrs) == 3 * 6 and lrs[-1] < max(lrs)           # 6 steps/epoch, cosine decays
+    assert len(lrs) == 3 * 6 and lrs[-1] < max(lrs)  # 6 steps/epoch, cosine decays
     # tools/eval.py on the best checkpoint reproduces its recorded eval accuracy
     from paddle_inception.engine.trainer import evaluate
-    res = evaluate(load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={root / 'best'}")))
+
+    res = evaluate(
+        load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={root / 'best'}"))
+    )
     assert res["top1"] == pytest.approx(best["eval"]["top1"], abs=1e-6)
 
 
@@ -141,9 +165,16 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     first = train(load_config(DEFAULT, small(tmp_path / "b", epochs=1)))
     assert first["history"][-1]["epoch"] == 1
     # same config but epochs=2, resumed from the epoch-1 checkpoint
-    resumed = train(load_config(DEFAULT, small(
-        tmp_path / "b", f"Global.checkpoints={tmp_path / 'b' / 'googlenet_bn' / 'latest'}",
-        epochs=2)))
+    resumed = train(
+        load_config(
+            DEFAULT,
+            small(
+                tmp_path / "b",
+                f"Global.checkpoints={tmp_path / 'b' / 'googlenet_bn' / 'latest'}",
+                epochs=2,
+            ),
+        )
+    )
     assert [h["epoch"] for h in resumed["history"]] == [2]
     a = paddle.load(str(tmp_path / "a" / "googlenet_bn" / "latest" / "model.pdparams"))
     b = paddle.load(str(tmp_path / "b" / "googlenet_bn" / "latest" / "model.pdparams"))
@@ -151,7 +182,8 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     for k in a:
         np.testing.assert_allclose(a[k].numpy(), b[k].numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
     assert resumed["history"][-1]["eval"]["top1"] == pytest.approx(
-        full["history"][-1]["eval"]["top1"], abs=1e-6)
+        full["history"][-1]["eval"]["top1"], abs=1e-6
+    )
 
 
 @needs_fmnist
@@ -159,21 +191,27 @@ def test_sigkill_then_resume_reaches_the_same_epochs_without_corruption(tmp_path
     args = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", DEFAULT]
     overrides = small(tmp_path, epochs=4, n_train=256, n_eval=64)
     cmd = args + sum((["-o", o] for o in overrides), [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=checkout_env())
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=checkout_env()
+    )
     latest = tmp_path / "googlenet_bn" / "latest"
     deadline = time.time() + 240
-    while time.time() < deadline and not (latest.exists()
-                                          and os.readlink(latest) == "epoch_0002"):
+    while time.time() < deadline and not (latest.exists() and os.readlink(latest) == "epoch_0002"):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)                 # mid-epoch 3 (or while saving it)
+    proc.send_signal(signal.SIGKILL)  # mid-epoch 3 (or while saving it)
     proc.wait()
     assert latest.exists(), "no checkpoint appeared before the deadline"
-    done = load_checkpoint(str(latest), pi.create_model("googlenet_bn", num_classes=10,
-                                                        in_channels=1))["epoch"]
+    done = load_checkpoint(
+        str(latest), pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
+    )["epoch"]
     assert done in (2, 3)
-    rc = subprocess.run(cmd + ["-o", f"Global.checkpoints={latest}"],
-                        capture_output=True, text=True, timeout=600, env=checkout_env())
+    rc = subprocess.run(
+        cmd + ["-o", f"Global.checkpoints={latest}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=checkout_env(),
+    )
     assert rc.returncode == 0, rc.stderr[-2000:]
     state = json.load(open(latest / "state.json"))
     assert state["epoch"] == 4
@@ -186,13 +224,14 @@ def test_sigkill_then_resume_reaches_the_same_epochs_without_corruption(tmp_path
 @needs_fmnist
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from paddle_inception.engine import losses
+
     real = losses.CombinedLoss.forward
     calls = {"n": 0}
 
     def flaky(self, *inputs):
         calls["n"] += 1
         out = real(self, *inputs)
-        return out * float("nan") if calls["n"] > 5 else out   # 4 train + 1 eval step, then NaN
+        return out * float("nan") if calls["n"] > 5 else out  # 4 train + 1 eval step, then NaN
 
     monkeypatch.setattr(losses.CombinedLoss, "forward", flaky)
     cfg = load_config(DEFAULT, small(tmp_path, n_train=256, n_eval=64, epochs=3))
@@ -209,8 +248,9 @@ def test_finetune_skips_a_classifier_of_another_size(tmp_path):
     net = pi.create_model("googlenet_bn", num_classes=7, in_channels=1)
     path = str(tmp_path / "w.pdparams")
     paddle.save(net.state_dict(), path)
-    cfg = load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={path}", epochs=1,
-                                     n_train=64, n_eval=64))
+    cfg = load_config(
+        DEFAULT, small(tmp_path, f"Global.pretrained_model={path}", epochs=1, n_train=64, n_eval=64)
+    )
     logs = []
     handler = _ListHandler(logs)
     logging.getLogger("paddle_inception").addHandler(handler)
@@ -236,9 +276,23 @@ class _ListHandler(logging.Handler):
 def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
     if paddle.is_compiled_with_cuda():
         pytest.skip("a CUDA build would really use the GPU")
-    rc = train_main(["-c", DEFAULT] + sum((["-o", o] for o in small(
-        tmp_path, "Global.device=gpu", "AMP.use_amp=True", epochs=1, n_train=64, n_eval=64)),
-        []))
+    rc = train_main(
+        ["-c", DEFAULT]
+        + sum(
+            (
+                ["-o", o]
+                for o in small(
+                    tmp_path,
+                    "Global.device=gpu",
+                    "AMP.use_amp=True",
+                    epochs=1,
+                    n_train=64,
+                    n_eval=64,
+                )
+            ),
+            [],
+        )
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "Global.device is 'gpu'" in out and "running on the CPU" in out
@@ -246,13 +300,14 @@ def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
 
 
 def test_cli_rejects_a_bad_override_before_training(tmp_path, capsys):
-    assert train_main(["-c", DEFAULT, "-o", "Global.epoch=3"]) == 2   # exit status, no traceback
+    assert train_main(["-c", DEFAULT, "-o", "Global.epoch=3"]) == 2  # exit status, no traceback
     err = capsys.readouterr().err
     assert "Global.epoch" in err and "did you mean 'epochs'" in err
 
 
 def _write_imagenet_like(root, n_per_class=4, classes=3, size=40):
     from PIL import Image
+
     lines = []
     for c in range(classes):
         os.makedirs(root / f"c{c}", exist_ok=True)
@@ -264,30 +319,47 @@ def _write_imagenet_like(root, n_per_class=4, classes=3, size=40):
     return root / "train_list.txt"
 
 
-@pytest.mark.parametrize("fixture,arch", [("GoogLeNet.yaml", "googlenet"),
-                                          ("InceptionV3.yaml", "inception_v3")])
+@pytest.mark.parametrize(
+    "fixture,arch", [("GoogLeNet.yaml", "googlenet"), ("InceptionV3.yaml", "inception_v3")]
+)
 def test_paddleclas_configs_run_with_only_data_path_overrides(tmp_path, fixture, arch):
     lst = _write_imagenet_like(tmp_path / "data")
-    data = [f"DataLoader.{m}.dataset.{k}={v}" for m in ("Train", "Eval")
-            for k, v in (("image_root", tmp_path / "data"), ("cls_label_path", lst))]
+    data = [
+        f"DataLoader.{m}.dataset.{k}={v}"
+        for m in ("Train", "Eval")
+        for k, v in (("image_root", tmp_path / "data"), ("cls_label_path", lst))
+    ]
     path = os.path.join(ROOT, "tests", "fixtures", "paddleclas", fixture)
-    cfg = load_config(path, data + ["Arch.class_num=3", "Global.epochs=1",
-                                    f"Global.output_dir={tmp_path / 'out'}",
-                                    "DataLoader.Train.sampler.batch_size=4",
-                                    "DataLoader.Eval.sampler.batch_size=4",
-                                    "DataLoader.Train.loader.num_workers=0",
-                                    "DataLoader.Eval.loader.num_workers=0"])
+    cfg = load_config(
+        path,
+        data
+        + [
+            "Arch.class_num=3",
+            "Global.epochs=1",
+            f"Global.output_dir={tmp_path / 'out'}",
+            "DataLoader.Train.sampler.batch_size=4",
+            "DataLoader.Eval.sampler.batch_size=4",
+            "DataLoader.Train.loader.num_workers=0",
+            "DataLoader.Eval.loader.num_workers=0",
+        ],
+    )
     summary = train(cfg)
     assert summary["arch"] == arch
     assert summary["history"][-1]["epoch"] == 1
     assert math.isfinite(summary["history"][-1]["train"]["loss"])
 
 
-@pytest.mark.parametrize("path", sorted(
-    os.path.join(ROOT, "configs", f) for f in os.listdir(os.path.join(ROOT, "configs"))
-    if f.endswith(".yaml")))
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        os.path.join(ROOT, "configs", f)
+        for f in os.listdir(os.path.join(ROOT, "configs"))
+        if f.endswith(".yaml")
+    ),
+)
 def test_shipped_fashion_mnist_configs_load_and_build(path):
     from paddle_inception.engine.trainer import build_network
+
     cfg = load_config(path)
     net, name = build_network(cfg)
     assert net.num_classes == 10 and net.in_channels == cfg["Global"]["image_shape"][0] == 1
@@ -299,14 +371,24 @@ def test_data_parallel_on_cpu_with_two_processes(tmp_path):
     """paddle.distributed.launch with 2 CPU processes (gloo): each rank trains on its shard,
     rank 0 alone writes checkpoints, which load into a plain model."""
     overrides = small(tmp_path / "out", epochs=2, n_train=256, n_eval=64)
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-           "--log_dir", str(tmp_path / "log"), os.path.join(ROOT, "tools", "train.py"),
-           "-c", DEFAULT] + sum((["-o", o] for o in overrides), [])
-    rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
-                        env=checkout_env())
+    cmd = [
+        sys.executable,
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node",
+        "2",
+        "--log_dir",
+        str(tmp_path / "log"),
+        os.path.join(ROOT, "tools", "train.py"),
+        "-c",
+        DEFAULT,
+    ] + sum((["-o", o] for o in overrides), [])
+    rc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=checkout_env()
+    )
     logs = [(tmp_path / "log" / f"workerlog.{r}").read_text() for r in (0, 1)]
     assert rc.returncode == 0, logs[0][-3000:] + logs[1][-3000:]
-    for log in logs:                        # 256 images / (2 ranks x batch 64) = 2 steps each
+    for log in logs:  # 256 images / (2 ranks x batch 64) = 2 steps each
         assert "2 steps/epoch" in log
     root = tmp_path / "out" / "googlenet_bn"
     state = json.load(open(root / "latest" / "state.json"))

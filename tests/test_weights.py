@@ -2,6 +2,7 @@
 
 Every file is built here (tmp_path) from small real layers or by hand-written pickles.
 """
+
 import collections
 import logging
 import os
@@ -26,7 +27,7 @@ from paddle_inception.weights import (
     resolve_weights_file,
 )
 
-_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]    # numpy's _reconstruct (1.x or 2.x module)
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's _reconstruct (1.x or 2.x module)
 _SCALAR = np.float32(1).__reduce__()[0]
 
 
@@ -34,11 +35,17 @@ _SCALAR = np.float32(1).__reduce__()[0]
 # helpers
 # ---------------------------------------------------------------------------------------------
 
+
 def _net(num_classes=5, in_channels=3):
     """8 state tensors: conv (2), BN (4: weight, bias, _mean, _variance), classifier (2)."""
     return paddle.nn.Sequential(
-        paddle.nn.Conv2D(in_channels, 4, 3, padding=1), paddle.nn.BatchNorm2D(4), paddle.nn.ReLU(),
-        paddle.nn.AdaptiveAvgPool2D(1), paddle.nn.Flatten(), paddle.nn.Linear(4, num_classes))
+        paddle.nn.Conv2D(in_channels, 4, 3, padding=1),
+        paddle.nn.BatchNorm2D(4),
+        paddle.nn.ReLU(),
+        paddle.nn.AdaptiveAvgPool2D(1),
+        paddle.nn.Flatten(),
+        paddle.nn.Linear(4, num_classes),
+    )
 
 
 def _randomized(model, seed=1):
@@ -66,7 +73,9 @@ def _deep_equal(a, b, path="root"):
     """Exact structural equality; arrays must match in type, dtype, shape and values."""
     assert type(a) is type(b), f"{path}: {type(a).__name__} vs {type(b).__name__}"
     if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{path}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"{path}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+        )
         np.testing.assert_array_equal(a, b, err_msg=path)
     elif isinstance(a, dict):
         assert list(a) == list(b), f"{path}: keys {list(a)} vs {list(b)}"
@@ -133,7 +142,7 @@ def _rewrite_to_numpy1(data: bytes) -> bytes:
     ops = list(pickletools.genops(data))
     out = bytearray()
     for (op, arg, pos), nxt in zip(ops, ops[1:] + [(None, None, len(data))]):
-        raw = data[pos:nxt[2]]
+        raw = data[pos : nxt[2]]
         if op.name == "FRAME":
             continue
         if op.name == "SHORT_BINUNICODE" and arg.startswith("numpy._core"):
@@ -156,6 +165,7 @@ def saved(tmp_path):
 
 def _expect(exc_type, path, *fragments):
     """pytest.raises that also checks the message names the file and contains `fragments`."""
+
     class _Check:
         def __enter__(self):
             self.ctx = pytest.raises(exc_type)
@@ -166,18 +176,20 @@ def _expect(exc_type, path, *fragments):
             handled = self.ctx.__exit__(*exc)
             msg = str(self.info.value)
             assert str(path) in msg, msg
-            rest = msg.replace(str(path), "")      # fragments must not match the file name itself
+            rest = msg.replace(str(path), "")  # fragments must not match the file name itself
             for frag in fragments:
                 assert frag in rest, f"{frag!r} not in {msg!r}"
-            err = self.info.value      # no chained traceback from inside pickle/numpy
+            err = self.info.value  # no chained traceback from inside pickle/numpy
             assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
             return handled
+
     return _Check()
 
 
 # ---------------------------------------------------------------------------------------------
 # round trips
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("protocol", [2, 3, 4])
 def test_state_dict_round_trip_equals_paddle_load(tmp_path, protocol):
@@ -186,11 +198,11 @@ def test_state_dict_round_trip_equals_paddle_load(tmp_path, protocol):
     paddle.save(model.state_dict(), str(path), protocol=protocol)
     ours = load_state_file(path)
     _deep_equal(ours, paddle.load(str(path), return_numpy=True))
-    assert list(ours) == list(model.state_dict())              # name table dropped, order kept
+    assert list(ours) == list(model.state_dict())  # name table dropped, order kept
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(ours[k], v.numpy())
         assert ours[k].flags.writeable
-    ours["0.weight"][...] = 0                                  # really writeable, not a view of bytes
+    ours["0.weight"][...] = 0  # really writeable, not a view of bytes
 
 
 def test_paddle_save_protocols(tmp_path):
@@ -208,10 +220,13 @@ def test_globals_written_by_paddle_save_are_exactly_allowed(tmp_path):
     seen = set()
     objects = {
         "state": model.state_dict(),
-        "nested_tensor": {"master_weights": {"a": paddle.ones([2])}, "x": [1, 2.5, None, "s", (1, 2)]},
+        "nested_tensor": {
+            "master_weights": {"a": paddle.ones([2])},
+            "x": [1, 2.5, None, "s", (1, 2)],
+        },
         "scalars": {"f": np.float32(1.5), "i": np.int64(3), "b": np.bool_(True)},
         "fortran": {"x": np.asfortranarray(np.ones((2, 3), "float32"))},
-        "empty": {"x": np.zeros((0, 3), "float32")},      # protocol 2: b'' is bytes() (no args)
+        "empty": {"x": np.zeros((0, 3), "float32")},  # protocol 2: b'' is bytes() (no args)
     }
     for protocol in (2, 3, 4):
         for name, obj in objects.items():
@@ -222,9 +237,16 @@ def test_globals_written_by_paddle_save_are_exactly_allowed(tmp_path):
             seen |= found
             load_state_file(path)
     numpy_mod = _RECONSTRUCT.__module__
-    assert seen == {f"{numpy_mod}._reconstruct", "numpy.ndarray", "numpy.dtype",
-                    f"{numpy_mod}.scalar", "_codecs.encode", "builtins.tuple", "__builtin__.tuple",
-                    "__builtin__.bytes"}
+    assert seen == {
+        f"{numpy_mod}._reconstruct",
+        "numpy.ndarray",
+        "numpy.dtype",
+        f"{numpy_mod}.scalar",
+        "_codecs.encode",
+        "builtins.tuple",
+        "__builtin__.tuple",
+        "__builtin__.bytes",
+    }
 
 
 def _train(model, opt, sched, steps, seed):
@@ -242,13 +264,21 @@ def test_optimizer_state_restores_like_paddle_load(tmp_path, kind):
     model = _net()
     model.train()
     sched = paddle.optimizer.lr.LinearWarmup(
-        paddle.optimizer.lr.CosineAnnealingDecay(0.1, T_max=20), warmup_steps=3, start_lr=0.0,
-        end_lr=0.1)
+        paddle.optimizer.lr.CosineAnnealingDecay(0.1, T_max=20),
+        warmup_steps=3,
+        start_lr=0.0,
+        end_lr=0.1,
+    )
     if kind == "adam":
         opt = paddle.optimizer.Adam(learning_rate=sched, parameters=model.parameters())
     else:
-        opt = paddle.optimizer.Momentum(learning_rate=sched, momentum=0.9, use_nesterov=True,
-                                        parameters=model.parameters(), weight_decay=1e-4)
+        opt = paddle.optimizer.Momentum(
+            learning_rate=sched,
+            momentum=0.9,
+            use_nesterov=True,
+            parameters=model.parameters(),
+            weight_decay=1e-4,
+        )
     _train(model, opt, sched, 5, seed=0)
     path = tmp_path / "model.pdopt"
     paddle.save(opt.state_dict(), str(path))
@@ -258,15 +288,17 @@ def test_optimizer_state_restores_like_paddle_load(tmp_path, kind):
     assert isinstance(ours["LR_Scheduler"], dict) and ours["LR_Scheduler"]["last_epoch"] == 5
 
     def state_now():
-        return {k: (v.numpy().copy() if isinstance(v, paddle.Tensor) else v)
-                for k, v in opt.state_dict().items()}
+        return {
+            k: (v.numpy().copy() if isinstance(v, paddle.Tensor) else v)
+            for k, v in opt.state_dict().items()
+        }
 
     saved_state, saved_lr = state_now(), opt.get_lr()
     restored = []
     for loaded in (ours, theirs):
-        _train(model, opt, sched, 2, seed=1)        # move away from the saved state ...
+        _train(model, opt, sched, 2, seed=1)  # move away from the saved state ...
         assert opt.get_lr() != saved_lr
-        opt.set_state_dict(loaded)                  # ... and back
+        opt.set_state_dict(loaded)  # ... and back
         restored.append((state_now(), opt.get_lr(), sched.last_epoch))
     for state, lr, epoch in restored:
         assert lr == saved_lr and epoch == 5
@@ -275,13 +307,18 @@ def test_optimizer_state_restores_like_paddle_load(tmp_path, kind):
 
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_numpy1_global_names_load(tmp_path, protocol):
-    obj = {"w": np.arange(6, dtype="float32").reshape(2, 3), "s": np.float32(2.5),
-           "LR_Scheduler": {"last_epoch": 3}}
+    obj = {
+        "w": np.arange(6, dtype="float32").reshape(2, 3),
+        "s": np.float32(2.5),
+        "LR_Scheduler": {"last_epoch": 3},
+    }
     data = pickle.dumps(obj, protocol=protocol)
     old = _rewrite_to_numpy1(data)
     assert b"numpy.core.multiarray" in old and b"numpy._core" not in old
     path = _write(tmp_path / "np1.pdparams", old)
-    assert {"numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar"} <= _globals_in(path)
+    assert {"numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar"} <= _globals_in(
+        path
+    )
     got = load_state_file(path)
     _deep_equal(got, obj)
     assert type(got["s"]) is np.float32
@@ -294,12 +331,14 @@ def test_dtypes_orders_scalars_and_nesting_equal_paddle_load(tmp_path):
         "big_endian": np.arange(4, dtype=">f4"),
         "zero_d": np.array(3.5, dtype="float32"),
         "empty": np.zeros((0, 7), dtype="int64"),
-        "bool": np.array([True, False]), "i8": np.array([-3, 4], "int8"),
-        "u8": np.array([255], "uint8"), "f16": np.array([1.5], "float16"),
+        "bool": np.array([True, False]),
+        "i8": np.array([-3, 4], "int8"),
+        "u8": np.array([255], "uint8"),
+        "f16": np.array([1.5], "float16"),
         "c64": np.array([1 + 2j], "complex64"),
-        "bf16_bits": paddle.to_tensor([1.5, 2.0]).astype("bfloat16").numpy(),   # uint16
+        "bf16_bits": paddle.to_tensor([1.5, 2.0]).astype("bfloat16").numpy(),  # uint16
         "scalars": [np.float32(0.25), np.int64(7), np.float64(1e300), np.bool_(False)],
-        "plain": {"list": [1, 2.5, None, "s", (1, 2), True], "neg": -2 ** 40},   # (paddle.load
+        "plain": {"list": [1, 2.5, None, "s", (1, 2), True], "neg": -(2**40)},  # (paddle.load
         # itself refuses bytes values)
     }
     for protocol in (2, 3, 4):
@@ -308,7 +347,7 @@ def test_dtypes_orders_scalars_and_nesting_equal_paddle_load(tmp_path):
         ours = load_state_file(path)
         _deep_equal(ours, paddle.load(str(path), return_numpy=True))
         assert ours["fortran"].flags.f_contiguous
-        assert ours["big_endian"].dtype == np.dtype("float32")   # numpy swaps to native order
+        assert ours["big_endian"].dtype == np.dtype("float32")  # numpy swaps to native order
         ours["big_endian"] = ours["big_endian"].astype(">f4")
         _deep_equal(ours, obj)
 
@@ -317,8 +356,10 @@ def test_python2_str_payloads(tmp_path):
     """Python 2 pickles hold raw data as str (BINSTRING, decoded latin-1 as paddle.load does);
     numpy maps them back byte for byte, and so do we."""
     raw = np.array([1.5, -2.0], "float32").tobytes().decode("latin-1")
-    obj = {"w": _array_pickle((1, (2,), np.dtype("f4"), False, raw)),
-           "s": _Reduce(_SCALAR, (np.dtype("f4"), np.float32(3).tobytes().decode("latin-1")))}
+    obj = {
+        "w": _array_pickle((1, (2,), np.dtype("f4"), False, raw)),
+        "s": _Reduce(_SCALAR, (np.dtype("f4"), np.float32(3).tobytes().decode("latin-1"))),
+    }
     path = _dump(tmp_path / "py2.pdparams", obj, protocol=2)
     ours = load_state_file(path)
     _deep_equal(ours, paddle.load(str(path), return_numpy=True))
@@ -340,14 +381,18 @@ def test_nested_tensors_become_arrays_like_paddle_load(tmp_path):
 def test_split_big_params_are_joined_like_paddle_load(tmp_path):
     """Tensors over 1 GiB are split by paddle.save under protocol 2/3; hand-made small version."""
     full = np.arange(10, dtype="float32")
-    obj = {"w@@.0": full[:6], "w@@.1": full[6:], "b": np.ones(2, "float32"),
-           "UnpackBigParamInfor@@": {"w": {"OriginShape": (2, 5), "slices": ["w@@.0", "w@@.1"]}}}
+    obj = {
+        "w@@.0": full[:6],
+        "w@@.1": full[6:],
+        "b": np.ones(2, "float32"),
+        "UnpackBigParamInfor@@": {"w": {"OriginShape": (2, 5), "slices": ["w@@.0", "w@@.1"]}},
+    }
     path = _dump(tmp_path / "big.pdparams", obj, protocol=2)
     ours = load_state_file(path)
     _deep_equal(ours, paddle.load(str(path), return_numpy=True))
     np.testing.assert_array_equal(ours["w"], full.reshape(2, 5))
     assert sorted(ours) == ["b", "w"]
-    obj["UnpackBigParamInfor@@"]["w"]["OriginShape"] = (3, 5)        # slices do not add up
+    obj["UnpackBigParamInfor@@"]["w"]["OriginShape"] = (3, 5)  # slices do not add up
     with _expect(WeightsError, _dump(tmp_path / "bad.pdparams", obj, protocol=2), "do not add up"):
         load_state_file(tmp_path / "bad.pdparams")
 
@@ -366,6 +411,7 @@ def test_ordered_dict_pickled_directly(tmp_path):
 # hostile and malformed files
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_os_system_is_refused_and_not_run(tmp_path, protocol):
     marker = tmp_path / "pwned"
@@ -379,15 +425,17 @@ def test_os_system_is_refused_and_not_run(tmp_path, protocol):
     assert isinstance(info.value, WeightsError) and isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("func,args", [(eval, ("1 + 1",)), (exec, ("x = 1",)),
-                                       (getattr, ("abc", "upper")), (__import__, ("os",))])
+@pytest.mark.parametrize(
+    "func,args",
+    [(eval, ("1 + 1",)), (exec, ("x = 1",)), (getattr, ("abc", "upper")), (__import__, ("os",))],
+)
 def test_builtins_that_run_code_are_refused(tmp_path, func, args):
     path = _dump(tmp_path / f"{func.__name__}.pdparams", {"x": _Reduce(func, args)})
     with _expect(UnsafeWeightsError, path, f"builtins.{func.__name__}"):
         load_state_file(path)
 
 
-class Foo:      # a plain class instance: pickled through copyreg.__newobj__ + the class global
+class Foo:  # a plain class instance: pickled through copyreg.__newobj__ + the class global
     pass
 
 
@@ -399,14 +447,21 @@ def test_arbitrary_class_is_refused(tmp_path):
 
 
 def test_object_dtype_from_raw_bytes_is_refused(tmp_path):
-    state = (1, (2,), np.dtype("O"), False, b"\x00" * 16)      # would be 2 object pointers
+    state = (1, (2,), np.dtype("O"), False, b"\x00" * 16)  # would be 2 object pointers
     path = _dump(tmp_path / "obj.pdparams", {"x": _array_pickle(state)})
     with _expect(WeightsError, path, "dtype", "not allowed"):
         load_state_file(path)
 
 
-@pytest.mark.parametrize("dtype", [np.dtype([("a", "O"), ("b", "f4")]), np.dtype(("f4", (2,))),
-                                   np.dtype("U3"), np.dtype("M8[s]")])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.dtype([("a", "O"), ("b", "f4")]),
+        np.dtype(("f4", (2,))),
+        np.dtype("U3"),
+        np.dtype("M8[s]"),
+    ],
+)
 def test_structured_subarray_string_dtypes_are_refused(tmp_path, dtype):
     state = (1, (1,), dtype, False, b"\x00" * dtype.itemsize)
     path = _dump(tmp_path / "st.pdparams", {"x": _array_pickle(state)})
@@ -416,22 +471,23 @@ def test_structured_subarray_string_dtypes_are_refused(tmp_path, dtype):
 
 def test_dtype_state_with_fields_is_refused(tmp_path):
     """A plain 'f4' code whose BUILD state smuggles in fields (hand-made dtype pickle)."""
-    fake = _Reduce(np.dtype, ("f4", False, True),
-                   (3, "|", None, ("a",), {"a": (np.dtype("f4"), 0)}, 4, 1, 0))
+    fake = _Reduce(
+        np.dtype, ("f4", False, True), (3, "|", None, ("a",), {"a": (np.dtype("f4"), 0)}, 4, 1, 0)
+    )
     path = _dump(tmp_path / "df.pdparams", {"x": _array_pickle((1, (1,), fake, False, b"\0" * 4))})
     with _expect(WeightsError, path, "structured"):
         load_state_file(path)
 
 
 def test_object_payload_list_is_refused(tmp_path):
-    state = (1, (2,), np.dtype("f4"), False, [1.0, 2.0])        # object-array style payload
+    state = (1, (2,), np.dtype("f4"), False, [1.0, 2.0])  # object-array style payload
     path = _dump(tmp_path / "lst.pdparams", {"x": _array_pickle(state)})
     with _expect(WeightsError, path, "raw bytes"):
         load_state_file(path)
 
 
 def test_shape_claim_larger_than_payload_is_refused_without_allocating(tmp_path):
-    state = (1, (32768, 16384), np.dtype("f4"), False, b"\x00" * 4)   # claims 2 GiB
+    state = (1, (32768, 16384), np.dtype("f4"), False, b"\x00" * 4)  # claims 2 GiB
     path = _dump(tmp_path / "claim.pdparams", {"x": _array_pickle(state)})
     tracemalloc.start()
     t0 = time.perf_counter()
@@ -442,11 +498,12 @@ def test_shape_claim_larger_than_payload_is_refused_without_allocating(tmp_path)
     finally:
         tracemalloc.stop()
     assert time.perf_counter() - t0 < 2
-    assert peak < 4 * 2 ** 20, peak
+    assert peak < 4 * 2**20, peak
 
 
-@pytest.mark.parametrize("shape", [(-1,), (True,), (2 ** 70,), (2 ** 70, 0), [1], (1.0,),
-                                   ("1",), (2,) * 65])
+@pytest.mark.parametrize(
+    "shape", [(-1,), (True,), (2**70,), (2**70, 0), [1], (1.0,), ("1",), (2,) * 65]
+)
 def test_bad_shape_entries_are_refused(tmp_path, shape):
     state = (1, shape, np.dtype("f4"), False, b"\x00" * 4)
     path = _dump(tmp_path / "shape.pdparams", {"x": _array_pickle(state)})
@@ -455,15 +512,18 @@ def test_bad_shape_entries_are_refused(tmp_path, shape):
 
 
 def test_array_without_state_is_refused(tmp_path):
-    path = _dump(tmp_path / "nostate.pdparams", {"x": _Reduce(_RECONSTRUCT, (np.ndarray, (0,), b"b"))})
+    path = _dump(
+        tmp_path / "nostate.pdparams", {"x": _Reduce(_RECONSTRUCT, (np.ndarray, (0,), b"b"))}
+    )
     with _expect(WeightsError, path, "never received"):
         load_state_file(path)
 
 
 def test_reconstruct_of_other_type_is_refused(tmp_path):
-    path = _dump(tmp_path / "sub.pdparams",
-                 {"x": _array_pickle((1, (1,), np.dtype("f4"), False, b"\0" * 4),
-                                     args=(tuple, (0,), b"b"))})
+    path = _dump(
+        tmp_path / "sub.pdparams",
+        {"x": _array_pickle((1, (1,), np.dtype("f4"), False, b"\0" * 4), args=(tuple, (0,), b"b"))},
+    )
     with _expect(WeightsError, path, "_reconstruct"):
         load_state_file(path)
 
@@ -473,7 +533,7 @@ def test_one_payload_feeding_two_arrays_is_refused(tmp_path):
     raw = b"\x01" * 64
     arrays = [_array_pickle((1, (16,), np.dtype("f4"), False, raw)) for _ in range(2)]
     data = pickle.dumps({"a": arrays[0], "b": arrays[1]}, protocol=4)
-    assert data.count(b"\x01" * 64) == 1                         # really shared in the file
+    assert data.count(b"\x01" * 64) == 1  # really shared in the file
     path = _write(tmp_path / "shared.pdparams", data)
     with _expect(WeightsError, path, "used several times"):
         load_state_file(path)
@@ -493,7 +553,9 @@ def test_deep_nesting_is_a_clean_error(tmp_path):
         load_state_file(path)
     # just over the limit is refused, just under loads
     for d, ok in ((MAX_DEPTH - 2, True), (MAX_DEPTH + 1, False)):
-        p = _write(tmp_path / f"d{d}.pdparams", b"\x80\x04}\x8c\x01k" + b"]" * d + b"a" * (d - 1) + b"s.")
+        p = _write(
+            tmp_path / f"d{d}.pdparams", b"\x80\x04}\x8c\x01k" + b"]" * d + b"a" * (d - 1) + b"s."
+        )
         if ok:
             assert isinstance(load_state_file(p)["k"], list)
         else:
@@ -502,15 +564,15 @@ def test_deep_nesting_is_a_clean_error(tmp_path):
 
 
 def test_self_reference_is_refused(tmp_path):
-    path = _write(tmp_path / "cycle.pdparams", b"\x80\x04}\x8c\x01k]\x94h\x00as.")   # L = [L]
+    path = _write(tmp_path / "cycle.pdparams", b"\x80\x04}\x8c\x01k]\x94h\x00as.")  # L = [L]
     with _expect(WeightsError, path, "self-referencing"):
         load_state_file(path)
 
 
 def test_shared_subtrees_are_walked_once(tmp_path):
     """60 levels of [x, x] through the memo: 2**60 paths, but one object per level."""
-    data = bytearray(b"\x80\x04}\x8c\x01k]\x940")                # memo[0] = [], POP
-    for i in range(1, 61):                                      # memo[i] = [memo[i-1]] * 2, POP
+    data = bytearray(b"\x80\x04}\x8c\x01k]\x940")  # memo[0] = [], POP
+    for i in range(1, 61):  # memo[i] = [memo[i-1]] * 2, POP
         data += b"(h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"l\x940"
     data += b"h" + bytes([60]) + b"s."
     t0 = time.perf_counter()
@@ -527,14 +589,17 @@ def test_deep_tuple_key_is_refused_before_hashing(tmp_path):
         load_state_file(path)
 
 
-@pytest.mark.parametrize("name,data,fragment", [
-    # LONG_BINPUT 0xffffffff: the C unpickler would zero a 64 GiB memo table
-    ("memo", b"\x80\x04}r\xff\xff\xff\xff.", None),
-    # BINBYTES8 / FRAME claiming a terabyte in an 18-byte file
-    ("bytes8", b"\x80\x04}\x8c\x01k\x8e" + struct.pack("<Q", 2 ** 40) + b"abc", "truncated"),
-    ("frame", b"\x80\x04\x95" + struct.pack("<Q", 2 ** 40) + b"}.", "truncated"),
-    ("bytearray8", b"\x80\x05}\x8c\x01k\x96" + struct.pack("<Q", 2 ** 40) + b"abc", "BYTEARRAY8"),
-])
+@pytest.mark.parametrize(
+    "name,data,fragment",
+    [
+        # LONG_BINPUT 0xffffffff: the C unpickler would zero a 64 GiB memo table
+        ("memo", b"\x80\x04}r\xff\xff\xff\xff.", None),
+        # BINBYTES8 / FRAME claiming a terabyte in an 18-byte file
+        ("bytes8", b"\x80\x04}\x8c\x01k\x8e" + struct.pack("<Q", 2**40) + b"abc", "truncated"),
+        ("frame", b"\x80\x04\x95" + struct.pack("<Q", 2**40) + b"}.", "truncated"),
+        ("bytearray8", b"\x80\x05}\x8c\x01k\x96" + struct.pack("<Q", 2**40) + b"abc", "BYTEARRAY8"),
+    ],
+)
 def test_length_claims_do_not_allocate(tmp_path, name, data, fragment):
     path = _write(tmp_path / f"{name}.pdparams", data)
     tracemalloc.start()
@@ -547,7 +612,7 @@ def test_length_claims_do_not_allocate(tmp_path, name, data, fragment):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 2 ** 20, peak
+    assert peak < 2**20, peak
 
 
 def test_many_tiny_opcodes_hit_the_budget(tmp_path):
@@ -561,7 +626,9 @@ def test_persistent_ids_are_refused(tmp_path):
     class P(pickle.Pickler):
         def persistent_id(self, obj):
             return "ext" if obj == "payload" else None
+
     import io
+
     buf = io.BytesIO()
     P(buf, protocol=4).dump({"x": "payload"})
     path = _write(tmp_path / "pid.pdparams", buf.getvalue())
@@ -624,8 +691,10 @@ def test_text_file(tmp_path):
         load_state_file(path)
 
 
-@pytest.mark.parametrize("obj,kind", [([np.ones(2, "float32")], "list"),
-                                      (np.ones(2, "float32"), "numpy array"), (3, "int")])
+@pytest.mark.parametrize(
+    "obj,kind",
+    [([np.ones(2, "float32")], "list"), (np.ones(2, "float32"), "numpy array"), (3, "int")],
+)
 def test_top_level_must_be_a_dict(tmp_path, obj, kind):
     path = tmp_path / "top.pdparams"
     paddle.save(obj, str(path))
@@ -643,6 +712,7 @@ def test_missing_file_and_directory(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # trusted=True
 # ---------------------------------------------------------------------------------------------
+
 
 def test_trusted_uses_paddle_load(tmp_path, saved):
     _, path = saved
@@ -671,20 +741,21 @@ def test_trusted_corrupt_file_is_weights_error(tmp_path):
 # resolve_weights_file
 # ---------------------------------------------------------------------------------------------
 
+
 def test_resolve_weights_file(tmp_path, saved):
     _, path = saved
     assert resolve_weights_file(path) == str(path)
-    assert resolve_weights_file(str(path)[:-len(".pdparams")]) == str(path)        # prefix
+    assert resolve_weights_file(str(path)[: -len(".pdparams")]) == str(path)  # prefix
     ckpt = tmp_path / "out" / "epoch_0003"
     ckpt.mkdir(parents=True)
     (ckpt / "model.pdparams").write_bytes(path.read_bytes())
     want = os.path.join(os.path.realpath(ckpt), "model.pdparams")
-    assert resolve_weights_file(ckpt) == want                                        # directory
+    assert resolve_weights_file(ckpt) == want  # directory
     assert resolve_weights_file(ckpt / "model.pdparams") == str(ckpt / "model.pdparams")
     latest = tmp_path / "out" / "latest"
     latest.symlink_to("epoch_0003")
-    assert resolve_weights_file(latest) == want                                      # symlinked dir
-    assert resolve_weights_file(str(latest) + ".pdparams") == want                   # prefix of a dir
+    assert resolve_weights_file(latest) == want  # symlinked dir
+    assert resolve_weights_file(str(latest) + ".pdparams") == want  # prefix of a dir
 
 
 def test_resolve_weights_file_errors(tmp_path):
@@ -705,9 +776,12 @@ def test_resolve_weights_file_errors(tmp_path):
 # load_weights
 # ---------------------------------------------------------------------------------------------
 
+
 def _outputs(model, seed=0):
     model.eval()
-    x = paddle.to_tensor(np.random.default_rng(seed).standard_normal((2, 3, 8, 8)).astype("float32"))
+    x = paddle.to_tensor(
+        np.random.default_rng(seed).standard_normal((2, 3, 8, 8)).astype("float32")
+    )
     with paddle.no_grad():
         return model(x).numpy()
 
@@ -719,7 +793,13 @@ def test_strict_exact_fit(tmp_path, saved):
     report = load_weights(model, path)
     np.testing.assert_array_equal(_outputs(model), _outputs(src))
     _assert_same_state(model, _snapshot(src))
-    assert report == {"file": str(path), "loaded": 8, "skipped": [], "missing": [], "unexpected": []}
+    assert report == {
+        "file": str(path),
+        "loaded": 8,
+        "skipped": [],
+        "missing": [],
+        "unexpected": [],
+    }
 
 
 def test_strict_from_checkpoint_dir_and_dict(tmp_path, saved):
@@ -728,7 +808,9 @@ def test_strict_from_checkpoint_dir_and_dict(tmp_path, saved):
     ckpt.mkdir()
     (ckpt / "model.pdparams").write_bytes(path.read_bytes())
     model = _net()
-    assert load_weights(model, ckpt)["file"] == os.path.join(os.path.realpath(ckpt), "model.pdparams")
+    assert load_weights(model, ckpt)["file"] == os.path.join(
+        os.path.realpath(ckpt), "model.pdparams"
+    )
     _assert_same_state(model, _snapshot(src))
     # an already-loaded dict: arrays or another model's tensors
     for state in (load_state_file(path), src.state_dict()):
@@ -743,8 +825,14 @@ def test_strict_other_class_count_lists_classifier_and_loads_nothing(tmp_path):
     paddle.save(src.state_dict(), str(path))
     model = _net(num_classes=5)
     before = _snapshot(model)
-    with _expect(WeightsError, path, "2 with another shape", "5.weight: file [4, 10] vs model [4, 5]",
-                 "5.bias: file [10] vs model [5]", "6 of 8"):
+    with _expect(
+        WeightsError,
+        path,
+        "2 with another shape",
+        "5.weight: file [4, 10] vs model [4, 5]",
+        "5.bias: file [10] vs model [5]",
+        "6 of 8",
+    ):
         load_weights(model, path)
     _assert_same_state(model, before)
 
@@ -753,11 +841,18 @@ def test_strict_missing_and_unexpected(tmp_path, saved):
     src, path = saved
     full = load_state_file(path)
     cases = {
-        "missing": ({k: v for k, v in full.items() if k != "1._mean"}, ["1 missing", "1._mean [4]"]),
-        "unexpected": (dict(full, **{"head.fc.weight": np.ones((3, 3), "float32")}),
-                       ["1 not in the model", "head.fc.weight [3, 3]"]),
-        "no_match": ({"backbone." + k: v for k, v in full.items()},
-                     ["8 missing", "8 not in the model", "0 of 8"]),
+        "missing": (
+            {k: v for k, v in full.items() if k != "1._mean"},
+            ["1 missing", "1._mean [4]"],
+        ),
+        "unexpected": (
+            dict(full, **{"head.fc.weight": np.ones((3, 3), "float32")}),
+            ["1 not in the model", "head.fc.weight [3, 3]"],
+        ),
+        "no_match": (
+            {"backbone." + k: v for k, v in full.items()},
+            ["8 missing", "8 not in the model", "0 of 8"],
+        ),
     }
     for name, (state, fragments) in cases.items():
         p = tmp_path / f"{name}.pdparams"
@@ -766,27 +861,31 @@ def test_strict_missing_and_unexpected(tmp_path, saved):
         before = _snapshot(model)
         with _expect(WeightsError, p, *fragments):
             load_weights(model, p, what="--weights")
-        assert str(pytest.raises(WeightsError, load_weights, model, p, what="--weights").value) \
-            .startswith("--weights:")
+        assert str(
+            pytest.raises(WeightsError, load_weights, model, p, what="--weights").value
+        ).startswith("--weights:")
         _assert_same_state(model, before)
 
 
 def test_dtype_and_byte_order_are_cast(tmp_path, saved):
     src, path = saved
     ref = _snapshot(src)
-    for name, conv in (("f64", lambda a: a.astype("float64")),
-                       ("big", lambda a: a.astype(">f4")),
-                       ("fortran", lambda a: np.asfortranarray(a)),
-                       ("bf16", lambda a: paddle.to_tensor(a).astype("bfloat16").numpy())):
+    for name, conv in (
+        ("f64", lambda a: a.astype("float64")),
+        ("big", lambda a: a.astype(">f4")),
+        ("fortran", lambda a: np.asfortranarray(a)),
+        ("bf16", lambda a: paddle.to_tensor(a).astype("bfloat16").numpy()),
+    ):
         p = tmp_path / f"{name}.pdparams"
         paddle.save({k: conv(v) for k, v in ref.items()}, str(p))
-        for source in (p, {k: conv(v) for k, v in ref.items()}):    # a file, or a dict as given
+        for source in (p, {k: conv(v) for k, v in ref.items()}):  # a file, or a dict as given
             model = _net()
             load_weights(model, source)
             for k, v in model.state_dict().items():
                 assert v.dtype == paddle.float32, (name, k)
-                np.testing.assert_allclose(v.numpy(), ref[k], rtol=1e-2 if name == "bf16" else 0,
-                                           err_msg=f"{name} {k}")
+                np.testing.assert_allclose(
+                    v.numpy(), ref[k], rtol=1e-2 if name == "bf16" else 0, err_msg=f"{name} {k}"
+                )
 
 
 class _ListHandler(logging.Handler):
@@ -811,8 +910,13 @@ def test_finetune_skips_classifier_with_warnings(tmp_path):
         report = load_weights(model, path, mode="finetune", logger=log, what="pretrained_model")
     finally:
         log.removeHandler(handler)
-    assert report == {"file": str(path), "loaded": 6, "skipped": ["5.weight", "5.bias"],
-                      "missing": [], "unexpected": ["extra"]}
+    assert report == {
+        "file": str(path),
+        "loaded": 6,
+        "skipped": ["5.weight", "5.bias"],
+        "missing": [],
+        "unexpected": ["extra"],
+    }
     skip = [m for m in handler.messages if "skipping" in m]
     assert len(skip) == 2 and "5.weight" in skip[0] and "[4, 10]" in skip[0] and "[4, 5]" in skip[0]
     assert sum("extra" in m for m in handler.messages) == 1
@@ -828,15 +932,18 @@ def test_finetune_default_logger(tmp_path, caplog):
     paddle.save(src.state_dict(), str(path))
     with caplog.at_level(logging.WARNING, logger="paddle_inception"):
         load_weights(_net(num_classes=5), path, mode="finetune")
-    assert sum("skipping" in r.getMessage() and r.name == "paddle_inception"
-               for r in caplog.records) == 2
+    assert (
+        sum("skipping" in r.getMessage() and r.name == "paddle_inception" for r in caplog.records)
+        == 2
+    )
 
 
 def test_finetune_unrelated_model_is_refused(tmp_path):
-    other = paddle.nn.Sequential(paddle.nn.Conv2D(3, 4, 3, padding=1), paddle.nn.Conv2D(4, 8, 1),
-                                 paddle.nn.Linear(8, 8))
+    other = paddle.nn.Sequential(
+        paddle.nn.Conv2D(3, 4, 3, padding=1), paddle.nn.Conv2D(4, 8, 1), paddle.nn.Linear(8, 8)
+    )
     path = tmp_path / "other.pdparams"
-    paddle.save(other.state_dict(), str(path))    # shares only conv 0 (2 of 8 tensors)
+    paddle.save(other.state_dict(), str(path))  # shares only conv 0 (2 of 8 tensors)
     model = _net()
     before = _snapshot(model)
     with _expect(WeightsError, path, "matches only 2 of 8", "another model"):
@@ -847,7 +954,7 @@ def test_finetune_unrelated_model_is_refused(tmp_path):
 def test_finetune_half_is_enough(tmp_path, saved):
     src, path = saved
     state = load_state_file(path)
-    for k in ("5.weight", "5.bias", "1._mean", "1._variance"):   # exactly half left
+    for k in ("5.weight", "5.bias", "1._mean", "1._variance"):  # exactly half left
         del state[k]
     model = _net()
     report = load_weights(model, state, mode="finetune")

@@ -1,4 +1,5 @@
 """The contract every registered model keeps (parametrised over the whole registry)."""
+
 import re
 
 import numpy as np
@@ -21,8 +22,15 @@ def _main(out):
 
 
 def test_registry_lists_the_whole_family():
-    for required in ("googlenet", "googlenet_bn", "bninception", "inception_v3", "inception_v4",
-                     "inception_resnet_v1", "inception_resnet_v2"):
+    for required in (
+        "googlenet",
+        "googlenet_bn",
+        "bninception",
+        "inception_v3",
+        "inception_v4",
+        "inception_resnet_v1",
+        "inception_resnet_v2",
+    ):
         assert required in MODELS
     assert pi.list_models("inception_v*") == [m for m in MODELS if m.startswith("inception_v")]
 
@@ -35,8 +43,16 @@ def test_unknown_model_suggests_a_name():
 @pytest.mark.parametrize("name", MODELS)
 def test_default_cfg_is_complete_and_consistent(name):
     cfg = pi.get_model_cfg(name)
-    for key in ("input_size", "min_input_size", "mean", "std", "crop_pct", "interpolation",
-                "num_classes", "paper"):
+    for key in (
+        "input_size",
+        "min_input_size",
+        "mean",
+        "std",
+        "crop_pct",
+        "interpolation",
+        "num_classes",
+        "paper",
+    ):
         assert cfg[key] not in (None, ""), key
     model = pi.create_model(name)
     assert isinstance(model, InceptionModel)
@@ -53,11 +69,14 @@ def test_train_forward_backward_every_parameter_gets_a_gradient(name):
     out = model(paddle.randn([2, 3, s, s]))
     outs = out if isinstance(out, (tuple, list)) else [out]
     for o in outs:
-        assert o.shape == [2, 7]                       # batch preserved, class override honoured
+        assert o.shape == [2, 7]  # batch preserved, class override honoured
         assert np.isfinite(o.numpy()).all()
     paddle.add_n([o.mean() for o in outs]).backward()
-    missing = [n for n, p in model.named_parameters()
-               if not p.stop_gradient and (p.grad is None or not np.isfinite(p.grad.numpy()).all())]
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if not p.stop_gradient and (p.grad is None or not np.isfinite(p.grad.numpy()).all())
+    ]
     assert not missing, f"parameters without a finite gradient: {missing[:10]}"
 
 
@@ -71,8 +90,9 @@ def test_eval_returns_main_logits_features_and_stages(name):
     assert not isinstance(logits, (tuple, list)) and logits.shape == [3, 5]
     feats = model.forward_features(x)
     assert feats.shape[:2] == [3, model.num_features]
-    np.testing.assert_allclose(model.forward_head(feats).numpy(), logits.numpy(), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model.forward_head(feats).numpy(), logits.numpy(), rtol=1e-5, atol=1e-5
+    )
     assert model.forward_head(feats, pre_logits=True).shape == [3, model.num_features]
     stages = model.forward_stages(x)
     assert len(stages) == len(model.feature_info) >= 3
@@ -98,6 +118,7 @@ def test_num_classes_zero_returns_pooled_features(name):
 
 def _init_args(name):
     import inspect
+
     model_cls = type(pi.create_model(name))
     return inspect.signature(model_cls.__init__).parameters
 
@@ -153,8 +174,11 @@ def test_pretrained_local_path_round_trip(name, tmp_path):
         assert k == k2
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # strict: a classifier for another class count is refused, naming the tensors and shapes
-    with pytest.raises(ValueError, match=r"does not fit model .*fc\S*\.weight: file \[\d+, 4\] "
-                                         r"vs model \[\d+, 9\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit model .*fc\S*\.weight: file \[\d+, 4\] "
+        r"vs model \[\d+, 9\]",
+    ):
         pi.create_model(name, num_classes=9, pretrained=path)
     with pytest.raises(FileNotFoundError, match="nope.pdparams"):
         pi.create_model(name, pretrained=str(tmp_path / "nope.pdparams"))

@@ -5,6 +5,7 @@ writes DST.json (model kwargs + preprocessing) next to DST.pdparams; see paddle_
 
 The same command as `paddle-inception convert ...` (paddle_inception/cli/convert.py).
 """
+
 import sys
 
 from paddle_inception.cli.convert import main

@@ -7,6 +7,7 @@ paddle.jit.save of the main-logits network (aux heads dropped) for Paddle Infere
 
 The same command as `paddle-inception export ...` (paddle_inception/cli/export.py).
 """
+
 import sys
 
 from paddle_inception.cli.export import main

@@ -7,6 +7,7 @@ Top-k class ids, names (class-id map file) and scores per image; exit status 1 i
 
 The same command as `paddle-inception infer ...` (paddle_inception/cli/infer.py).
 """
+
 import sys
 
 from paddle_inception.cli.infer import main

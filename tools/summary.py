@@ -5,6 +5,7 @@ stage table of a model (--format json for scripts); --all: one line per register
 
 The same command as `paddle-inception summary ...` (paddle_inception/cli/summary.py).
 """
+
 import sys
 
 from paddle_inception.cli.summary import main

@@ -2,6 +2,7 @@
 
 The same command as `paddle-inception train ...` (paddle_inception/cli/train.py).
 """
+
 import sys
 
 from paddle_inception.cli.train import main

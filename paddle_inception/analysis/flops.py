@@ -8,6 +8,7 @@ with our own forward hooks. Conventions, stated plainly:
   the torchstat "Flops" column of seed 000.
 BN, activations, pooling and concatenation are not counted (a few percent at most).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,10 +25,10 @@ def count_flops(model: nn.Layer, input_shape, **forward_kwargs) -> dict:
     def hook(layer, inputs, output):
         n_out = int(np.prod(output.shape))
         if isinstance(layer, nn.Conv2D):
-            w = layer.weight.shape                           # (C_out, C_in/groups, kh, kw)
+            w = layer.weight.shape  # (C_out, C_in/groups, kh, kw)
             macs = n_out * int(np.prod(w[1:]))
         else:
-            macs = n_out * layer.weight.shape[0]              # Linear weight: (in, out)
+            macs = n_out * layer.weight.shape[0]  # Linear weight: (in, out)
         bias = n_out if getattr(layer, "bias", None) is not None else 0
         per_layer.append((layer.full_name(), macs, macs + bias))
 
@@ -44,5 +45,8 @@ def count_flops(model: nn.Layer, input_shape, **forward_kwargs) -> dict:
             h.remove()
         if was_training:
             model.train()
-    return {"macs": sum(r[1] for r in per_layer), "flops": sum(r[2] for r in per_layer),
-            "per_layer": per_layer}
+    return {
+        "macs": sum(r[1] for r in per_layer),
+        "flops": sum(r[2] for r in per_layer),
+        "per_layer": per_layer,
+    }

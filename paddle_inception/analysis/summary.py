@@ -13,6 +13,7 @@ For the whole registry: one line per model (`summarize_all`), in text, Markdown 
 `paddle.summary` works with NumPy 2 in Paddle 3.3.1. Should it fail in another version, the
 table is computed by `hook_summary`, which reproduces its format (`backend` says which ran).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,9 +30,20 @@ from ..models.googlenet import Inception
 from ..registry import create_model, list_models
 from .flops import count_flops
 
-__all__ = ["BLOCK_NAME", "AuxOutputs", "has_aux_heads", "build_inception_block",
-           "summary_table", "hook_summary", "param_counts", "stage_table", "summarize",
-           "format_report", "summarize_all", "format_all"]
+__all__ = [
+    "BLOCK_NAME",
+    "AuxOutputs",
+    "has_aux_heads",
+    "build_inception_block",
+    "summary_table",
+    "hook_summary",
+    "param_counts",
+    "stage_table",
+    "summarize",
+    "format_report",
+    "summarize_all",
+    "format_all",
+]
 
 #: the extra name `--model` accepts: seed 002's Inception(192, 64, (96, 128), (16, 32), 32)
 BLOCK_NAME = "inception_block"
@@ -92,8 +104,12 @@ def hook_summary(net: nn.Layer, input_shape) -> tuple[str, dict]:
             total += n
             if p.trainable and not p.stop_gradient:
                 trainable += n
-        rows[key] = dict(input_shape=shape_of(inputs), output_shape=shape_of(output),
-                         nb_params=total, trainable_params=trainable)
+        rows[key] = dict(
+            input_shape=shape_of(inputs),
+            output_shape=shape_of(output),
+            nb_params=total,
+            trainable_params=trainable,
+        )
 
     for layer in net.sublayers():
         if not isinstance(layer, (nn.Sequential, nn.LayerList)):
@@ -119,25 +135,36 @@ def hook_summary(net: nn.Layer, input_shape) -> tuple[str, dict]:
     w_out = max([20] + [len(str(r["output_shape"])) for r in rows.values()])
     w_par = max([15] + [len(str(r["nb_params"])) for r in rows.values()])
     width = max(75, w_layer + w_in + w_out + w_par + 5)
-    lines = ["-" * width,
-             f"{'Layer (type)':^{w_layer}} {'Input Shape':^{w_in}} {'Output Shape':^{w_out}} "
-             f"{'Param #':^{w_par}}",
-             "=" * width]
+    lines = [
+        "-" * width,
+        f"{'Layer (type)':^{w_layer}} {'Input Shape':^{w_in}} {'Output Shape':^{w_out}} "
+        f"{'Param #':^{w_par}}",
+        "=" * width,
+    ]
     total = trainable = outputs = 0
     for key, r in rows.items():
-        lines.append(f"{key:^{w_layer}} {str(r['input_shape']):^{w_in}} "
-                     f"{str(r['output_shape']):^{w_out}} {r['nb_params']:^{w_par},}")
+        lines.append(
+            f"{key:^{w_layer}} {str(r['input_shape']):^{w_in}} "
+            f"{str(r['output_shape']):^{w_out}} {r['nb_params']:^{w_par},}"
+        )
         total += r["nb_params"]
         trainable += r["trainable_params"]
         outputs += numel(r["output_shape"])
-    in_mb = abs(int(np.prod(input_shape)) * 4.0 / 1024 ** 2)
-    out_mb = abs(2.0 * outputs * 4.0 / 1024 ** 2)
-    par_mb = abs(total * 4.0 / 1024 ** 2)
-    lines += ["=" * width, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}", "-" * width,
-              f"Input size (MB): {in_mb:0.2f}", f"Forward/backward pass size (MB): {out_mb:0.2f}",
-              f"Params size (MB): {par_mb:0.2f}",
-              f"Estimated Total Size (MB): {in_mb + out_mb + par_mb:0.2f}", "-" * width]
+    in_mb = abs(int(np.prod(input_shape)) * 4.0 / 1024**2)
+    out_mb = abs(2.0 * outputs * 4.0 / 1024**2)
+    par_mb = abs(total * 4.0 / 1024**2)
+    lines += [
+        "=" * width,
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        "-" * width,
+        f"Input size (MB): {in_mb:0.2f}",
+        f"Forward/backward pass size (MB): {out_mb:0.2f}",
+        f"Params size (MB): {par_mb:0.2f}",
+        f"Estimated Total Size (MB): {in_mb + out_mb + par_mb:0.2f}",
+        "-" * width,
+    ]
     return "\n".join(lines) + "\n", {"total_params": total, "trainable_params": trainable}
 
 
@@ -154,7 +181,7 @@ def summary_table(model: nn.Layer, input_shape, backend: str = "auto") -> dict:
     was_training = model.training
     try:
         return _summary_table(model, input_shape, backend)
-    finally:   # paddle.summary calls train() after its eval forward when the top layer trains
+    finally:  # paddle.summary calls train() after its eval forward when the top layer trains
         model.train() if was_training else model.eval()
 
 
@@ -167,9 +194,12 @@ def _summary_table(model, input_shape, backend):
         try:
             with contextlib.redirect_stdout(buf):
                 info = paddle.summary(net, input_size=(None,) + shape)
-            return {"text": buf.getvalue().rstrip("\n") + "\n",
-                    "total_params": int(info["total_params"]),
-                    "trainable_params": int(info["trainable_params"]), "backend": "paddle.summary"}
+            return {
+                "text": buf.getvalue().rstrip("\n") + "\n",
+                "total_params": int(info["total_params"]),
+                "trainable_params": int(info["trainable_params"]),
+                "backend": "paddle.summary",
+            }
         except (TypeError, ValueError, AttributeError, IndexError) as e:
             if backend == "paddle":
                 raise
@@ -177,8 +207,12 @@ def _summary_table(model, input_shape, backend):
     else:
         fallback_reason = None
     text, info = hook_summary(net, shape)
-    out = {"text": text, "total_params": info["total_params"],
-           "trainable_params": info["trainable_params"], "backend": "hooks"}
+    out = {
+        "text": text,
+        "total_params": info["total_params"],
+        "trainable_params": info["trainable_params"],
+        "backend": "hooks",
+    }
     if fallback_reason:
         out["fallback_reason"] = f"paddle.summary failed ({fallback_reason})"
     return out
@@ -218,11 +252,14 @@ def _inference_pass(model: nn.Layer, input_shape) -> dict:
     finally:
         for h in hooks:
             h.remove()
-    return {"macs": int(res["macs"]), "flops": int(res["flops"]),
-            # trainable ones, as papers count; _all adds BN running statistics (what an
-            # exported inference model stores)
-            "inference_params": int(sum(n for n, trainable in used.values() if trainable)),
-            "inference_params_all": int(sum(n for n, _ in used.values()))}
+    return {
+        "macs": int(res["macs"]),
+        "flops": int(res["flops"]),
+        # trainable ones, as papers count; _all adds BN running statistics (what an
+        # exported inference model stores)
+        "inference_params": int(sum(n for n, trainable in used.values() if trainable)),
+        "inference_params_all": int(sum(n for n, _ in used.values())),
+    }
 
 
 def stage_table(model: nn.Layer, input_shape) -> list[dict]:
@@ -248,14 +285,27 @@ def stage_table(model: nn.Layer, input_shape) -> list[dict]:
             for b in blocks[seen:upto]:
                 cum += sum(_numel(p) for p in getattr(model, b).parameters())
             seen = max(seen, upto)
-        rows.append({"name": name, "num_chs": int(stage.get("num_chs", feat.shape[1])),
-                     "reduction": int(stage.get("reduction", 0)),
-                     "shape": [int(s) for s in feat.shape], "cum_params": int(cum)})
+        rows.append(
+            {
+                "name": name,
+                "num_chs": int(stage.get("num_chs", feat.shape[1])),
+                "reduction": int(stage.get("reduction", 0)),
+                "shape": [int(s) for s in feat.shape],
+                "cum_params": int(cum),
+            }
+        )
     return rows
 
 
-def summarize(model: nn.Layer | str, input_shape=None, *, table: bool = True,
-              stages: bool = True, backend: str = "auto", **model_kwargs) -> dict:
+def summarize(
+    model: nn.Layer | str,
+    input_shape=None,
+    *,
+    table: bool = True,
+    stages: bool = True,
+    backend: str = "auto",
+    **model_kwargs,
+) -> dict:
     """Everything `tools/summary.py` reports for one model, as a JSON-serialisable dict.
 
     `model` is a Layer, a registry name, or `BLOCK_NAME`; `input_shape` is (C, H, W) (default:
@@ -267,8 +317,9 @@ def summarize(model: nn.Layer | str, input_shape=None, *, table: bool = True,
         name = model
         if name == BLOCK_NAME:
             if model_kwargs:
-                raise ValueError(f"{BLOCK_NAME}: takes no model arguments (got "
-                                f"{sorted(model_kwargs)})")
+                raise ValueError(
+                    f"{BLOCK_NAME}: takes no model arguments (got {sorted(model_kwargs)})"
+                )
             model = build_inception_block()
         else:
             with paddle.utils.unique_name.guard():
@@ -294,12 +345,17 @@ def _summarize(model, name, input_shape, table, stages, backend) -> dict:
     params = param_counts(model)
     inf = _inference_pass(model, input_shape)
     params["inference"] = inf["inference_params"]
-    out = {"model": name, "input_shape": list(input_shape),
-           "min_input_size": list(cfg["min_input_size"]) if cfg.get("min_input_size") else None,
-           "num_classes": getattr(model, "num_classes", None),
-           "aux_heads": has_aux_heads(model), "params": params,
-           "macs": inf["macs"], "flops": inf["flops"],
-           "stages": stage_table(model, input_shape) if stages else []}
+    out = {
+        "model": name,
+        "input_shape": list(input_shape),
+        "min_input_size": list(cfg["min_input_size"]) if cfg.get("min_input_size") else None,
+        "num_classes": getattr(model, "num_classes", None),
+        "aux_heads": has_aux_heads(model),
+        "params": params,
+        "macs": inf["macs"],
+        "flops": inf["flops"],
+        "stages": stage_table(model, input_shape) if stages else [],
+    }
     if table:
         out["summary"] = summary_table(model, input_shape, backend)
     return out
@@ -328,31 +384,45 @@ def format_report(info: dict) -> str:
     else:
         lines.append(f"{info['model']} at input 1x{shape}")
     p = info["params"]
-    lines.append(f"Compute (our counter, eval forward at 1x{shape}"
-                 f"{', aux heads not run' if info.get('aux_heads') else ''}):")
-    lines.append(f"  MACs:  {info['macs']:>15,} ({_g(info['macs'])})  multiply-accumulates of "
-                 f"Conv2D and Linear layers")
+    lines.append(
+        f"Compute (our counter, eval forward at 1x{shape}"
+        f"{', aux heads not run' if info.get('aux_heads') else ''}):"
+    )
+    lines.append(
+        f"  MACs:  {info['macs']:>15,} ({_g(info['macs'])})  multiply-accumulates of "
+        f"Conv2D and Linear layers"
+    )
     lines.append("         (what paddle.flops and most papers call FLOPs)")
-    lines.append(f"  FLOPs: {info['flops']:>15,} ({_g(info['flops'])})  MACs + one add per output "
-                 f"of a layer with bias")
-    lines.append(f"         (counting multiplies and adds separately: ~2 x MACs = "
-                 f"{_g(2 * info['macs'])})")
+    lines.append(
+        f"  FLOPs: {info['flops']:>15,} ({_g(info['flops'])})  MACs + one add per output "
+        f"of a layer with bias"
+    )
+    lines.append(
+        f"         (counting multiplies and adds separately: ~2 x MACs = {_g(2 * info['macs'])})"
+    )
     lines.append("Parameters:")
     lines.append(f"  total          {p['total']:>13,}  ({_m(p['total'])})")
     lines.append(f"  trainable      {p['trainable']:>13,}")
-    lines.append(f"  non-trainable  {p['non_trainable']:>13,}  (BatchNorm running mean/variance: "
-                 f"stop-gradient parameters in Paddle 3)")
+    lines.append(
+        f"  non-trainable  {p['non_trainable']:>13,}  (BatchNorm running mean/variance: "
+        f"stop-gradient parameters in Paddle 3)"
+    )
     if p["inference"] != p["total"]:
-        lines.append(f"  used at inference {p['inference']:>10,}  (the rest, "
-                     f"{p['total'] - p['inference']:,}, are auxiliary heads)")
+        lines.append(
+            f"  used at inference {p['inference']:>10,}  (the rest, "
+            f"{p['total'] - p['inference']:,}, are auxiliary heads)"
+        )
     if info.get("stages"):
         lines.append("Stages (feature_info; forward_stages at batch 1):")
         w = max(len("stage"), *(len(r["name"]) for r in info["stages"]))
-        lines.append(f"  {'stage':<{w}}  {'reduction':>9}  {'output shape':<22} "
-                     f"{'params up to here':>18}")
+        lines.append(
+            f"  {'stage':<{w}}  {'reduction':>9}  {'output shape':<22} {'params up to here':>18}"
+        )
         for r in info["stages"]:
-            lines.append(f"  {r['name']:<{w}}  {r['reduction']:>9}  {str(r['shape']):<22} "
-                         f"{r['cum_params']:>18,}")
+            lines.append(
+                f"  {r['name']:<{w}}  {r['reduction']:>9}  {str(r['shape']):<22} "
+                f"{r['cum_params']:>18,}"
+            )
     return "\n".join(lines)
 
 
@@ -371,12 +441,21 @@ def summarize_all(names=None, input_size=None) -> list[dict]:
             shape = (shape[0],) + tuple(input_size[-2:])
         p = param_counts(model)
         inf = _inference_pass(model, shape)
-        rows.append({"model": name, "params": p["total"], "trainable_params": p["trainable"],
-                     "inference_params": inf["inference_params"], "macs": inf["macs"],
-                     "flops": inf["flops"], "input_size": list(shape),
-                     "min_input_size": list(cfg["min_input_size"]),
-                     "crop_pct": cfg.get("crop_pct"), "interpolation": cfg.get("interpolation"),
-                     "paper": cfg.get("paper", "")})
+        rows.append(
+            {
+                "model": name,
+                "params": p["total"],
+                "trainable_params": p["trainable"],
+                "inference_params": inf["inference_params"],
+                "macs": inf["macs"],
+                "flops": inf["flops"],
+                "input_size": list(shape),
+                "min_input_size": list(cfg["min_input_size"]),
+                "crop_pct": cfg.get("crop_pct"),
+                "interpolation": cfg.get("interpolation"),
+                "paper": cfg.get("paper", ""),
+            }
+        )
         del model
     return rows
 
@@ -386,26 +465,45 @@ def format_all(rows: list[dict], fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps(rows, indent=1)
     head = ["model", "params", "inference params", "GMACs", "input", "min input"]
-    body = [[r["model"], f"{r['trainable_params']:,}", f"{r['inference_params']:,}",
-             f"{r['macs'] / 1e9:.2f}", "x".join(map(str, r["input_size"][1:])),
-             "x".join(map(str, r["min_input_size"][1:]))] for r in rows]
+    body = [
+        [
+            r["model"],
+            f"{r['trainable_params']:,}",
+            f"{r['inference_params']:,}",
+            f"{r['macs'] / 1e9:.2f}",
+            "x".join(map(str, r["input_size"][1:])),
+            "x".join(map(str, r["min_input_size"][1:])),
+        ]
+        for r in rows
+    ]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(head) + " |",
-                 "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
+        lines = [
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|",
+        ]
         lines += ["| " + " | ".join(b) + " |" for b in body]
         lines.append("")
-        lines.append("params: trainable parameters incl. auxiliary heads (BN running statistics "
-                     "are not counted); inference params: the trainable parameters an eval "
-                     "forward uses (no aux heads); GMACs: multiply-accumulates "
-                     "of conv and linear layers at the input size, batch 1 "
-                     "(`python tools/summary.py --all --format markdown`).")
+        lines.append(
+            "params: trainable parameters incl. auxiliary heads (BN running statistics "
+            "are not counted); inference params: the trainable parameters an eval "
+            "forward uses (no aux heads); GMACs: multiply-accumulates "
+            "of conv and linear layers at the input size, batch 1 "
+            "(`python tools/summary.py --all --format markdown`)."
+        )
         return "\n".join(lines)
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                       for i, (h, w) in enumerate(zip(head, widths)))]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+    ]
+    lines = [
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))
+        )
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for b in body:
-        lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                               for i, (v, w) in enumerate(zip(b, widths))))
+        lines.append(
+            "  ".join(
+                v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(b, widths))
+            )
+        )
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 wrappers. One module per command, each with `build_parser()` and `main(argv)`; `common` holds
 what they share. Only this layer parses arguments, prints, sets up logging handlers and
 changes process-wide settings (`configure_cpu`)."""
+
 from __future__ import annotations
 
 import importlib
@@ -20,9 +21,11 @@ COMMANDS = {
     "ppcls": ("ppcls", "run a PaddleClas script with this zoo registered in ppcls.arch"),
 }
 
-_USAGE = ("usage: paddle-inception <command> [options]\n\ncommands:\n"
-          + "".join(f"  {name:<8} {desc}\n" for name, (_, desc) in COMMANDS.items())
-          + "\n'paddle-inception <command> --help' describes a command's options.")
+_USAGE = (
+    "usage: paddle-inception <command> [options]\n\ncommands:\n"
+    + "".join(f"  {name:<8} {desc}\n" for name, (_, desc) in COMMANDS.items())
+    + "\n'paddle-inception <command> --help' describes a command's options."
+)
 
 
 def main(argv=None) -> int:
@@ -33,13 +36,17 @@ def main(argv=None) -> int:
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
         from .._version import __version__
+
         print(f"paddle-inception {__version__}")
         return 0
     command = argv[0]
     if command not in COMMANDS:
         from .._util import did_you_mean
-        print(f"error: unknown command {command!r}{did_you_mean(command, COMMANDS)}\n\n"
-              f"{_USAGE}", file=sys.stderr)
+
+        print(
+            f"error: unknown command {command!r}{did_you_mean(command, COMMANDS)}\n\n{_USAGE}",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(f"{__name__}.{COMMANDS[command][0]}")
     return module.main(argv[1:])
@@ -48,10 +55,12 @@ def main(argv=None) -> int:
 def train_main(argv=None) -> int:
     """`paddle-inception train` (kept under its earlier name)."""
     from .train import main as train
+
     return train(argv)
 
 
 def eval_main(argv=None) -> int:
     """`paddle-inception eval` (kept under its earlier name)."""
     from .eval import main as evaluate
+
     return evaluate(argv)

@@ -1,4 +1,5 @@
 """`python -m paddle_inception.cli <command> ...`"""
+
 import sys
 
 from . import main

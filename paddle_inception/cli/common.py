@@ -5,6 +5,7 @@ A tool names its model either with `--model NAME` (a registry or PaddleClas name
 `Global.pretrained_model`); `--num-classes`, `--in-channels` and `--input-size` override both.
 This is the only layer that configures logging handlers and process-wide CPU settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,24 @@ from ..registry import arch_kwargs, create_model, get_model_cfg, resolve_name
 from ..runtime import configure_cpu
 from ..weights import load_weights
 
-__all__ = ["ToolError", "setup_logging", "setup_tool_logging", "configure_cpu_quietly",
-           "load_tool_config", "resolve_config_path", "add_config_args", "add_model_args",
-           "parse_input_size", "ModelSpec", "resolve_model_spec", "build_model",
-           "load_model_weights", "error_exit", "run_tool", "logger"]
+__all__ = [
+    "ToolError",
+    "setup_logging",
+    "setup_tool_logging",
+    "configure_cpu_quietly",
+    "load_tool_config",
+    "resolve_config_path",
+    "add_config_args",
+    "add_model_args",
+    "parse_input_size",
+    "ModelSpec",
+    "resolve_model_spec",
+    "build_model",
+    "load_model_weights",
+    "error_exit",
+    "run_tool",
+    "logger",
+]
 
 #: the package's logger (every module logs under "paddle_inception.*")
 package_logger = logging.getLogger("paddle_inception")
@@ -59,8 +74,9 @@ def setup_logging(stream: str = "stdout", level=logging.INFO) -> None:
     for h in [h for h in package_logger.handlers if isinstance(h, _ConsoleHandler)]:
         package_logger.removeHandler(h)
     h = _ConsoleHandler(stream)
-    h.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s",
-                                     "%Y-%m-%d %H:%M:%S"))
+    h.setFormatter(
+        logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
     package_logger.addHandler(h)
     package_logger.propagate = False
 
@@ -89,7 +105,7 @@ def resolve_config_path(path: str) -> str:
     p = os.fspath(path)
     if os.path.exists(p):
         return p
-    rel = p[len("configs/"):] if p.startswith("configs/") else p
+    rel = p[len("configs/") :] if p.startswith("configs/") else p
     packaged = package_path("configs", *rel.split("/"))
     return packaged if os.path.isfile(packaged) else p
 
@@ -107,12 +123,23 @@ def load_tool_config(path: str, overrides=()) -> dict:
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = True):
     """-c/--config and repeatable -o overrides (train, eval)."""
-    p.add_argument("-c", "--config", required=required, metavar="YAML",
-                   help="PaddleClas-style YAML config (a path, or the name of a config shipped "
-                        "with the package, e.g. googlenet.yaml)")
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. -o Global.epochs=2 "
-                        "-o DataLoader.Train.sampler.batch_size=64 (repeatable)")
+    p.add_argument(
+        "-c",
+        "--config",
+        required=required,
+        metavar="YAML",
+        help="PaddleClas-style YAML config (a path, or the name of a config shipped "
+        "with the package, e.g. googlenet.yaml)",
+    )
+    p.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -o Global.epochs=2 "
+        "-o DataLoader.Train.sampler.batch_size=64 (repeatable)",
+    )
     return p
 
 
@@ -124,27 +151,63 @@ def error_exit(message: str, code: int = 2) -> int:
 def add_model_args(p: argparse.ArgumentParser, weights: bool = False, required: bool = True):
     """--model / -c (one of them), -o overrides, --num-classes, --in-channels, --input-size."""
     g = p.add_mutually_exclusive_group(required=required)
-    g.add_argument("--model", "-m", metavar="NAME",
-                   help="registered model name, e.g. googlenet (list: tools/summary.py --list)")
-    g.add_argument("-c", "--config", metavar="YAML",
-                   help="PaddleClas-style config: Arch, Global.image_shape"
-                        + (", Global.pretrained_model" if weights else ""))
-    p.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value (with -c), e.g. -o Arch.class_num=10")
-    p.add_argument("--num-classes", type=int, default=None, metavar="N",
-                   help="classifier outputs (default: config Arch.class_num or 1000)")
-    p.add_argument("--in-channels", type=int, default=None, metavar="C",
-                   help="input channels, 1 for grayscale (default: config or 3)")
-    p.add_argument("--input-size", default=None, metavar="S|HxW|CxHxW",
-                   help="input size: 224, 299x299 or 1x64x64 (default: config "
-                        "Global.image_shape or the model's default)")
+    g.add_argument(
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="registered model name, e.g. googlenet (list: tools/summary.py --list)",
+    )
+    g.add_argument(
+        "-c",
+        "--config",
+        metavar="YAML",
+        help="PaddleClas-style config: Arch, Global.image_shape"
+        + (", Global.pretrained_model" if weights else ""),
+    )
+    p.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (with -c), e.g. -o Arch.class_num=10",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="classifier outputs (default: config Arch.class_num or 1000)",
+    )
+    p.add_argument(
+        "--in-channels",
+        type=int,
+        default=None,
+        metavar="C",
+        help="input channels, 1 for grayscale (default: config or 3)",
+    )
+    p.add_argument(
+        "--input-size",
+        default=None,
+        metavar="S|HxW|CxHxW",
+        help="input size: 224, 299x299 or 1x64x64 (default: config "
+        "Global.image_shape or the model's default)",
+    )
     if weights:
-        p.add_argument("--weights", "-w", default=None, metavar="PATH",
-                       help="weights: a .pdparams file or a checkpoint directory "
-                            "(output/<model>/best); default: config Global.pretrained_model")
-        p.add_argument("--trusted-weights", action="store_true",
-                       help="read --weights with Paddle's full unpickler (paddle.load), for a "
-                            "trusted legacy file the safe loader refuses: a pickle can run code")
+        p.add_argument(
+            "--weights",
+            "-w",
+            default=None,
+            metavar="PATH",
+            help="weights: a .pdparams file or a checkpoint directory "
+            "(output/<model>/best); default: config Global.pretrained_model",
+        )
+        p.add_argument(
+            "--trusted-weights",
+            action="store_true",
+            help="read --weights with Paddle's full unpickler (paddle.load), for a "
+            "trusted legacy file the safe loader refuses: a pickle can run code",
+        )
     return p
 
 
@@ -168,8 +231,10 @@ def parse_input_size(text) -> tuple:
         if len(vals) == 1:
             vals = vals * 2
     if len(vals) not in (2, 3) or not all(isinstance(v, int) and v > 0 for v in vals):
-        raise ToolError(f"--input-size: expected S, HxW or CxHxW with positive integers "
-                        f"(e.g. 224, 299x299, 1x64x64), got {text!r}")
+        raise ToolError(
+            f"--input-size: expected S, HxW or CxHxW with positive integers "
+            f"(e.g. 224, 299x299, 1x64x64), got {text!r}"
+        )
     return tuple(vals)
 
 
@@ -177,15 +242,17 @@ class ModelSpec:
     """What a tool needs to build a model: name, constructor kwargs, input shape, config."""
 
     def __init__(self, name, kwargs, input_shape, cfg=None, weights=None):
-        self.name = name                    # registry name
-        self.kwargs = dict(kwargs)          # num_classes, in_channels, other Arch kwargs
-        self.input_shape = tuple(input_shape) if input_shape else None   # (C, H, W) or None
-        self.cfg = cfg                      # the loaded config (or None)
-        self.weights = weights              # weights path or None
+        self.name = name  # registry name
+        self.kwargs = dict(kwargs)  # num_classes, in_channels, other Arch kwargs
+        self.input_shape = tuple(input_shape) if input_shape else None  # (C, H, W) or None
+        self.cfg = cfg  # the loaded config (or None)
+        self.weights = weights  # weights path or None
 
     def __repr__(self):
-        return (f"ModelSpec({self.name!r}, kwargs={self.kwargs}, input_shape={self.input_shape},"
-                f" weights={self.weights!r})")
+        return (
+            f"ModelSpec({self.name!r}, kwargs={self.kwargs}, input_shape={self.input_shape},"
+            f" weights={self.weights!r})"
+        )
 
 
 def resolve_model_spec(args) -> ModelSpec:
@@ -202,8 +269,10 @@ def resolve_model_spec(args) -> ModelSpec:
         weights = (cfg.get("Global") or {}).get("pretrained_model")
     else:
         if getattr(args, "override", None):
-            raise ToolError("-o/--override needs a config (-c); with --model use "
-                            "--num-classes / --in-channels / --input-size")
+            raise ToolError(
+                "-o/--override needs a config (-c); with --model use "
+                "--num-classes / --in-channels / --input-size"
+            )
         try:
             name = resolve_name(args.model)
         except ValueError as e:
@@ -223,8 +292,10 @@ def resolve_model_spec(args) -> ModelSpec:
     if size is not None:
         if len(size) == 3:
             if args.in_channels is not None and size[0] != args.in_channels:
-                raise ToolError(f"--input-size {args.input_size} has {size[0]} channels but "
-                                f"--in-channels is {args.in_channels}")
+                raise ToolError(
+                    f"--input-size {args.input_size} has {size[0]} channels but "
+                    f"--in-channels is {args.in_channels}"
+                )
             kwargs["in_channels"] = size[0]
             input_shape = size
         else:
@@ -243,6 +314,7 @@ def build_model(spec: ModelSpec, fresh_names: bool = False):
     """Create the model of `spec` (eval mode). `fresh_names`: restart Paddle's layer-name
     counters, so that paddle.summary numbers the layers from 1 as in a fresh process."""
     import paddle
+
     try:
         if fresh_names:
             with paddle.utils.unique_name.guard():

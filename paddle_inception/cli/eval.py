@@ -1,4 +1,5 @@
 """`paddle-inception eval` (tools/eval.py): evaluate trained weights on `DataLoader.Eval`."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,13 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_config_args(argparse.ArgumentParser(
-        prog="paddle-inception eval",
-        description="Evaluate trained weights (-o Global.pretrained_model=output/<Arch.name>/"
-                    "best) on the config's DataLoader.Eval; prints the metrics as JSON."))
+    return add_config_args(
+        argparse.ArgumentParser(
+            prog="paddle-inception eval",
+            description="Evaluate trained weights (-o Global.pretrained_model=output/<Arch.name>/"
+            "best) on the config's DataLoader.Eval; prints the metrics as JSON.",
+        )
+    )
 
 
 def main(argv=None) -> int:
@@ -37,5 +41,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":   # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -8,6 +8,7 @@ at that size; the config's `Infer.transforms`, else its Eval `transform_ops`; th
 model's or the converted weights' recorded preprocessing; else the model's default cfg (see
 `deploy.preprocess`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,27 +48,56 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="paddle-inception infer",
         description="Classify images (files, folders, .txt list files) with an eager model "
-                    "(--model/-c, --weights) or an exported one (--inference-model); prints "
-                    "top-k class ids, names and scores. Exit status 1 if any image failed.")
-    p.add_argument("inputs", nargs="*", metavar="IMAGE|DIR|LIST.txt",
-                   help="images to classify (default: the config's Infer.infer_imgs)")
-    p.add_argument("--image", "-i", action="append", default=[], metavar="PATH",
-                   help="an image, folder or list file (repeatable; same as positional)")
+        "(--model/-c, --weights) or an exported one (--inference-model); prints "
+        "top-k class ids, names and scores. Exit status 1 if any image failed.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="IMAGE|DIR|LIST.txt",
+        help="images to classify (default: the config's Infer.infer_imgs)",
+    )
+    p.add_argument(
+        "--image",
+        "-i",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an image, folder or list file (repeatable; same as positional)",
+    )
     add_model_args(p, weights=True, required=False)
-    p.add_argument("--inference-model", metavar="PREFIX|DIR",
-                   help="an exported model (tools/export_model.py): run it with Paddle "
-                        "Inference instead of the eager model")
-    p.add_argument("--no-mkldnn", action="store_true",
-                   help="Paddle Inference on the CPU without oneDNN")
-    p.add_argument("--topk", "-k", type=int, default=None,
-                   help="classes per image (default: config Infer.PostProcess.topk or 5)")
-    p.add_argument("--class-map", default=None, metavar="FILE",
-                   help="'class_id name' file (default: config "
-                        "Infer.PostProcess.class_id_map_file, else a shipped map: "
-                        "configs/class_maps/imagenet1k.txt for 1000 classes, "
-                        "fashion_mnist.txt for Fashion-MNIST configs)")
-    p.add_argument("--batch-size", "-b", type=int, default=None,
-                   help="images per forward (default: config Infer.batch_size or 8)")
+    p.add_argument(
+        "--inference-model",
+        metavar="PREFIX|DIR",
+        help="an exported model (tools/export_model.py): run it with Paddle "
+        "Inference instead of the eager model",
+    )
+    p.add_argument(
+        "--no-mkldnn", action="store_true", help="Paddle Inference on the CPU without oneDNN"
+    )
+    p.add_argument(
+        "--topk",
+        "-k",
+        type=int,
+        default=None,
+        help="classes per image (default: config Infer.PostProcess.topk or 5)",
+    )
+    p.add_argument(
+        "--class-map",
+        default=None,
+        metavar="FILE",
+        help="'class_id name' file (default: config "
+        "Infer.PostProcess.class_id_map_file, else a shipped map: "
+        "configs/class_maps/imagenet1k.txt for 1000 classes, "
+        "fashion_mnist.txt for Fashion-MNIST configs)",
+    )
+    p.add_argument(
+        "--batch-size",
+        "-b",
+        type=int,
+        default=None,
+        help="images per forward (default: config Infer.batch_size or 8)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     return p
 
@@ -81,8 +111,9 @@ def _setup(args) -> dict:
     cfg = spec.cfg if spec else None
     if args.inference_model:
         if args.weights:
-            raise ToolError("--weights is for the eager model; an inference model holds its "
-                            "weights")
+            raise ToolError(
+                "--weights is for the eager model; an inference model holds its weights"
+            )
         try:
             model_files(args.inference_model)
         except FileNotFoundError as e:
@@ -99,9 +130,11 @@ def _setup(args) -> dict:
             in_ch = input_shape[0]
             num_classes = meta.get("num_classes")
         else:
-            raise ToolError(f"--inference-model {args.inference_model}: no _meta.json next to "
-                            f"it (not exported by tools/export_model.py); give --model NAME "
-                            f"or -c config so that the preprocessing is known")
+            raise ToolError(
+                f"--inference-model {args.inference_model}: no _meta.json next to "
+                f"it (not exported by tools/export_model.py); give --model NAME "
+                f"or -c config so that the preprocessing is known"
+            )
         if args.input_size and spec is None:
             raise ToolError("--input-size with --inference-model needs --model or -c")
         if cfg is None and not args.input_size and meta.get("transforms"):
@@ -112,9 +145,15 @@ def _setup(args) -> dict:
         predictor = InferencePredictor(args.inference_model, use_mkldnn=not args.no_mkldnn)
         probs = meta.get("softmax") if meta else None
         desc = f"Paddle Inference ({predictor.program}{', oneDNN' if not args.no_mkldnn else ''})"
-        return dict(predictor=predictor, preprocess=build_preprocess(ops, in_ch),
-                    num_classes=num_classes, cfg=cfg, probs=probs, desc=desc,
-                    class_names=meta.get("class_names"))
+        return dict(
+            predictor=predictor,
+            preprocess=build_preprocess(ops, in_ch),
+            num_classes=num_classes,
+            cfg=cfg,
+            probs=probs,
+            desc=desc,
+            class_names=meta.get("class_names"),
+        )
     converted = _load_converted(args.weights or (spec.weights if spec else None))
     if converted is not None:
         # weights from tools/convert_weights.py: the sidecar names the model options and the
@@ -124,11 +163,15 @@ def _setup(args) -> dict:
             raise ToolError(f"--weights: converted for {model.model_name}, not {spec.name}")
         ops = config_transform_ops(cfg) if cfg else None
         ops = ops or preprocessing_transform_ops(pre)
-        return dict(predictor=EagerPredictor(model),
-                    preprocess=build_preprocess(ops, model.in_channels),
-                    num_classes=model.num_classes, cfg=cfg, probs=False,
-                    desc=f"eager {model.model_name} (converted weights "
-                         f"{args.weights or spec.weights})", class_names=None)
+        return dict(
+            predictor=EagerPredictor(model),
+            preprocess=build_preprocess(ops, model.in_channels),
+            num_classes=model.num_classes,
+            cfg=cfg,
+            probs=False,
+            desc=f"eager {model.model_name} (converted weights {args.weights or spec.weights})",
+            class_names=None,
+        )
     if spec is None:
         raise ToolError("give --model NAME, -c config.yaml or --inference-model PREFIX")
     model = build_model(spec)
@@ -136,15 +179,23 @@ def _setup(args) -> dict:
         used = load_model_weights(model, spec.weights, trusted=args.trusted_weights)
         desc = f"eager {spec.name} ({used})"
     else:
-        logger.warning("no --weights (nor Global.pretrained_model): %s has random weights, its "
-                       "predictions are meaningless", spec.name)
+        logger.warning(
+            "no --weights (nor Global.pretrained_model): %s has random weights, its "
+            "predictions are meaningless",
+            spec.name,
+        )
         desc = f"eager {spec.name} (random weights)"
     ops = config_transform_ops(cfg) if (cfg and not args.input_size) else None
     ops = ops or default_transforms(model.default_cfg, spec.input_shape)
-    return dict(predictor=EagerPredictor(model),
-                preprocess=build_preprocess(ops, spec.input_shape[0]),
-                num_classes=model.num_classes, cfg=cfg, probs=False, desc=desc,
-                class_names=None)
+    return dict(
+        predictor=EagerPredictor(model),
+        preprocess=build_preprocess(ops, spec.input_shape[0]),
+        num_classes=model.num_classes,
+        cfg=cfg,
+        probs=False,
+        desc=desc,
+        class_names=None,
+    )
 
 
 def _load_converted(weights):
@@ -171,8 +222,9 @@ def main(argv=None) -> int:
         if not inputs and cfg and (cfg.get("Infer") or {}).get("infer_imgs"):
             inputs = [cfg["Infer"]["infer_imgs"]]
         if not inputs:
-            raise ToolError("no images given (positional paths, --image, or the config's "
-                            "Infer.infer_imgs)")
+            raise ToolError(
+                "no images given (positional paths, --image, or the config's Infer.infer_imgs)"
+            )
         infer_cfg = (cfg or {}).get("Infer") or {}
         k = args.topk or ((infer_cfg.get("PostProcess") or {}).get("topk")) or 5
         if k < 1:
@@ -188,16 +240,36 @@ def main(argv=None) -> int:
             if path:
                 class_map = load_class_map(path)
                 if num_classes and len(class_map) < num_classes:
-                    logger.warning("class map %s names %d classes but the model has %d", path,
-                                   len(class_map), num_classes)
-        results = classify(run["predictor"], run["preprocess"], collect_images(inputs), k=k,
-                           class_map=class_map, batch_size=bs, outputs_are_probs=run["probs"])
+                    logger.warning(
+                        "class map %s names %d classes but the model has %d",
+                        path,
+                        len(class_map),
+                        num_classes,
+                    )
+        results = classify(
+            run["predictor"],
+            run["preprocess"],
+            collect_images(inputs),
+            k=k,
+            class_map=class_map,
+            batch_size=bs,
+            outputs_are_probs=run["probs"],
+        )
     except (ValueError, FileNotFoundError) as e:
         return error_exit(str(e))
     failed = [r for r in results if "error" in r]
     if args.format == "json":
-        print(json.dumps({"backend": run["desc"], "results": results, "num_images": len(results),
-                          "num_failed": len(failed)}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "backend": run["desc"],
+                    "results": results,
+                    "num_images": len(results),
+                    "num_failed": len(failed),
+                },
+                indent=1,
+            )
+        )
     else:
         print(format_results(results))
     for r in failed:
@@ -208,5 +280,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":   # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

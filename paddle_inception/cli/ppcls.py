@@ -2,6 +2,7 @@
 register this zoo in PaddleClas (`paddle_inception.ppcls.register`), then run one of PaddleClas'
 own scripts (its tools/train.py, eval.py, export_model.py, ...) as `__main__` with ARGS, so a
 PaddleClas checkout needs no edit to use `Arch.name: PaddleInception_<Model>`."""
+
 from __future__ import annotations
 
 import os
@@ -37,5 +38,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":   # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,5 +1,6 @@
 """`paddle-inception summary` (tools/summary.py): a model's paddle.summary table, MACs/FLOPs,
 trainable vs non-trainable parameters and stage table; or one line per registered model."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,19 +31,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="paddle-inception summary",
         description="Print a model's paddle.summary table, MACs/FLOPs, trainable vs "
-                    "non-trainable parameters and its stage table; or (--all) one line per "
-                    f"registered model. --model {BLOCK_NAME} gives seed 002's Inception block.")
+        "non-trainable parameters and its stage table; or (--all) one line per "
+        f"registered model. --model {BLOCK_NAME} gives seed 002's Inception block.",
+    )
     add_model_args(p, weights=False, required=False)
-    p.add_argument("--all", action="store_true",
-                   help="one line per registered model (params, MACs, input and min size)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="one line per registered model (params, MACs, input and min size)",
+    )
     p.add_argument("--list", action="store_true", help="list the registered model names")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                   help="output format (markdown: --all only)")
-    p.add_argument("--no-table", action="store_true",
-                   help="skip the per-layer table (numbers and stages only)")
-    p.add_argument("--backend", choices=("auto", "paddle", "hooks"), default="auto",
-                   help="table backend: paddle.summary, our hooks, or auto (paddle.summary, "
-                        "hooks if it fails)")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="output format (markdown: --all only)",
+    )
+    p.add_argument(
+        "--no-table", action="store_true", help="skip the per-layer table (numbers and stages only)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("auto", "paddle", "hooks"),
+        default="auto",
+        help="table backend: paddle.summary, our hooks, or auto (paddle.summary, "
+        "hooks if it fails)",
+    )
     return p
 
 
@@ -73,10 +87,9 @@ def main(argv=None) -> int:
         else:
             spec = resolve_model_spec(args)
             model = build_model(spec, fresh_names=True)
-            info = summarize(model, spec.input_shape, table=not args.no_table,
-                             backend=args.backend)
+            info = summarize(model, spec.input_shape, table=not args.no_table, backend=args.backend)
             info["model"] = spec.name
-    except ValueError as e:   # arguments, model construction, a size below the minimum...
+    except ValueError as e:  # arguments, model construction, a size below the minimum...
         return error_exit(str(e))
     if args.format == "json":
         print(json.dumps(info, indent=1))
@@ -85,5 +98,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":   # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

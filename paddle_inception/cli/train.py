@@ -1,4 +1,5 @@
 """`paddle-inception train` (tools/train.py): train as a PaddleClas-style config says."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,13 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_config_args(argparse.ArgumentParser(
-        prog="paddle-inception train",
-        description="Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
-                    "YAML config says."))
+    return add_config_args(
+        argparse.ArgumentParser(
+            prog="paddle-inception train",
+            description="Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
+            "YAML config says.",
+        )
+    )
 
 
 def main(argv=None) -> int:
@@ -38,5 +42,5 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":   # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,6 +15,7 @@ flow collection with ``yaml.safe_load`` (``3``, ``0.1``, ``true``, ``null``, ``[
 (``DataLoader.Train.dataset.transform_ops.1.RandCropImage.size=96``; ``transform_ops[1]``
 works too, the form error messages use).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,14 @@ from .schema import (
     validate_config,
 )
 
-__all__ = ["load_config", "read_yaml", "apply_overrides", "parse_override", "dump_config",
-           "dumps_config"]
+__all__ = [
+    "load_config",
+    "read_yaml",
+    "apply_overrides",
+    "parse_override",
+    "dump_config",
+    "dumps_config",
+]
 
 
 # ============================================================================ YAML reading
@@ -50,8 +57,7 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node,
-                                                                      yaml.ScalarNode):
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
             continue
         key = loader.construct_object(key_node, deep=deep)
         try:
@@ -60,9 +66,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
             continue
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark,
+                "while constructing a mapping",
+                node.start_mark,
                 f"found duplicate key {key!r} (first at line {seen[key].line + 1})",
-                key_node.start_mark)
+                key_node.start_mark,
+            )
         seen[key] = key_node.start_mark
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
@@ -98,14 +106,17 @@ def read_yaml(path: str | os.PathLike) -> dict:
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}", source=path) from None
     try:
-        data = yaml.load(text, Loader=_Loader)   # noqa: S506 - _Loader derives from SafeLoader
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.YAMLError as e:
         raise _yaml_error(e, path) from None
     if data is None:
         raise ConfigError(f"{path}: the config file is empty", source=path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level of a config must be a mapping of sections "
-                          f"(Global, Arch, ...), got {_type_name(data)}", source=path)
+        raise ConfigError(
+            f"{path}: the top level of a config must be a mapping of sections "
+            f"(Global, Arch, ...), got {_type_name(data)}",
+            source=path,
+        )
     return data
 
 
@@ -116,22 +127,23 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not isinstance(item, str):
         raise ConfigError(f"override {item!r}: expected a string 'Section.key=value'")
     key, sep, raw = item.partition("=")
-    key = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", key.strip())   # a[1].b -> a.1.b
+    key = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", key.strip())  # a[1].b -> a.1.b
     parts = key.split(".")
     if not sep or not key or any(not p.strip() for p in parts):
-        raise ConfigError(f"override {item!r}: expected 'Section.key=value' "
-                          f"(e.g. Global.epochs=10)")
+        raise ConfigError(
+            f"override {item!r}: expected 'Section.key=value' (e.g. Global.epochs=10)"
+        )
     parts = [p.strip() for p in parts]
     text = raw.strip()
     try:
-        value = yaml.load(text, Loader=_Loader) if text else None   # noqa: S506 (safe)
+        value = yaml.load(text, Loader=_Loader) if text else None  # noqa: S506 (safe)
     except yaml.YAMLError as e:
         if text[:1] in "[{":
             problem = getattr(e, "problem", None) or str(e)
             raise ConfigError(f"override {item!r}: invalid YAML value ({problem})") from None
         value = text
     if isinstance(value, (dict, list)) and text[:1] not in "[{":
-        value = text      # e.g. 'a: b' or '- x' typed without brackets: keep the text
+        value = text  # e.g. 'a: b' or '- x' typed without brackets: keep the text
     return parts, value
 
 
@@ -147,12 +159,16 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not re.fullmatch(r"-?\d+", part):
-                raise ConfigError(f"override {item!r}: {where()} is a list; index it with an "
-                                  f"integer, not {part!r}")
+                raise ConfigError(
+                    f"override {item!r}: {where()} is a list; index it with an "
+                    f"integer, not {part!r}"
+                )
             idx = int(part)
             if not -len(node) <= idx < len(node):
-                raise ConfigError(f"override {item!r}: index {idx} is out of range for "
-                                  f"{where()} ({len(node)} items)")
+                raise ConfigError(
+                    f"override {item!r}: index {idx} is out of range for "
+                    f"{where()} ({len(node)} items)"
+                )
             done.append(part)
             if last:
                 node[idx] = value
@@ -163,20 +179,23 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
             node, spec = node[idx], child_spec
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"override {item!r}: {where()} is {_type_name(node)} "
-                              f"{_show(node)}, so it has no key {part!r}")
-        if isinstance(spec, tuple):                     # one-key op mapping in an OpList
+            raise ConfigError(
+                f"override {item!r}: {where()} is {_type_name(node)} "
+                f"{_show(node)}, so it has no key {part!r}"
+            )
+        if isinstance(spec, tuple):  # one-key op mapping in an OpList
             oplist = spec[1]
             if part not in node:
                 have = next(iter(node), None)
-                raise ConfigError(f"override {item!r}: {where()} is the op {have!r}, not "
-                                  f"{part!r}")
+                raise ConfigError(f"override {item!r}: {where()} is the op {have!r}, not {part!r}")
             child_spec = oplist.args_spec(part)
         elif isinstance(spec, Map):
             child_spec = spec.child(part)
             if child_spec is None:
-                raise ConfigError(f"override {item!r}: "
-                                  + _unknown_key_msg(_join(where(), part), part, spec.fields))
+                raise ConfigError(
+                    f"override {item!r}: "
+                    + _unknown_key_msg(_join(where(), part), part, spec.fields)
+                )
         else:
             child_spec = FREE
         done.append(part)
@@ -185,11 +204,15 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
             return
         if node.get(part) is None:
             if isinstance(child_spec, OpList):
-                raise ConfigError(f"override {item!r}: {where()} is empty; set the whole list "
-                                  f"(e.g. {where()}=[{{Name: {{arg: 1}}}}])")
+                raise ConfigError(
+                    f"override {item!r}: {where()} is empty; set the whole list "
+                    f"(e.g. {where()}=[{{Name: {{arg: 1}}}}])"
+                )
             if isinstance(child_spec, Value):
-                raise ConfigError(f"override {item!r}: {where()} is a single value, so it has "
-                                  f"no key {parts[i + 1]!r}")
+                raise ConfigError(
+                    f"override {item!r}: {where()} is a single value, so it has "
+                    f"no key {parts[i + 1]!r}"
+                )
             node[part] = {}
         node, spec = node[part], child_spec
 
@@ -219,7 +242,6 @@ def apply_overrides(cfg: dict, overrides: Iterable[str] | None) -> dict:
     return cfg
 
 
-
 def load_config(path: str | os.PathLike, overrides: Iterable[str] | None = ()) -> dict:
     """Read a PaddleClas-style YAML config, apply `overrides`, fill defaults and validate.
 
@@ -240,8 +262,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_list(dumper: _Dumper, data):
-    flow = len(data) <= 8 and all(isinstance(x, (int, float, str, bool)) or x is None
-                                  for x in data)
+    flow = len(data) <= 8 and all(isinstance(x, (int, float, str, bool)) or x is None for x in data)
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 
 
@@ -258,8 +279,14 @@ _Dumper.add_multi_representer(dict, lambda d, data: d.represent_dict(dict(data))
 
 def dumps_config(cfg: Mapping, header: str | None = None) -> str:
     """The config as YAML text (keys in their order; `header` lines become # comments)."""
-    text = yaml.dump(cfg, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    text = yaml.dump(
+        cfg,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
     if header:
         text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + text
     return text
@@ -276,7 +303,7 @@ def dump_config(cfg: Mapping, path: str | os.PathLike, header: str | None = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)                     # mkstemp creates 0600
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -10,6 +10,7 @@ Numbers: fields that expect a number also accept numeric strings - PyYAML reads 
 `parse_number`, which never evaluates code. Transform arguments are kept as written
 (``NormalizeImage.scale: 1.0/255.0`` stays a string, only checked) for the transform ops.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,15 +21,26 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .._util import closest
 
-__all__ = ["ConfigError", "validate_config", "check_section", "parse_number", "SECTIONS",
-           "DEVICES", "OPTIMIZERS", "LR_SCHEDULES", "SAMPLERS", "LOADER_DEFAULTS"]
+__all__ = [
+    "ConfigError",
+    "validate_config",
+    "check_section",
+    "parse_number",
+    "SECTIONS",
+    "DEVICES",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "SAMPLERS",
+    "LOADER_DEFAULTS",
+]
 
 
 class ConfigError(ValueError):
     """A config problem. `errors` lists every problem found (one message each)."""
 
-    def __init__(self, message: str, errors: Iterable[str] | None = None,
-                 source: str | None = None):
+    def __init__(
+        self, message: str, errors: Iterable[str] | None = None, source: str | None = None
+    ):
         self.errors = list(errors) if errors is not None else [message]
         self.source = source
         super().__init__(message)
@@ -66,8 +78,9 @@ def parse_number(value: Any, key_path: str = "value") -> int | float:
         else:
             m = _FRACTION_RE.match(value)
             if not m:
-                raise ConfigError(f"{key_path}: expected a number or a fraction like "
-                                  f"'1.0/255.0', got {value!r}")
+                raise ConfigError(
+                    f"{key_path}: expected a number or a fraction like '1.0/255.0', got {value!r}"
+                )
             den = float(m.group(2))
             if den == 0.0:
                 raise ConfigError(f"{key_path}: division by zero in {value!r}")
@@ -75,8 +88,10 @@ def parse_number(value: Any, key_path: str = "value") -> int | float:
         if not math.isfinite(out):
             raise ConfigError(f"{key_path}: {value!r} is not a finite number")
         return out
-    raise ConfigError(f"{key_path}: expected a number or a fraction like '1.0/255.0', got "
-                      f"{_type_name(value)} {value!r}")
+    raise ConfigError(
+        f"{key_path}: expected a number or a fraction like '1.0/255.0', got "
+        f"{_type_name(value)} {value!r}"
+    )
 
 
 # ============================================================================ helpers
@@ -128,6 +143,7 @@ def _join(path: str, key: Any) -> str:
 # ============================================================================ schema
 class _Spec:
     """Base of schema nodes: `check(value, path, errors)` returns the normalized value."""
+
     required = False
     nullable = False
     default: Any = _MISSING
@@ -138,7 +154,7 @@ class _Spec:
     def make_default(self) -> Any:
         return copy.deepcopy(self.default)
 
-    def check(self, value: Any, path: str, errors: list[str]) -> Any:   # pragma: no cover
+    def check(self, value: Any, path: str, errors: list[str]) -> Any:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -155,9 +171,14 @@ class Any_(_Spec):
 FREE = Any_(nullable=True)
 
 _DESC = {
-    "int": "an integer", "number": "a number", "numberlike": "a number or a fraction string",
-    "bool": "a boolean (true/false)", "str": "a string", "int_list": "a list of integers",
-    "number_list": "a list of numbers", "int_or_int_list": "an integer or a list of integers",
+    "int": "an integer",
+    "number": "a number",
+    "numberlike": "a number or a fraction string",
+    "bool": "a boolean (true/false)",
+    "str": "a string",
+    "int_list": "a list of integers",
+    "number_list": "a list of numbers",
+    "int_or_int_list": "an integer or a list of integers",
     "device": "a device name",
 }
 
@@ -171,16 +192,28 @@ class Value(_Spec):
     min/max (numbers and list items), length (lists), nonempty (strings).
     """
 
-    def __init__(self, kind: str, *, required=False, default=_MISSING, nullable=False,
-                 choices=None, min=None, max=None, length=None, nonempty=False):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        required=False,
+        default=_MISSING,
+        nullable=False,
+        choices=None,
+        min=None,
+        max=None,
+        length=None,
+        nonempty=False,
+    ):
         assert kind in _DESC, kind
         self.kind, self.required, self.default, self.nullable = kind, required, default, nullable
         self.choices, self.min, self.max = choices, min, max
         self.length, self.nonempty = length, nonempty
 
     def _bad(self, value, path, errors, desc=None):
-        errors.append(f"{path}: expected {desc or _DESC[self.kind]}, got {_type_name(value)} "
-                      f"{_show(value)}")
+        errors.append(
+            f"{path}: expected {desc or _DESC[self.kind]}, got {_type_name(value)} {_show(value)}"
+        )
         return value
 
     def _range(self, v, path, errors, shown=None) -> bool:
@@ -209,16 +242,19 @@ class Value(_Spec):
         if not isinstance(value, (list, tuple)):
             return self._bad(value, path, errors)
         if self.length is not None and len(value) != self.length:
-            errors.append(f"{path}: expected {_DESC[self.kind]} of length {self.length}, got "
-                          f"{len(value)} items {_show(value)}")
+            errors.append(
+                f"{path}: expected {_DESC[self.kind]} of length {self.length}, got "
+                f"{len(value)} items {_show(value)}"
+            )
             return list(value)
         out = []
         for i, item in enumerate(value):
             ipath = f"{path}[{i}]"
             if item_kind == "int":
                 if not _is_int(item):
-                    errors.append(f"{ipath}: expected an integer, got {_type_name(item)} "
-                                  f"{_show(item)}")
+                    errors.append(
+                        f"{ipath}: expected an integer, got {_type_name(item)} {_show(item)}"
+                    )
                 else:
                     self._range(item, ipath, errors)
                 out.append(item)
@@ -229,11 +265,13 @@ class Value(_Spec):
                         self._range(num, ipath, errors, _show(item))
                         item = num
                     except ConfigError:
-                        errors.append(f"{ipath}: expected a number, got {_type_name(item)} "
-                                      f"{_show(item)}")
+                        errors.append(
+                            f"{ipath}: expected a number, got {_type_name(item)} {_show(item)}"
+                        )
                 else:
-                    errors.append(f"{ipath}: expected a number, got {_type_name(item)} "
-                                  f"{_show(item)}")
+                    errors.append(
+                        f"{ipath}: expected a number, got {_type_name(item)} {_show(item)}"
+                    )
                 out.append(item)
         return out
 
@@ -271,8 +309,9 @@ class Value(_Spec):
         if self.choices is not None and isinstance(value, str) and value not in self.choices:
             best = _suggest(value, self.choices)
             hint = f" (did you mean {best!r}?)" if best else ""
-            errors.append(f"{path}: expected one of {', '.join(map(str, self.choices))}; got "
-                          f"{value!r}{hint}")
+            errors.append(
+                f"{path}: expected one of {', '.join(map(str, self.choices))}; got {value!r}{hint}"
+            )
         return value
 
 
@@ -285,13 +324,26 @@ class Map(_Spec):
     A non-required Map with `default={}` is created (and filled) when absent.
     """
 
-    def __init__(self, fields: Mapping[str, _Spec], *, extra=False, required=False,
-                 nullable=False, default=_MISSING, null_is_empty=False,
-                 check_fn: Callable | None = None, doc: str = ""):
+    def __init__(
+        self,
+        fields: Mapping[str, _Spec],
+        *,
+        extra=False,
+        required=False,
+        nullable=False,
+        default=_MISSING,
+        null_is_empty=False,
+        check_fn: Callable | None = None,
+        doc: str = "",
+    ):
         self.fields = dict(fields)
         self.extra, self.required, self.nullable = extra, required, nullable
-        self.default, self.null_is_empty, self.check_fn, self.doc = (default, null_is_empty,
-                                                                     check_fn, doc)
+        self.default, self.null_is_empty, self.check_fn, self.doc = (
+            default,
+            null_is_empty,
+            check_fn,
+            doc,
+        )
 
     def child(self, key: str) -> _Spec | None:
         """Spec of `key`; FREE inside a free-form map; None when the key is not allowed."""
@@ -309,8 +361,9 @@ class Map(_Spec):
                 errors.append(f"{path or 'config'}: expected a mapping, got null")
                 return value
         if not isinstance(value, dict):
-            errors.append(f"{path or 'config'}: expected a mapping, got {_type_name(value)} "
-                          f"{_show(value)}")
+            errors.append(
+                f"{path or 'config'}: expected a mapping, got {_type_name(value)} {_show(value)}"
+            )
             return value
         out = {}
         for key, val in value.items():
@@ -328,8 +381,11 @@ class Map(_Spec):
                 errors.append(f"{_join(path, key)}: required key is missing")
             elif spec.has_default():
                 default = spec.make_default()
-                out[key] = spec.check(default, _join(path, key), errors) if isinstance(
-                    spec, Map) else default
+                out[key] = (
+                    spec.check(default, _join(path, key), errors)
+                    if isinstance(spec, Map)
+                    else default
+                )
         if self.check_fn is not None:
             self.check_fn(out, path, errors)
         return out
@@ -343,8 +399,16 @@ class OpList(_Spec):
     item is an op without arguments.
     """
 
-    def __init__(self, ops: Mapping[str, Map] | None = None, *, required=False,
-                 nullable=False, default=_MISSING, min_len=0, what="op"):
+    def __init__(
+        self,
+        ops: Mapping[str, Map] | None = None,
+        *,
+        required=False,
+        nullable=False,
+        default=_MISSING,
+        min_len=0,
+        what="op",
+    ):
         self.ops = dict(ops or {})
         self.required, self.nullable, self.default = required, nullable, default
         self.min_len, self.what = min_len, what
@@ -359,8 +423,10 @@ class OpList(_Spec):
             errors.append(f"{path}: expected a list of {self.what}s, got null")
             return value
         if not isinstance(value, (list, tuple)):
-            errors.append(f"{path}: expected a list of one-key mappings like '- OpName: "
-                          f"{{arg: value}}', got {_type_name(value)} {_show(value)}")
+            errors.append(
+                f"{path}: expected a list of one-key mappings like '- OpName: "
+                f"{{arg: value}}', got {_type_name(value)} {_show(value)}"
+            )
             return value
         if len(value) < self.min_len:
             errors.append(f"{path}: needs at least {self.min_len} {self.what}(s), got none")
@@ -371,33 +437,38 @@ class OpList(_Spec):
                 out.append(item)
                 continue
             if not isinstance(item, dict) or len(item) != 1:
-                errors.append(f"{ipath}: expected a one-key mapping '{self.what} name: "
-                              f"{{arg: value}}', got {_type_name(item)} {_show(item)}")
+                errors.append(
+                    f"{ipath}: expected a one-key mapping '{self.what} name: "
+                    f"{{arg: value}}', got {_type_name(item)} {_show(item)}"
+                )
                 out.append(item)
                 continue
-            (name, args), = item.items()
+            ((name, args),) = item.items()
             if not isinstance(name, str) or not name:
-                errors.append(f"{ipath}: {self.what} name must be a non-empty string, got "
-                              f"{_show(name)}")
+                errors.append(
+                    f"{ipath}: {self.what} name must be a non-empty string, got {_show(name)}"
+                )
                 out.append(item)
                 continue
             npath = f"{ipath}.{name}"
             if args is not None and not isinstance(args, dict):
-                errors.append(f"{npath}: arguments must be a mapping (or empty), got "
-                              f"{_type_name(args)} {_show(args)}")
+                errors.append(
+                    f"{npath}: arguments must be a mapping (or empty), got "
+                    f"{_type_name(args)} {_show(args)}"
+                )
                 out.append(item)
                 continue
             spec = self.ops.get(name)
-            if spec is not None and (args is not None or any(
-                    f.has_default() or f.required for f in spec.fields.values())):
+            if spec is not None and (
+                args is not None or any(f.has_default() or f.required for f in spec.fields.values())
+            ):
                 args = spec.check(args, npath, errors)
             out.append({name: args})
         return out
 
 
 # ---------------------------------------------------------------------------- leaf specs
-DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu", "ipu", "dcu", "gcu", "ascend", "intel_gpu",
-           "mps")
+DEVICES = ("cpu", "gpu", "xpu", "npu", "mlu", "ipu", "dcu", "gcu", "ascend", "intel_gpu", "mps")
 _DEVICE_RE = re.compile(rf"^({'|'.join(DEVICES)})(:\d+)?$")
 
 
@@ -409,8 +480,10 @@ def _check_device(value, path, errors):
         base = value.split(":")[0].lower()
         best = "gpu" if base == "cuda" else _suggest(base, DEVICES)
         hint = f" (did you mean {best!r}?)" if best else ""
-    errors.append(f"{path}: expected a device ({', '.join(DEVICES)}, optionally with ':N'); "
-                  f"got {_type_name(value)} {_show(value)}{hint}")
+    errors.append(
+        f"{path}: expected a device ({', '.join(DEVICES)}, optionally with ':N'); "
+        f"got {_type_name(value)} {_show(value)}{hint}"
+    )
     return value
 
 
@@ -430,8 +503,16 @@ _OPT_KEYS = {
     "AdamW": ("beta1", "beta2", "epsilon"),
     "RMSProp": ("rho", "epsilon", "momentum"),
 }
-_OPT_COMMON = ("name", "lr", "regularizer", "weight_decay", "clip_norm", "multi_precision",
-               "no_weight_decay_name", "one_dim_param_no_weight_decay")
+_OPT_COMMON = (
+    "name",
+    "lr",
+    "regularizer",
+    "weight_decay",
+    "clip_norm",
+    "multi_precision",
+    "no_weight_decay_name",
+    "one_dim_param_no_weight_decay",
+)
 _LR_KEYS = {
     "Constant": (),
     "Cosine": ("eta_min",),
@@ -441,20 +522,27 @@ _LR_KEYS = {
     "OneCycle": ("phase_pct", "divide_factor", "end_learning_rate"),
 }
 _LR_COMMON = ("name", "learning_rate", "warmup_epoch", "warmup_start_lr", "by_epoch")
-_LR_NEEDS = {"Constant": ("learning_rate",), "Cosine": ("learning_rate",),
-             "Linear": ("learning_rate",), "Step": ("learning_rate", "step_size"),
-             "Piecewise": ("decay_epochs", "values"), "OneCycle": ("learning_rate",)}
+_LR_NEEDS = {
+    "Constant": ("learning_rate",),
+    "Cosine": ("learning_rate",),
+    "Linear": ("learning_rate",),
+    "Step": ("learning_rate", "step_size"),
+    "Piecewise": ("decay_epochs", "values"),
+    "OneCycle": ("learning_rate",),
+}
 
 
 def _check_lr(lr: dict, path: str, errors: list[str]) -> None:
     name = lr.get("name")
     if name not in _LR_KEYS:
-        return                                           # bad name already reported
+        return  # bad name already reported
     allowed = set(_LR_COMMON) | set(_LR_KEYS[name])
     for key in lr:
         if key not in allowed and isinstance(key, str):
-            errors.append(f"{_join(path, key)}: not used by the {name} schedule (its keys: "
-                          f"{', '.join(sorted(allowed))})")
+            errors.append(
+                f"{_join(path, key)}: not used by the {name} schedule (its keys: "
+                f"{', '.join(sorted(allowed))})"
+            )
     for key in _LR_NEEDS[name]:
         if key not in lr:
             errors.append(f"{_join(path, key)}: required by the {name} schedule but missing")
@@ -462,9 +550,11 @@ def _check_lr(lr: dict, path: str, errors: list[str]) -> None:
         bounds, values = lr.get("decay_epochs"), lr.get("values")
         if isinstance(bounds, list) and isinstance(values, list):
             if len(values) != len(bounds) + 1:
-                errors.append(f"{path}.values: the Piecewise schedule needs "
-                              f"len(decay_epochs) + 1 = {len(bounds) + 1} values, got "
-                              f"{len(values)}")
+                errors.append(
+                    f"{path}.values: the Piecewise schedule needs "
+                    f"len(decay_epochs) + 1 = {len(bounds) + 1} values, got "
+                    f"{len(values)}"
+                )
             if any(_is_num(a) and _is_num(b) and a >= b for a, b in zip(bounds, bounds[1:])):
                 errors.append(f"{path}.decay_epochs: must be strictly increasing, got {bounds}")
 
@@ -476,141 +566,194 @@ def _check_optimizer(opt: dict, path: str, errors: list[str]) -> None:
     allowed = set(_OPT_COMMON) | set(_OPT_KEYS[name])
     for key in opt:
         if key not in allowed and isinstance(key, str):
-            errors.append(f"{_join(path, key)}: not used by the {name} optimizer (its keys: "
-                          f"{', '.join(sorted(allowed))})")
+            errors.append(
+                f"{_join(path, key)}: not used by the {name} optimizer (its keys: "
+                f"{', '.join(sorted(allowed))})"
+            )
     if name == "Momentum" and "momentum" not in opt:
         opt["momentum"] = 0.9
     if opt.get("regularizer") and opt.get("weight_decay") is not None:
         errors.append(f"{path}: give either weight_decay or regularizer, not both")
 
 
-_LR = Map({
-    "name": V("str", required=True, choices=LR_SCHEDULES),
-    "learning_rate": V("number", min=0),
-    "warmup_epoch": V("number", min=0, default=0),
-    "warmup_start_lr": V("number", min=0, default=0.0),
-    "by_epoch": V("bool"),
-    "eta_min": V("number", min=0),
-    "end_lr": V("number", min=0),
-    "power": V("number", min=0),
-    "decay_epochs": V("int_list", min=0),
-    "values": V("number_list", min=0),
-    "step_size": V("int", min=1),
-    "gamma": V("number", min=0),
-    "phase_pct": V("number", min=0, max=1),
-    "divide_factor": V("number", min=0),
-    "end_learning_rate": V("number", min=0),
-}, required=True, check_fn=_check_lr)
+_LR = Map(
+    {
+        "name": V("str", required=True, choices=LR_SCHEDULES),
+        "learning_rate": V("number", min=0),
+        "warmup_epoch": V("number", min=0, default=0),
+        "warmup_start_lr": V("number", min=0, default=0.0),
+        "by_epoch": V("bool"),
+        "eta_min": V("number", min=0),
+        "end_lr": V("number", min=0),
+        "power": V("number", min=0),
+        "decay_epochs": V("int_list", min=0),
+        "values": V("number_list", min=0),
+        "step_size": V("int", min=1),
+        "gamma": V("number", min=0),
+        "phase_pct": V("number", min=0, max=1),
+        "divide_factor": V("number", min=0),
+        "end_learning_rate": V("number", min=0),
+    },
+    required=True,
+    check_fn=_check_lr,
+)
 
-_REGULARIZER = Map({
-    "name": V("str", required=True, choices=("L2", "L1")),
-    "coeff": V("number", required=True, min=0),
-}, nullable=True)
+_REGULARIZER = Map(
+    {
+        "name": V("str", required=True, choices=("L2", "L1")),
+        "coeff": V("number", required=True, min=0),
+    },
+    nullable=True,
+)
 
-_OPTIMIZER = Map({
-    "name": V("str", required=True, choices=OPTIMIZERS),
-    "lr": _LR,
-    "regularizer": _REGULARIZER,
-    "weight_decay": V("number", min=0, nullable=True),
-    "momentum": V("number", min=0, max=1),
-    "use_nesterov": V("bool"),
-    "beta1": V("number", min=0, max=1),
-    "beta2": V("number", min=0, max=1),
-    "epsilon": V("number", min=0),
-    "rho": V("number", min=0, max=1),
-    "clip_norm": V("number", min=0, nullable=True),
-    "multi_precision": V("bool"),
-    "no_weight_decay_name": V("str", nullable=True),
-    "one_dim_param_no_weight_decay": V("bool"),
-}, required=True, check_fn=_check_optimizer)
+_OPTIMIZER = Map(
+    {
+        "name": V("str", required=True, choices=OPTIMIZERS),
+        "lr": _LR,
+        "regularizer": _REGULARIZER,
+        "weight_decay": V("number", min=0, nullable=True),
+        "momentum": V("number", min=0, max=1),
+        "use_nesterov": V("bool"),
+        "beta1": V("number", min=0, max=1),
+        "beta2": V("number", min=0, max=1),
+        "epsilon": V("number", min=0),
+        "rho": V("number", min=0, max=1),
+        "clip_norm": V("number", min=0, nullable=True),
+        "multi_precision": V("bool"),
+        "no_weight_decay_name": V("str", nullable=True),
+        "one_dim_param_no_weight_decay": V("bool"),
+    },
+    required=True,
+    check_fn=_check_optimizer,
+)
 
-_GLOBAL = Map({
-    "checkpoints": V("str", nullable=True, default=None),
-    "pretrained_model": V("str", nullable=True, default=None),
-    "output_dir": V("str", default="./output/"),
-    "device": V("device", default="cpu"),
-    "class_num": V("int", min=1),                  # deprecated in PaddleClas: Arch.class_num
-    "save_interval": V("int", min=1, default=1),
-    "eval_during_train": V("bool", default=True),
-    "eval_interval": V("int", min=1, default=1),
-    "start_eval_epoch": V("int", min=0),
-    "epochs": V("int", min=1, required=True),
-    "print_batch_step": V("int", min=1, default=10),
-    "use_visualdl": V("bool", default=False),
-    "image_shape": V("int_list", min=1, length=3, default=[3, 224, 224]),
-    "image_channel": V("int", min=1),
-    "save_inference_dir": V("str", default="./inference"),
-    "seed": V("int", nullable=True, default=None),
-    "to_static": V("bool", default=False),
-    "eval_mode": V("str", choices=("classification", "retrieval"), default="classification"),
-    "use_dali": V("bool", default=False),
-    "use_multilabel": V("bool"),
-    "use_sync_bn": V("bool"),
-    "distributed": V("bool"),
-    "model_name": V("str", nullable=True),
-    "pdx_model_name": V("str", nullable=True),
-    "uniform_output_enabled": V("bool"),
-    "export_with_pir": V("bool"),
-}, required=True)
+_GLOBAL = Map(
+    {
+        "checkpoints": V("str", nullable=True, default=None),
+        "pretrained_model": V("str", nullable=True, default=None),
+        "output_dir": V("str", default="./output/"),
+        "device": V("device", default="cpu"),
+        "class_num": V("int", min=1),  # deprecated in PaddleClas: Arch.class_num
+        "save_interval": V("int", min=1, default=1),
+        "eval_during_train": V("bool", default=True),
+        "eval_interval": V("int", min=1, default=1),
+        "start_eval_epoch": V("int", min=0),
+        "epochs": V("int", min=1, required=True),
+        "print_batch_step": V("int", min=1, default=10),
+        "use_visualdl": V("bool", default=False),
+        "image_shape": V("int_list", min=1, length=3, default=[3, 224, 224]),
+        "image_channel": V("int", min=1),
+        "save_inference_dir": V("str", default="./inference"),
+        "seed": V("int", nullable=True, default=None),
+        "to_static": V("bool", default=False),
+        "eval_mode": V("str", choices=("classification", "retrieval"), default="classification"),
+        "use_dali": V("bool", default=False),
+        "use_multilabel": V("bool"),
+        "use_sync_bn": V("bool"),
+        "distributed": V("bool"),
+        "model_name": V("str", nullable=True),
+        "pdx_model_name": V("str", nullable=True),
+        "uniform_output_enabled": V("bool"),
+        "export_with_pir": V("bool"),
+    },
+    required=True,
+)
 
-_AMP = Map({
-    "use_amp": V("bool", default=True),
-    "use_fp16_test": V("bool", default=False),
-    "scale_loss": V("number", min=0, default=1.0),
-    "use_dynamic_loss_scaling": V("bool", default=False),
-    "use_promote": V("bool", default=False),
-    "level": V("str", choices=("O0", "O1", "O2"), default="O1"),
-    "dtype": V("str", choices=("float16", "bfloat16")),
-}, null_is_empty=True)
+_AMP = Map(
+    {
+        "use_amp": V("bool", default=True),
+        "use_fp16_test": V("bool", default=False),
+        "scale_loss": V("number", min=0, default=1.0),
+        "use_dynamic_loss_scaling": V("bool", default=False),
+        "use_promote": V("bool", default=False),
+        "level": V("str", choices=("O0", "O1", "O2"), default="O1"),
+        "dtype": V("str", choices=("float16", "bfloat16")),
+    },
+    null_is_empty=True,
+)
 
 _EMA = Map({"decay": V("number", min=0, max=1, required=True)})
 
-_ARCH = Map({
-    "name": V("str", required=True, nonempty=True),
-    "class_num": V("int", min=1),
-}, extra=True, required=True)
+_ARCH = Map(
+    {
+        "name": V("str", required=True, nonempty=True),
+        "class_num": V("int", min=1),
+    },
+    extra=True,
+    required=True,
+)
 
-_LOSS_ARGS = Map({"weight": V("number", min=0, default=1.0),
-                  "epsilon": V("number", min=0, max=1, nullable=True)}, extra=True)
+_LOSS_ARGS = Map(
+    {
+        "weight": V("number", min=0, default=1.0),
+        "epsilon": V("number", min=0, max=1, nullable=True),
+    },
+    extra=True,
+)
 _LOSS_OPS = {"CELoss": _LOSS_ARGS, "GoogLeNetLoss": _LOSS_ARGS, "MixCELoss": _LOSS_ARGS}
-_LOSS = Map({
-    "Train": OpList(_LOSS_OPS, required=True, min_len=1, what="loss"),
-    "Eval": OpList(_LOSS_OPS, nullable=True, what="loss"),
-}, required=True)
+_LOSS = Map(
+    {
+        "Train": OpList(_LOSS_OPS, required=True, min_len=1, what="loss"),
+        "Eval": OpList(_LOSS_OPS, nullable=True, what="loss"),
+    },
+    required=True,
+)
 
 _SIZE = V("int_or_int_list", min=1)
 _TRANSFORM_OPS = {
-    "DecodeImage": Map({"to_rgb": V("bool"), "channel_first": V("bool"),
-                        "backend": V("str")}, extra=True),
-    "ResizeImage": Map({"size": _SIZE, "resize_short": V("int", min=1),
-                        "interpolation": V("str", nullable=True),
-                        "backend": V("str")}, extra=True),
-    "RandCropImage": Map({"size": _SIZE, "scale": V("number_list", length=2, min=0),
-                          "ratio": V("number_list", length=2, min=0),
-                          "interpolation": V("str", nullable=True),
-                          "backend": V("str")}, extra=True),
+    "DecodeImage": Map(
+        {"to_rgb": V("bool"), "channel_first": V("bool"), "backend": V("str")}, extra=True
+    ),
+    "ResizeImage": Map(
+        {
+            "size": _SIZE,
+            "resize_short": V("int", min=1),
+            "interpolation": V("str", nullable=True),
+            "backend": V("str"),
+        },
+        extra=True,
+    ),
+    "RandCropImage": Map(
+        {
+            "size": _SIZE,
+            "scale": V("number_list", length=2, min=0),
+            "ratio": V("number_list", length=2, min=0),
+            "interpolation": V("str", nullable=True),
+            "backend": V("str"),
+        },
+        extra=True,
+    ),
     "CropImage": Map({"size": _SIZE}, extra=True),
     "RandFlipImage": Map({"flip_code": V("int", min=-1, max=1)}, extra=True),
-    "NormalizeImage": Map({"scale": V("numberlike", min=0, nullable=True),
-                           "mean": V("number_list", nullable=True),
-                           "std": V("number_list", nullable=True),
-                           "order": V("str", choices=("", "chw", "hwc")),
-                           "output_fp16": V("bool"), "channel_num": V("int", min=1)},
-                          extra=True),
+    "NormalizeImage": Map(
+        {
+            "scale": V("numberlike", min=0, nullable=True),
+            "mean": V("number_list", nullable=True),
+            "std": V("number_list", nullable=True),
+            "order": V("str", choices=("", "chw", "hwc")),
+            "output_fp16": V("bool"),
+            "channel_num": V("int", min=1),
+        },
+        extra=True,
+    ),
 }
 _BATCH_OPS = {
     "MixupOperator": Map({"alpha": V("number", min=0)}, extra=True),
     "CutmixOperator": Map({"alpha": V("number", min=0)}, extra=True),
 }
 
-_DATASET = Map({
-    "name": V("str", required=True, nonempty=True),
-    "image_root": V("str"),
-    "cls_label_path": V("str"),
-    "transform_ops": OpList(_TRANSFORM_OPS, nullable=True, what="transform op"),
-    "batch_transform_ops": OpList(_BATCH_OPS, nullable=True, what="batch op"),
-    "delimiter": V("str", nullable=True),
-}, extra=True, required=True)
+_DATASET = Map(
+    {
+        "name": V("str", required=True, nonempty=True),
+        "image_root": V("str"),
+        "cls_label_path": V("str"),
+        "transform_ops": OpList(_TRANSFORM_OPS, nullable=True, what="transform op"),
+        "batch_transform_ops": OpList(_BATCH_OPS, nullable=True, what="batch op"),
+        "delimiter": V("str", nullable=True),
+    },
+    extra=True,
+    required=True,
+)
 
 
 #: batch samplers the data builder provides (PaddleClas' MultiScaleSampler is not one of them)
@@ -618,48 +761,69 @@ SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 
 
 def _sampler(train: bool) -> Map:
-    return Map({
-        "name": V("str", default="DistributedBatchSampler", choices=SAMPLERS),
-        "batch_size": V("int", min=1, required=True),
-        "drop_last": V("bool", default=False),
-        "shuffle": V("bool", default=train),
-    }, required=True)
+    return Map(
+        {
+            "name": V("str", default="DistributedBatchSampler", choices=SAMPLERS),
+            "batch_size": V("int", min=1, required=True),
+            "drop_last": V("bool", default=False),
+            "shuffle": V("bool", default=train),
+        },
+        required=True,
+    )
 
 
 #: paddle.io.DataLoader options a `loader:` section may set, with their defaults
 LOADER_DEFAULTS = {"num_workers": 4, "use_shared_memory": True}
-_LOADER = Map({
-    "num_workers": V("int", min=0, default=LOADER_DEFAULTS["num_workers"]),
-    "use_shared_memory": V("bool", default=LOADER_DEFAULTS["use_shared_memory"]),
-    "persistent_workers": V("bool"),
-    "prefetch_factor": V("int", min=1),
-    "timeout": V("int", min=0),
-}, default={}, null_is_empty=True)
+_LOADER = Map(
+    {
+        "num_workers": V("int", min=0, default=LOADER_DEFAULTS["num_workers"]),
+        "use_shared_memory": V("bool", default=LOADER_DEFAULTS["use_shared_memory"]),
+        "persistent_workers": V("bool"),
+        "prefetch_factor": V("int", min=1),
+        "timeout": V("int", min=0),
+    },
+    default={},
+    null_is_empty=True,
+)
 
 
 def _split(train: bool) -> Map:
-    return Map({"dataset": _DATASET, "sampler": _sampler(train), "loader": _LOADER},
-               required=train, nullable=not train)
+    return Map(
+        {"dataset": _DATASET, "sampler": _sampler(train), "loader": _LOADER},
+        required=train,
+        nullable=not train,
+    )
 
 
 _DATALOADER = Map({"Train": _split(True), "Eval": _split(False)}, required=True)
 
 _METRIC_ARGS = Map({"topk": V("int_or_int_list", min=1)}, extra=True)
 _METRIC_OPS = {"TopkAcc": _METRIC_ARGS, "GoogLeNetTopkAcc": _METRIC_ARGS}
-_METRIC = Map({
-    "Train": OpList(_METRIC_OPS, nullable=True, what="metric"),
-    "Eval": OpList(_METRIC_OPS, nullable=True, what="metric"),
-}, nullable=True)
+_METRIC = Map(
+    {
+        "Train": OpList(_METRIC_OPS, nullable=True, what="metric"),
+        "Eval": OpList(_METRIC_OPS, nullable=True, what="metric"),
+    },
+    nullable=True,
+)
 
-_INFER = Map({
-    "infer_imgs": V("str"),
-    "batch_size": V("int", min=1, default=1),
-    "transforms": OpList(_TRANSFORM_OPS, nullable=True, what="transform op"),
-    "PostProcess": Map({"name": V("str", required=True, nonempty=True),
-                        "topk": V("int", min=1),
-                        "class_id_map_file": V("str", nullable=True)},
-                       extra=True, nullable=True),
-}, nullable=True)
+_INFER = Map(
+    {
+        "infer_imgs": V("str"),
+        "batch_size": V("int", min=1, default=1),
+        "transforms": OpList(_TRANSFORM_OPS, nullable=True, what="transform op"),
+        "PostProcess": Map(
+            {
+                "name": V("str", required=True, nonempty=True),
+                "topk": V("int", min=1),
+                "class_id_map_file": V("str", nullable=True),
+            },
+            extra=True,
+            nullable=True,
+        ),
+    },
+    nullable=True,
+)
 
 
 def _check_top(cfg: dict, path: str, errors: list[str]) -> None:
@@ -671,23 +835,38 @@ def _check_top(cfg: dict, path: str, errors: list[str]) -> None:
             # PaddleClas moved class_num from Global to Arch; honour the old place.
             arch["class_num"] = g_num if _is_int(g_num) else 1000
         elif _is_int(g_num) and _is_int(a_num) and g_num != a_num:
-            errors.append(f"Global.class_num ({g_num}) and Arch.class_num ({a_num}) disagree; "
-                          f"keep only Arch.class_num")
+            errors.append(
+                f"Global.class_num ({g_num}) and Arch.class_num ({a_num}) disagree; "
+                f"keep only Arch.class_num"
+            )
     loader = cfg.get("DataLoader")
-    if isinstance(glob, dict) and glob.get("eval_during_train") is True and \
-            isinstance(loader, dict) and "Train" in loader and not loader.get("Eval"):
-        errors.append("DataLoader.Eval: required when Global.eval_during_train is true "
-                      "(or set Global.eval_during_train=False)")
+    if (
+        isinstance(glob, dict)
+        and glob.get("eval_during_train") is True
+        and isinstance(loader, dict)
+        and "Train" in loader
+        and not loader.get("Eval")
+    ):
+        errors.append(
+            "DataLoader.Eval: required when Global.eval_during_train is true "
+            "(or set Global.eval_during_train=False)"
+        )
     # (a warm-up longer than Global.epochs is allowed: short smoke runs of a recipe,
     # `-o Global.epochs=1`, must not fail on it.)
 
 
 SECTIONS: dict[str, _Spec] = {
-    "Global": _GLOBAL, "AMP": _AMP, "EMA": _EMA, "Arch": _ARCH, "Loss": _LOSS,
-    "Optimizer": _OPTIMIZER, "DataLoader": _DATALOADER, "Metric": _METRIC, "Infer": _INFER,
+    "Global": _GLOBAL,
+    "AMP": _AMP,
+    "EMA": _EMA,
+    "Arch": _ARCH,
+    "Loss": _LOSS,
+    "Optimizer": _OPTIMIZER,
+    "DataLoader": _DATALOADER,
+    "Metric": _METRIC,
+    "Infer": _INFER,
 }
 _ROOT = Map(SECTIONS, check_fn=_check_top)
-
 
 
 # ============================================================================ public API

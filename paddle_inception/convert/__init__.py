@@ -41,20 +41,34 @@ Readers (`readers.py`) work without torch or safetensors installed:
 - `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers);
 - `.pdparams` (a pickle of numpy arrays) by the same restricted unpickler.
 """
+
 from ..models.pretrained import SIDECAR_FORMAT, load_converted, sidecar_path
 from .api import ConversionResult, convert_checkpoint, convert_state_dict
 from .mappings import PADDLECLAS_GOOGLENET_WHY, SUPPORTED
 from .readers import (
-                      ConversionError,
-                      UnsafeCheckpointError,
-                      extract_state_dict,
-                      read_checkpoint,
-                      read_pickle_file,
-                      read_safetensors,
-                      read_torch_checkpoint,
+    ConversionError,
+    UnsafeCheckpointError,
+    extract_state_dict,
+    read_checkpoint,
+    read_pickle_file,
+    read_safetensors,
+    read_torch_checkpoint,
 )
 
-__all__ = ["ConversionError", "UnsafeCheckpointError", "SUPPORTED", "PADDLECLAS_GOOGLENET_WHY",
-           "read_checkpoint", "read_torch_checkpoint", "read_safetensors", "read_pickle_file",
-           "extract_state_dict", "convert_state_dict", "convert_checkpoint", "ConversionResult",
-           "load_converted", "sidecar_path", "SIDECAR_FORMAT"]
+__all__ = [
+    "ConversionError",
+    "UnsafeCheckpointError",
+    "SUPPORTED",
+    "PADDLECLAS_GOOGLENET_WHY",
+    "read_checkpoint",
+    "read_torch_checkpoint",
+    "read_safetensors",
+    "read_pickle_file",
+    "extract_state_dict",
+    "convert_state_dict",
+    "convert_checkpoint",
+    "ConversionResult",
+    "load_converted",
+    "sidecar_path",
+    "SIDECAR_FORMAT",
+]

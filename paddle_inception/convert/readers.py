@@ -7,6 +7,7 @@
 - `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers);
 - `.pdparams` (a pickle of numpy arrays) by the same restricted unpickler.
 """
+
 from __future__ import annotations
 
 import collections
@@ -18,8 +19,15 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["ConversionError", "UnsafeCheckpointError", "read_checkpoint", "read_torch_checkpoint",
-           "read_safetensors", "read_pickle_file", "extract_state_dict"]
+__all__ = [
+    "ConversionError",
+    "UnsafeCheckpointError",
+    "read_checkpoint",
+    "read_torch_checkpoint",
+    "read_safetensors",
+    "read_pickle_file",
+    "extract_state_dict",
+]
 
 
 class ConversionError(ValueError):
@@ -35,31 +43,55 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 # =============================================================================================
 # torch storage classes -> numpy dtype ("bfloat16" is kept as raw uint16 and widened later)
 _STORAGE_DTYPES = {
-    "FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
-    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
-    "BoolStorage": "bool", "ComplexFloatStorage": "complex64",
-    "ComplexDoubleStorage": "complex128", "UntypedStorage": "uint8",
+    "FloatStorage": "float32",
+    "DoubleStorage": "float64",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+    "ComplexFloatStorage": "complex64",
+    "ComplexDoubleStorage": "complex128",
+    "UntypedStorage": "uint8",
 }
 # torch dtype objects (pickled by _rebuild_tensor_v3) -> numpy dtype
 _TORCH_DTYPES = {
-    "float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
-    "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64",
-    "long": "int64", "int32": "int32", "int": "int32", "int16": "int16", "short": "int16",
-    "int8": "int8", "uint8": "uint8", "bool": "bool", "complex64": "complex64",
-    "complex128": "complex128", "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
+    "float32": "float32",
+    "float": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "int64": "int64",
+    "long": "int64",
+    "int32": "int32",
+    "int": "int32",
+    "int16": "int16",
+    "short": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+    "complex64": "complex64",
+    "complex128": "complex128",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
 }
-_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
 
 def _no_build(self, *args):
-    raise UnsafeCheckpointError(f"refusing to set state on {type(self).__name__} while "
-                                f"unpickling")
+    raise UnsafeCheckpointError(f"refusing to set state on {type(self).__name__} while unpickling")
 
 
 class _StorageType:
     """Marker for a torch storage class / dtype (a fresh one per lookup)."""
+
     __slots__ = ("dtype",)
     __setstate__ = _no_build
 
@@ -73,6 +105,7 @@ class _TorchDType(_StorageType):
 
 class _Storage:
     """One torch storage: raw 1-D numpy data (filled when read), its element dtype."""
+
     __slots__ = ("key", "dtype", "numel", "data", "byteorder")
 
     def __init__(self, key, dtype: str, numel: int, byteorder: str = "little"):
@@ -82,12 +115,14 @@ class _Storage:
 
 class _LazyTensor:
     """A tensor whose storage may not be read yet (legacy format): materialised at the end."""
+
     __slots__ = ("storage", "offset", "size", "stride", "dtype")
 
     def __init__(self, storage, offset, size, stride, dtype=None):
         if not isinstance(storage, _Storage):
-            raise ConversionError(f"corrupt checkpoint: tensor built on {type(storage).__name__}, "
-                                  f"not on a storage")
+            raise ConversionError(
+                f"corrupt checkpoint: tensor built on {type(storage).__name__}, not on a storage"
+            )
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
         self.dtype = dtype
 
@@ -113,13 +148,15 @@ def _rebuild_tensor(storage, storage_offset, size, stride):
     return _LazyTensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     return _LazyTensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks,
-                       dtype, metadata=None):
+def _rebuild_tensor_v3(
+    storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype, metadata=None
+):
     if not isinstance(dtype, _StorageType):
         raise ConversionError("corrupt checkpoint: _rebuild_tensor_v3 without a dtype")
     return _LazyTensor(storage, storage_offset, size, stride, dtype=dtype.dtype)
@@ -130,8 +167,10 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *state):
 
 
 def _rebuild_from_type_v2(func, new_type, args, state):
-    if not (isinstance(func, _SafeCall) and func.fn in (
-            _rebuild_tensor, _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)):
+    if not (
+        isinstance(func, _SafeCall)
+        and func.fn in (_rebuild_tensor, _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)
+    ):
         raise UnsafeCheckpointError("refusing _rebuild_from_type_v2 with a foreign function")
     return func(*args)
 
@@ -163,6 +202,7 @@ def _np_dtype(*args):
 class _SafeCall:
     """An allowed function, wrapped so that a pickle cannot modify it (BUILD on a plain function
     could rewrite its defaults for later loads)."""
+
     __slots__ = ("fn",)
     __setstate__ = _no_build
 
@@ -178,8 +218,10 @@ class _SafeCall:
 
 _SAFE_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice, ("builtins", "complex"): complex,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "slice"): slice,
+    ("builtins", "complex"): complex,
     ("_codecs", "encode"): _codecs_encode,
     ("argparse", "Namespace"): _Opaque,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
@@ -188,7 +230,8 @@ _SAFE_GLOBALS = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-    ("torch._tensor", "Tensor"): _Opaque, ("torch", "Tensor"): _Opaque,
+    ("torch._tensor", "Tensor"): _Opaque,
+    ("torch", "Tensor"): _Opaque,
     ("torch.nn.parameter", "Parameter"): _Opaque,
 }
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
@@ -201,8 +244,9 @@ for _name, _dt in _STORAGE_DTYPES.items():
 for _name, _dt in _TORCH_DTYPES.items():
     _SAFE_GLOBALS[("torch", _name)] = _TorchDType(_dt)
 _SAFE_GLOBALS[("torch.storage", "UntypedStorage")] = _StorageType("uint8")
-_SAFE_GLOBALS = {k: (_SafeCall(v) if type(v).__name__ == "function" else v)
-                 for k, v in _SAFE_GLOBALS.items()}
+_SAFE_GLOBALS = {
+    k: (_SafeCall(v) if type(v).__name__ == "function" else v) for k, v in _SAFE_GLOBALS.items()
+}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -219,9 +263,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"refusing to unpickle global '{module}.{name}': a weights file needs only "
                 f"tensors, numbers, strings and dicts (this file may run code when opened "
                 f"with torch.load / pickle; if you trust it, re-save it as a plain state dict "
-                f"with torch.save(model.state_dict(), path))")
+                f"with torch.save(model.state_dict(), path))"
+            )
         if isinstance(obj, _StorageType):
-            return type(obj)(obj.dtype)      # a fresh marker: nothing shared between loads
+            return type(obj)(obj.dtype)  # a fresh marker: nothing shared between loads
         return obj
 
     def load(self):
@@ -229,9 +274,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return super().load()
         except (UnsafeCheckpointError, ConversionError, MemoryError):
             raise
-        except Exception as e:          # truncated / corrupt / malformed pickles
-            raise ConversionError(f"corrupt or unsupported checkpoint pickle "
-                                  f"({type(e).__name__}: {e})") from e
+        except Exception as e:  # truncated / corrupt / malformed pickles
+            raise ConversionError(
+                f"corrupt or unsupported checkpoint pickle ({type(e).__name__}: {e})"
+            ) from e
 
     def persistent_load(self, pid):
         if self._storage_loader is None:
@@ -240,8 +286,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _check_storage_pid(pid) -> tuple:
-    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
-            and isinstance(pid[1], _StorageType) and isinstance(pid[4], int)):
+    if not (
+        isinstance(pid, tuple)
+        and len(pid) >= 5
+        and pid[0] == "storage"
+        and isinstance(pid[1], _StorageType)
+        and isinstance(pid[4], int)
+    ):
         raise ConversionError(f"corrupt checkpoint: unexpected persistent id {pid!r}")
     return pid
 
@@ -252,32 +303,36 @@ def _materialize(t: _LazyTensor) -> np.ndarray:
         raise ConversionError(f"corrupt checkpoint: storage {st.key!r} has no data")
     data = st.data
     dtype = t.dtype or st.dtype
-    if dtype != st.dtype:       # typed view of an untyped (byte) storage
+    if dtype != st.dtype:  # typed view of an untyped (byte) storage
         dt = _storage_numpy_dtype(dtype, st.byteorder)
         if data.nbytes % dt.itemsize:
-            raise ConversionError(f"corrupt checkpoint: storage {st.key!r} is not a whole "
-                                  f"number of {dtype} elements")
+            raise ConversionError(
+                f"corrupt checkpoint: storage {st.key!r} is not a whole number of {dtype} elements"
+            )
         data = data.view(np.uint8).view(dt)
     size, stride, offset = tuple(t.size), tuple(t.stride), t.offset
     ints = size + stride + (offset,)
     if not all(isinstance(v, int) and v >= 0 for v in ints) or len(size) != len(stride):
-        raise ConversionError(f"corrupt checkpoint: bad tensor geometry size={size} "
-                              f"stride={stride} offset={offset}")
+        raise ConversionError(
+            f"corrupt checkpoint: bad tensor geometry size={size} stride={stride} offset={offset}"
+        )
     n = math.prod(size)
     if n == 0:
         arr = np.zeros(size, dtype=data.dtype)
     else:
         last = offset + sum((s - 1) * k for s, k in zip(size, stride))
         if last >= data.shape[0]:
-            raise ConversionError(f"corrupt checkpoint: tensor of size {size} reads past the "
-                                  f"end of storage {st.key!r} ({data.shape[0]} elements)")
+            raise ConversionError(
+                f"corrupt checkpoint: tensor of size {size} reads past the "
+                f"end of storage {st.key!r} ({data.shape[0]} elements)"
+            )
         view = np.lib.stride_tricks.as_strided(
-            data[offset:], shape=size, strides=[k * data.itemsize for k in stride],
-            writeable=False)
+            data[offset:], shape=size, strides=[k * data.itemsize for k in stride], writeable=False
+        )
         arr = np.array(view, order="C")
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    if dtype == "bfloat16":     # widen exactly: bf16 is the top half of a float32
+    if dtype == "bfloat16":  # widen exactly: bf16 is the top half of a float32
         arr = (arr.astype(np.uint32) << 16).view(np.float32)
     return arr
 
@@ -312,13 +367,17 @@ def _read_torch_zip(path: str):
         names = zf.namelist()
         pkls = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
         if not pkls:
-            hint = (" (this is a TorchScript archive: load it with torch.jit.load and save "
-                    "model.state_dict() with torch.save)" if any(
-                        n.endswith("constants.pkl") for n in names) else "")
-            raise ConversionError(f"{path}: a zip file without data.pkl, not a torch "
-                                  f"checkpoint{hint}")
+            hint = (
+                " (this is a TorchScript archive: load it with torch.jit.load and save "
+                "model.state_dict() with torch.save)"
+                if any(n.endswith("constants.pkl") for n in names)
+                else ""
+            )
+            raise ConversionError(
+                f"{path}: a zip file without data.pkl, not a torch checkpoint{hint}"
+            )
         pkl = min(pkls, key=len)
-        prefix = pkl[:-len("data.pkl")]
+        prefix = pkl[: -len("data.pkl")]
         byteorder = "little"
         if prefix + "byteorder" in names:
             byteorder = zf.read(prefix + "byteorder").decode("ascii").strip()
@@ -334,8 +393,9 @@ def _read_torch_zip(path: str):
                 if rec not in names:
                     raise ConversionError(f"{path}: missing tensor data record {rec!r}")
                 st = _Storage(key, stype.dtype, numel, byteorder)
-                st.data = np.frombuffer(zf.read(rec),
-                                        dtype=_storage_numpy_dtype(stype.dtype, byteorder))
+                st.data = np.frombuffer(
+                    zf.read(rec), dtype=_storage_numpy_dtype(stype.dtype, byteorder)
+                )
                 storages[key] = st
             return storages[key]
 
@@ -356,12 +416,15 @@ def _read_torch_legacy(f, path: str):
 
     def load_storage(pid):
         if isinstance(pid, tuple) and pid and pid[0] == "module":
-            raise ConversionError(f"{path}: contains a whole pickled nn.Module; save its "
-                                  f"state_dict() instead")
+            raise ConversionError(
+                f"{path}: contains a whole pickled nn.Module; save its state_dict() instead"
+            )
         _, stype, key, _location, numel = _check_storage_pid(pid)[:5]
         if len(pid) > 5 and pid[5] is not None:
-            raise ConversionError(f"{path}: legacy storage views are not supported; re-save "
-                                  f"the file with a current torch")
+            raise ConversionError(
+                f"{path}: legacy storage views are not supported; re-save "
+                f"the file with a current torch"
+            )
         key = str(key)
         if key not in storages:
             storages[key] = _Storage(key, stype.dtype, numel, "little" if little else "big")
@@ -406,16 +469,30 @@ def read_torch_checkpoint(path: str):
     with open(path, "rb") as f:
         head = f.read(512)
     if head[:2] == b"\x1f\x8b" or (len(head) > 262 and head[257:262] == b"ustar"):
-        raise ConversionError(f"{path}: torch's pre-0.4 tar format is not supported; load and "
-                              f"re-save it with a current torch")
+        raise ConversionError(
+            f"{path}: torch's pre-0.4 tar format is not supported; load and "
+            f"re-save it with a current torch"
+        )
     if not head.startswith(b"\x80"):
         raise ConversionError(f"{path}: not a torch checkpoint (neither zip nor pickle)")
     return read_pickle_file(path)
 
 
-_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-              "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U64": "uint64",
-              "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
+_ST_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U64": "uint64",
+    "U32": "uint32",
+    "U16": "uint16",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 def read_safetensors(path: str) -> dict:
@@ -447,14 +524,18 @@ def read_safetensors(path: str) -> dict:
         if dtype not in _ST_DTYPES:
             raise ConversionError(f"{path}: tensor {name!r} has unsupported dtype {dtype}")
         dt = _storage_numpy_dtype(_ST_DTYPES[dtype], "little")
-        if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)
-                and isinstance(begin, int) and isinstance(end, int)
-                and 0 <= begin <= end <= len(buf)
-                and end - begin == math.prod(shape) * dt.itemsize):
+        if not (
+            isinstance(shape, list)
+            and all(isinstance(s, int) and s >= 0 for s in shape)
+            and isinstance(begin, int)
+            and isinstance(end, int)
+            and 0 <= begin <= end <= len(buf)
+            and end - begin == math.prod(shape) * dt.itemsize
+        ):
             raise ConversionError(f"{path}: tensor {name!r} has bad offsets/shape")
         count = math.prod(shape)
         arr = np.frombuffer(buf, dtype=dt, count=count, offset=begin).reshape(shape)
-        arr = arr.astype(arr.dtype.newbyteorder("="))      # a native, writable copy
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # a native, writable copy
         if _ST_DTYPES[dtype] == "bfloat16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
@@ -475,14 +556,21 @@ def read_checkpoint(path: str):
         return read_pickle_file(path)
     if len(head) == 9 and head[8:9] == b"{":
         return read_safetensors(path)
-    return read_torch_checkpoint(path)   # raises a clear error for tar / unknown files
+    return read_torch_checkpoint(path)  # raises a clear error for tar / unknown files
 
 
 # =============================================================================================
 # state-dict extraction
 # =============================================================================================
-_WRAPPER_KEYS = ("state_dict", "model", "model_state", "model_state_dict", "net", "params",
-                 "module")
+_WRAPPER_KEYS = (
+    "state_dict",
+    "model",
+    "model_state",
+    "model_state_dict",
+    "net",
+    "params",
+    "module",
+)
 
 
 def _is_state_dict(obj) -> bool:
@@ -508,7 +596,5 @@ def extract_state_dict(obj, use_ema: bool = False, path: str = "checkpoint") -> 
         raise ConversionError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
     sd = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
-
-

@@ -8,6 +8,7 @@
 Batches are ``[images float32 [N, C, H, W], labels]`` with labels int64 [N, 1], or float32
 [N, class_num] soft labels when batch_transform_ops are given. Every error names its key path.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -22,15 +23,20 @@ from .datasets import FashionMNIST, ImageFolder, ImageNetDataset
 
 __all__ = ["build_dataloader", "dataset_from_config", "Collate", "DATASETS"]
 
-DATASETS = {"FashionMNIST": FashionMNIST, "ImageNetDataset": ImageNetDataset,
-            "ImageFolder": ImageFolder}
+DATASETS = {
+    "FashionMNIST": FashionMNIST,
+    "ImageNetDataset": ImageNetDataset,
+    "ImageFolder": ImageFolder,
+}
 
 
 def _check_keys(cfg: dict, valid, where: str):
     for k in cfg:
         if k not in valid:
-            raise ValueError(f"{where}: unknown key {k!r}{did_you_mean(k, valid)}; "
-                             f"valid keys: {', '.join(valid)}")
+            raise ValueError(
+                f"{where}: unknown key {k!r}{did_you_mean(k, valid)}; "
+                f"valid keys: {', '.join(valid)}"
+            )
 
 
 def _split_mode(mode: str) -> str:
@@ -38,8 +44,12 @@ def _split_mode(mode: str) -> str:
     return "train" if m == "train" else "test"
 
 
-def dataset_from_config(dataset_cfg: dict, mode: str = "Train", class_num: int | None = None,
-                        key_path: str = "DataLoader.Train.dataset"):
+def dataset_from_config(
+    dataset_cfg: dict,
+    mode: str = "Train",
+    class_num: int | None = None,
+    key_path: str = "DataLoader.Train.dataset",
+):
     """Build the dataset of a ``dataset:`` section (``batch_transform_ops`` is ignored here).
 
     ``class_num`` is passed to the dataset for label validation. FashionMNIST's ``mode``
@@ -51,12 +61,15 @@ def dataset_from_config(dataset_cfg: dict, mode: str = "Train", class_num: int |
     cfg.pop("batch_transform_ops", None)
     name = cfg.pop("name", None)
     if name not in DATASETS:
-        raise ValueError(f"{key_path}.name: unknown dataset {name!r}"
-                         f"{did_you_mean(name, DATASETS, cutoff=0.4)}; valid: "
-                         f"{', '.join(DATASETS)}")
+        raise ValueError(
+            f"{key_path}.name: unknown dataset {name!r}"
+            f"{did_you_mean(name, DATASETS, cutoff=0.4)}; valid: "
+            f"{', '.join(DATASETS)}"
+        )
     cls = DATASETS[name]
-    params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self",
-                                                                                  "key_path")]
+    params = [
+        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "key_path")
+    ]
     _check_keys(cfg, params + ["name", "batch_transform_ops"], key_path)
     if cls is FashionMNIST:
         cfg.setdefault("mode", _split_mode(mode))
@@ -92,15 +105,20 @@ class _WorkerInit:
 
     def __call__(self, worker_id):
         # Paddle seeds numpy's global state per worker (and per epoch) before this runs.
-        entropy = [int(np.random.randint(0, 2 ** 31 - 1)), worker_id]
+        entropy = [int(np.random.randint(0, 2**31 - 1)), worker_id]
         if self.seed is not None:
             entropy.append(int(self.seed))
         T.seed_transforms(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def build_dataloader(loader_cfg: dict, mode: str, class_num: int,
-                     key_path: str | None = None, seed: int | None = None,
-                     dataset=None) -> paddle.io.DataLoader:
+def build_dataloader(
+    loader_cfg: dict,
+    mode: str,
+    class_num: int,
+    key_path: str | None = None,
+    seed: int | None = None,
+    dataset=None,
+) -> paddle.io.DataLoader:
     """A paddle.io.DataLoader for one ``DataLoader.<Mode>`` section.
 
     Args:
@@ -123,18 +141,27 @@ def build_dataloader(loader_cfg: dict, mode: str, class_num: int,
     ds_cfg = loader_cfg["dataset"]
     if dataset is None:
         dataset = dataset_from_config(ds_cfg, mode, class_num, f"{key_path}.dataset")
-    batch_ops = T.create_batch_operators(ds_cfg.get("batch_transform_ops"), class_num,
-                                         f"{key_path}.dataset.batch_transform_ops")
+    batch_ops = T.create_batch_operators(
+        ds_cfg.get("batch_transform_ops"), class_num, f"{key_path}.dataset.batch_transform_ops"
+    )
 
     s_cfg = loader_cfg["sampler"]
     sampler_cls = getattr(paddle.io, s_cfg["name"])
-    sampler = sampler_cls(dataset, batch_size=s_cfg["batch_size"], shuffle=s_cfg["shuffle"],
-                          drop_last=s_cfg["drop_last"])
+    sampler = sampler_cls(
+        dataset,
+        batch_size=s_cfg["batch_size"],
+        shuffle=s_cfg["shuffle"],
+        drop_last=s_cfg["drop_last"],
+    )
     l_cfg = dict(loader_cfg["loader"])
     num_workers = l_cfg.pop("num_workers")
     if seed is not None:
         T.seed_transforms(seed)
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(batch_ops),
-                                num_workers=num_workers,
-                                worker_init_fn=_WorkerInit(seed) if num_workers else None,
-                                **l_cfg)
+    return paddle.io.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=Collate(batch_ops),
+        num_workers=num_workers,
+        worker_init_fn=_WorkerInit(seed) if num_workers else None,
+        **l_cfg,
+    )

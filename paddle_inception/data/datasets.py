@@ -16,6 +16,7 @@ line. An unreadable image at load time either raises `BadImageError` naming the 
 the path (``'skip'``); `num_bad_images` / `bad_images` count them (per process: DataLoader
 workers keep their own counts).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -28,17 +29,38 @@ import paddle
 
 from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
 
-__all__ = ["FashionMNIST", "ImageNetDataset", "ImageFolder", "BadImageError",
-           "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIRS", "IMG_EXTENSIONS"]
+__all__ = [
+    "FashionMNIST",
+    "ImageNetDataset",
+    "ImageFolder",
+    "BadImageError",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIRS",
+    "IMG_EXTENSIONS",
+]
 
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
-FASHION_MNIST_DIRS = ["/usr/share/datasets/fashion-mnist",
-                      os.path.join("~", ".cache", "paddle", "dataset", "fashion-mnist")]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+FASHION_MNIST_DIRS = [
+    "/usr/share/datasets/fashion-mnist",
+    os.path.join("~", ".cache", "paddle", "dataset", "fashion-mnist"),
+]
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
-_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 _MODES = {"train": "train", "test": "test", "eval": "test", "val": "test", "valid": "test"}
 
 
@@ -53,8 +75,10 @@ def _to_chw_float32(img, layout: str) -> np.ndarray:
     elif img.ndim == 3 and layout == "hwc":
         img = img.transpose(2, 0, 1)
     elif img.ndim != 3:
-        raise ValueError(f"transform_ops produced an array of shape {img.shape}; expected an "
-                         f"image (2-D, HWC or CHW)")
+        raise ValueError(
+            f"transform_ops produced an array of shape {img.shape}; expected an "
+            f"image (2-D, HWC or CHW)"
+        )
     return np.ascontiguousarray(img, dtype=np.float32)
 
 
@@ -66,8 +90,9 @@ def _as_compose(transform_ops, key_path: str, decode_first: bool = False) -> Com
     elif callable(transform_ops):
         ops = Compose([transform_ops])
     else:
-        raise ValueError(f"{key_path}.transform_ops: expected a list of ops, got "
-                         f"{type(transform_ops).__name__}")
+        raise ValueError(
+            f"{key_path}.transform_ops: expected a list of ops, got {type(transform_ops).__name__}"
+        )
     if decode_first and not (len(ops) and isinstance(ops[0], DecodeImage)):
         ops = Compose([DecodeImage()] + list(ops))
     return ops
@@ -91,24 +116,29 @@ def _read_idx(path: str, magic: int, shape_tail: tuple) -> np.ndarray:
             with open(path, "rb") as f:
                 data = f.read()
     except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: corrupt or truncated file ({type(e).__name__}: {e}); "
-                         f"reinstall it (apt-get install --reinstall dataset-fashion-mnist)") \
-            from None
+        raise ValueError(
+            f"{path}: corrupt or truncated file ({type(e).__name__}: {e}); "
+            f"reinstall it (apt-get install --reinstall dataset-fashion-mnist)"
+        ) from None
     ndim = 1 + len(shape_tail)
     head = 4 + 4 * ndim
     if len(data) < head:
         raise ValueError(f"{path}: too short for an idx header ({len(data)} bytes)")
     got_magic = int.from_bytes(data[:4], "big")
     if got_magic != magic:
-        raise ValueError(f"{path}: bad idx magic number {got_magic:#010x}, expected {magic:#010x}"
-                         f" (wrong file or corrupt)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+        raise ValueError(
+            f"{path}: bad idx magic number {got_magic:#010x}, expected {magic:#010x}"
+            f" (wrong file or corrupt)"
+        )
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if dims[1:] != shape_tail:
         raise ValueError(f"{path}: idx dimensions {dims}, expected (N, *{shape_tail})")
     expected = int(np.prod(dims))
     if len(data) - head != expected:
-        raise ValueError(f"{path}: {len(data) - head} data bytes for dimensions {dims} "
-                         f"(expected {expected}): truncated or corrupt")
+        raise ValueError(
+            f"{path}: {len(data) - head} data bytes for dimensions {dims} "
+            f"(expected {expected}): truncated or corrupt"
+        )
     arr = np.frombuffer(data, np.uint8, offset=head).reshape(dims)
     _IDX_CACHE[key] = arr
     return arr
@@ -117,8 +147,12 @@ def _read_idx(path: str, magic: int, shape_tail: tuple) -> np.ndarray:
 def _find_fashion_files(root, mode: str) -> tuple[str, str]:
     names = _FILES[mode]
     dirs = [root] if root is not None else []
-    dirs += [d for d in FASHION_MNIST_DIRS if root is None or
-             os.path.abspath(os.path.expanduser(d)) != os.path.abspath(os.path.expanduser(root))]
+    dirs += [
+        d
+        for d in FASHION_MNIST_DIRS
+        if root is None
+        or os.path.abspath(os.path.expanduser(d)) != os.path.abspath(os.path.expanduser(root))
+    ]
     for d in dirs:
         d = os.path.expanduser(d)
         found = []
@@ -133,7 +167,8 @@ def _find_fashion_files(root, mode: str) -> tuple[str, str]:
         f"Fashion-MNIST {mode} files ({names[0]}.gz, {names[1]}.gz) not found in "
         f"{' or '.join(os.path.expanduser(d) for d in dirs)}; install them with "
         f"`apt-get install dataset-fashion-mnist` (or let paddle.vision.datasets.FashionMNIST "
-        f"download them into Paddle's cache)")
+        f"download them into Paddle's cache)"
+    )
 
 
 class FashionMNIST(paddle.io.Dataset):
@@ -147,11 +182,18 @@ class FashionMNIST(paddle.io.Dataset):
         num_samples: keep only the first `num_samples` samples (fast tests).
         class_num: if given, must be >= 10 (labels are 0..9).
     """
+
     class_names = FASHION_MNIST_CLASSES
 
-    def __init__(self, root: str | None = FASHION_MNIST_DIRS[0], mode: str = "train",
-                 transform_ops=None, num_samples: int | None = None, class_num: int | None = None,
-                 key_path: str = "dataset"):
+    def __init__(
+        self,
+        root: str | None = FASHION_MNIST_DIRS[0],
+        mode: str = "train",
+        transform_ops=None,
+        num_samples: int | None = None,
+        class_num: int | None = None,
+        key_path: str = "dataset",
+    ):
         super().__init__()
         if str(mode).lower() not in _MODES:
             raise ValueError(f"{key_path}.mode: expected 'train' or 'test', got {mode!r}")
@@ -162,17 +204,20 @@ class FashionMNIST(paddle.io.Dataset):
         images = _read_idx(self.image_path, 0x00000803, (28, 28))
         labels = _read_idx(self.label_path, 0x00000801, ())
         if len(images) != len(labels):
-            raise ValueError(f"{self.image_path} holds {len(images)} images but "
-                             f"{self.label_path} holds {len(labels)} labels")
+            raise ValueError(
+                f"{self.image_path} holds {len(images)} images but "
+                f"{self.label_path} holds {len(labels)} labels"
+            )
         if labels.size and labels.max() > 9:
             raise ValueError(f"{self.label_path}: label {int(labels.max())} outside 0..9")
         if num_samples is not None:
             if not isinstance(num_samples, int) or num_samples <= 0:
-                raise ValueError(f"{key_path}.num_samples: expected a positive int, "
-                                 f"got {num_samples!r}")
+                raise ValueError(
+                    f"{key_path}.num_samples: expected a positive int, got {num_samples!r}"
+                )
             images, labels = images[:num_samples], labels[:num_samples]
-        self.images = images                       # (N, 28, 28) uint8, read-only
-        self.labels = labels.astype(np.int64)      # (N,)
+        self.images = images  # (N, 28, 28) uint8, read-only
+        self.labels = labels.astype(np.int64)  # (N,)
         self.transform = _as_compose(transform_ops, key_path)
 
     @property
@@ -194,8 +239,9 @@ class _FileDataset(paddle.io.Dataset):
     def __init__(self, samples: list, transform_ops, on_bad_image: str, key_path: str):
         super().__init__()
         if on_bad_image not in ("raise", "skip"):
-            raise ValueError(f"{key_path}.on_bad_image: expected 'raise' or 'skip', "
-                             f"got {on_bad_image!r}")
+            raise ValueError(
+                f"{key_path}.on_bad_image: expected 'raise' or 'skip', got {on_bad_image!r}"
+            )
         self.samples = samples
         self.on_bad_image = on_bad_image
         self.key_path = key_path
@@ -220,8 +266,9 @@ class _FileDataset(paddle.io.Dataset):
                 data = f.read()
             img = self.transform(data)
         except (OSError, ImageDecodeError) as e:
-            raise BadImageError(f"{self.key_path}: cannot read image {path} "
-                                f"({type(e).__name__}: {e})") from e
+            raise BadImageError(
+                f"{self.key_path}: cannot read image {path} ({type(e).__name__}: {e})"
+            ) from e
         return _to_chw_float32(img, self.transform.layout), np.int64(label)
 
     def __getitem__(self, idx):
@@ -236,11 +283,16 @@ class _FileDataset(paddle.io.Dataset):
                 path = self.samples[j][0]
                 if path not in self.bad_images:
                     self.bad_images.add(path)
-                    warnings.warn(f"skipping unreadable image {path} (sample {j}; "
-                                  f"{len(self.bad_images)} skipped so far): {e.__cause__}",
-                                  RuntimeWarning, stacklevel=2)
-        raise BadImageError(f"{self.key_path}: {min(n, 100)} consecutive unreadable images from "
-                            f"sample {idx} ({self.samples[idx][0]}); check the data set")
+                    warnings.warn(
+                        f"skipping unreadable image {path} (sample {j}; "
+                        f"{len(self.bad_images)} skipped so far): {e.__cause__}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        raise BadImageError(
+            f"{self.key_path}: {min(n, 100)} consecutive unreadable images from "
+            f"sample {idx} ({self.samples[idx][0]}); check the data set"
+        )
 
 
 class ImageNetDataset(_FileDataset):
@@ -251,17 +303,27 @@ class ImageNetDataset(_FileDataset):
     `delimiter` ' ' (default) or None splits on any whitespace; other delimiters split exactly.
     """
 
-    def __init__(self, image_root: str, cls_label_path: str, transform_ops=None,
-                 delimiter: str | None = " ", class_num: int | None = None,
-                 on_bad_image: str = "raise", key_path: str = "dataset"):
-        for key, path, isdir in (("image_root", image_root, True),
-                                 ("cls_label_path", cls_label_path, False)):
+    def __init__(
+        self,
+        image_root: str,
+        cls_label_path: str,
+        transform_ops=None,
+        delimiter: str | None = " ",
+        class_num: int | None = None,
+        on_bad_image: str = "raise",
+        key_path: str = "dataset",
+    ):
+        for key, path, isdir in (
+            ("image_root", image_root, True),
+            ("cls_label_path", cls_label_path, False),
+        ):
             if path is None:
                 raise ValueError(f"{key_path}.{key} is required")
             ok = os.path.isdir(path) if isdir else os.path.isfile(path)
             if not ok:
-                raise FileNotFoundError(f"{key_path}.{key}: {'directory' if isdir else 'file'} "
-                                        f"not found: {path}")
+                raise FileNotFoundError(
+                    f"{key_path}.{key}: {'directory' if isdir else 'file'} not found: {path}"
+                )
         self.image_root = image_root
         self.cls_label_path = cls_label_path
         self.delimiter = delimiter
@@ -272,22 +334,30 @@ class ImageNetDataset(_FileDataset):
                 line = line.strip()
                 if not line:
                     continue
-                parts = line.split() if delimiter in (None, " ") else \
-                    [p.strip() for p in line.split(delimiter)]
+                parts = (
+                    line.split()
+                    if delimiter in (None, " ")
+                    else [p.strip() for p in line.split(delimiter)]
+                )
                 where = f"{cls_label_path}:{lineno}"
                 if len(parts) != 2 or not parts[0]:
-                    raise ValueError(f"{key_path}.cls_label_path: {where}: malformed line "
-                                     f"{line!r}; expected '<relative/path>{delimiter or ' '}"
-                                     f"<integer label>'")
+                    raise ValueError(
+                        f"{key_path}.cls_label_path: {where}: malformed line "
+                        f"{line!r}; expected '<relative/path>{delimiter or ' '}"
+                        f"<integer label>'"
+                    )
                 try:
                     label = int(parts[1])
                 except ValueError:
-                    raise ValueError(f"{key_path}.cls_label_path: {where}: label {parts[1]!r} "
-                                     f"is not an integer") from None
+                    raise ValueError(
+                        f"{key_path}.cls_label_path: {where}: label {parts[1]!r} is not an integer"
+                    ) from None
                 if label < 0 or (class_num is not None and label >= class_num):
-                    raise ValueError(f"{key_path}.cls_label_path: {where}: label {label} outside "
-                                     f"[0, {class_num if class_num is not None else 'inf'}) "
-                                     f"(class_num={class_num})")
+                    raise ValueError(
+                        f"{key_path}.cls_label_path: {where}: label {label} outside "
+                        f"[0, {class_num if class_num is not None else 'inf'}) "
+                        f"(class_num={class_num})"
+                    )
                 samples.append((os.path.join(image_root, parts[0]), label))
         if not samples:
             raise ValueError(f"{key_path}.cls_label_path: {cls_label_path} lists no images")
@@ -300,9 +370,15 @@ class ImageFolder(_FileDataset):
     Files with an extension in `extensions` are taken from each class folder recursively.
     """
 
-    def __init__(self, root: str, transform_ops=None, class_num: int | None = None,
-                 extensions: Sequence[str] = IMG_EXTENSIONS, on_bad_image: str = "raise",
-                 key_path: str = "dataset"):
+    def __init__(
+        self,
+        root: str,
+        transform_ops=None,
+        class_num: int | None = None,
+        extensions: Sequence[str] = IMG_EXTENSIONS,
+        on_bad_image: str = "raise",
+        key_path: str = "dataset",
+    ):
         if root is None:
             raise ValueError(f"{key_path}.root is required")
         if not os.path.isdir(root):
@@ -312,8 +388,10 @@ class ImageFolder(_FileDataset):
         if not self.classes:
             raise ValueError(f"{key_path}.root: {root} has no class sub-folders")
         if class_num is not None and len(self.classes) > class_num:
-            raise ValueError(f"{key_path}.root: {root} has {len(self.classes)} class folders but "
-                             f"class_num={class_num}")
+            raise ValueError(
+                f"{key_path}.root: {root} has {len(self.classes)} class folders but "
+                f"class_num={class_num}"
+            )
         self.class_num = class_num
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         exts = tuple(e.lower() for e in extensions)
@@ -325,8 +403,9 @@ class ImageFolder(_FileDataset):
                     if fn.lower().endswith(exts):
                         samples.append((os.path.join(dirpath, fn), self.class_to_idx[c]))
         if not samples:
-            raise ValueError(f"{key_path}.root: no images with extensions {list(exts)} "
-                             f"under {root}")
+            raise ValueError(
+                f"{key_path}.root: no images with extensions {list(exts)} under {root}"
+            )
         super().__init__(samples, transform_ops, on_bad_image, key_path)
 
     @property

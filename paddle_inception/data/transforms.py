@@ -27,6 +27,7 @@ Randomness comes from one numpy Generator per process (`get_rng`); `seed_transfo
 A forked DataLoader worker reseeds it from numpy's global state, which Paddle seeds differently
 per worker and per epoch, so workers never replay each other's augmentations.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -41,11 +42,30 @@ import numpy as np
 from .._util import did_you_mean
 from ..config import parse_number
 
-__all__ = ["DecodeImage", "ResizeImage", "RandCropImage", "CropImage", "RandFlipImage",
-           "NormalizeImage", "ToCHWImage", "ToChannels", "GrayToRGB", "MixupOperator",
-           "CutmixOperator", "OpSampler", "Compose", "BatchCompose", "ImageDecodeError",
-           "create_operators", "create_batch_operators", "parse_number", "seed_transforms",
-           "get_rng", "TRANSFORM_OPS", "BATCH_OPS"]
+__all__ = [
+    "DecodeImage",
+    "ResizeImage",
+    "RandCropImage",
+    "CropImage",
+    "RandFlipImage",
+    "NormalizeImage",
+    "ToCHWImage",
+    "ToChannels",
+    "GrayToRGB",
+    "MixupOperator",
+    "CutmixOperator",
+    "OpSampler",
+    "Compose",
+    "BatchCompose",
+    "ImageDecodeError",
+    "create_operators",
+    "create_batch_operators",
+    "parse_number",
+    "seed_transforms",
+    "get_rng",
+    "TRANSFORM_OPS",
+    "BATCH_OPS",
+]
 
 
 class ImageDecodeError(ValueError):
@@ -64,7 +84,7 @@ def seed_transforms(seed: int | None) -> None:
 def get_rng() -> np.random.Generator:
     """This process's generator; a new (forked) process reseeds it from numpy's global state."""
     if _RNG_STATE["pid"] != os.getpid():
-        entropy = [int(np.random.randint(0, 2 ** 31 - 1)), os.getpid()]
+        entropy = [int(np.random.randint(0, 2**31 - 1)), os.getpid()]
         if _RNG_STATE["seed"] is not None:
             entropy.append(int(_RNG_STATE["seed"]))
         _RNG_STATE.update(pid=os.getpid(), gen=np.random.default_rng(entropy))
@@ -76,8 +96,11 @@ def _size_wh(size, what: str) -> tuple[int, int]:
     """int -> (s, s); [w, h] -> (w, h) (PaddleClas' order); all positive ints."""
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (int(size), int(size))
-    elif isinstance(size, (list, tuple)) and len(size) == 2 and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+    elif (
+        isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size)
+    ):
         size = (int(size[0]), int(size[1]))
     else:
         raise ValueError(f"{what}: expected a positive int or [width, height], got {size!r}")
@@ -98,12 +121,20 @@ def _pair(value, what: str, lo_excl: float = 0.0) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- resizing
 def _pil():
     from PIL import Image
+
     return Image
 
 
 _INTERP_NAMES = {
-    "nearest": "NEAREST", "bilinear": "BILINEAR", "linear": "BILINEAR", "bicubic": "BICUBIC",
-    "cubic": "BICUBIC", "area": "BOX", "box": "BOX", "lanczos": "LANCZOS", "hamming": "HAMMING",
+    "nearest": "NEAREST",
+    "bilinear": "BILINEAR",
+    "linear": "BILINEAR",
+    "bicubic": "BICUBIC",
+    "cubic": "BICUBIC",
+    "area": "BOX",
+    "box": "BOX",
+    "lanczos": "LANCZOS",
+    "hamming": "HAMMING",
 }
 
 
@@ -111,11 +142,13 @@ def _interp(name, what: str):
     """None -> bilinear; a name (PIL or cv2 spelling) or 'random' (chosen per call)."""
     if name is None:
         return "bilinear"
-    if not isinstance(name, str) or (name.lower() not in _INTERP_NAMES and
-                                     name.lower() != "random"):
+    if not isinstance(name, str) or (
+        name.lower() not in _INTERP_NAMES and name.lower() != "random"
+    ):
         valid = sorted(_INTERP_NAMES) + ["random"]
-        raise ValueError(f"{what}: unknown interpolation {name!r}{did_you_mean(name, valid)}; "
-                         f"valid: {valid}")
+        raise ValueError(
+            f"{what}: unknown interpolation {name!r}{did_you_mean(name, valid)}; valid: {valid}"
+        )
     return name.lower()
 
 
@@ -136,9 +169,11 @@ def _check_backend(backend, what: str) -> str:
         raise ValueError(f"{what}: backend must be 'pil' or 'cv2', got {backend!r}")
     if backend.lower() == "cv2" and not _WARNED_CV2:
         _WARNED_CV2.append(True)
-        warnings.warn(f"{what}: backend 'cv2' requested; this package resizes and decodes with "
-                      f"Pillow (results differ from OpenCV's by interpolation details only)",
-                      stacklevel=3)
+        warnings.warn(
+            f"{what}: backend 'cv2' requested; this package resizes and decodes with "
+            f"Pillow (results differ from OpenCV's by interpolation details only)",
+            stacklevel=3,
+        )
     return "pil"
 
 
@@ -155,9 +190,17 @@ def _resize(img: np.ndarray, wh: tuple[int, int], interp: str) -> np.ndarray:
         return np.asarray(Image.fromarray(img[:, :, 0]).resize((w, h), resample))[:, :, None]
     # Float (or other) data: one 32-bit float plane at a time ('F' mode keeps values exact).
     planes = img[:, :, None] if img.ndim == 2 else img
-    out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(planes[:, :, c],
-                                                                    dtype=np.float32))
-                               .resize((w, h), resample)) for c in range(planes.shape[2])], -1)
+    out = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(planes[:, :, c], dtype=np.float32)).resize(
+                    (w, h), resample
+                )
+            )
+            for c in range(planes.shape[2])
+        ],
+        -1,
+    )
     out = out.astype(img.dtype if np.issubdtype(img.dtype, np.floating) else np.float32)
     return out[:, :, 0] if img.ndim == 2 else out
 
@@ -165,22 +208,27 @@ def _resize(img: np.ndarray, wh: tuple[int, int], interp: str) -> np.ndarray:
 def _check_image(img, op: str) -> np.ndarray:
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
         shape = getattr(img, "shape", None)
-        raise ValueError(f"{op}: expected a 2-D (H, W) or HWC image array, got "
-                         f"{type(img).__name__}{' of shape ' + str(shape) if shape else ''}")
+        raise ValueError(
+            f"{op}: expected a 2-D (H, W) or HWC image array, got "
+            f"{type(img).__name__}{' of shape ' + str(shape) if shape else ''}"
+        )
     return img
 
 
 # ----------------------------------------------------------------------------- per-sample ops
 class _Op:
     """Base of per-sample ops. `spatial` ops need an HWC (or 2-D) image."""
+
     spatial = True
 
     def out_layout(self, layout: str) -> str:
         """Layout after this op given the layout before it; raises ValueError if misplaced."""
         if self.spatial and layout != "hwc":
-            raise ValueError(f"{type(self).__name__} works on HWC (or 2-D) images but the ops "
-                             f"before it produce CHW; move it before ToCHWImage / "
-                             f"DecodeImage(channel_first=True)")
+            raise ValueError(
+                f"{type(self).__name__} works on HWC (or 2-D) images but the ops "
+                f"before it produce CHW; move it before ToCHWImage / "
+                f"DecodeImage(channel_first=True)"
+            )
         return layout
 
     def __repr__(self):
@@ -194,13 +242,21 @@ class DecodeImage(_Op):
     ``channel_first=True`` returns CHW. An ndarray input is passed through (made 3-D only if
     ``channel_first``), so Fashion-MNIST and file datasets can share one op list.
     """
+
     spatial = False
 
-    def __init__(self, to_rgb: bool = True, to_np: bool = True, channel_first: bool = False,
-                 backend: str = "pil"):
+    def __init__(
+        self,
+        to_rgb: bool = True,
+        to_np: bool = True,
+        channel_first: bool = False,
+        backend: str = "pil",
+    ):
         if not to_np:
-            raise ValueError("DecodeImage: to_np=False (PIL images) is not supported; "
-                             "every op here works on numpy arrays")
+            raise ValueError(
+                "DecodeImage: to_np=False (PIL images) is not supported; "
+                "every op here works on numpy arrays"
+            )
         self.to_rgb = bool(to_rgb)
         self.channel_first = bool(channel_first)
         self.backend = _check_backend(backend, "DecodeImage")
@@ -215,8 +271,9 @@ class DecodeImage(_Op):
             if isinstance(data, (bytearray, memoryview)):
                 data = bytes(data)
             if not isinstance(data, bytes):
-                raise ValueError(f"DecodeImage: expected encoded bytes or an ndarray, got "
-                                 f"{type(data).__name__}")
+                raise ValueError(
+                    f"DecodeImage: expected encoded bytes or an ndarray, got {type(data).__name__}"
+                )
             Image = _pil()
             try:
                 with Image.open(io.BytesIO(data)) as im:
@@ -235,17 +292,27 @@ class DecodeImage(_Op):
 class ResizeImage(_Op):
     """Resize to ``size`` (int or [w, h]) or scale the shorter side to ``resize_short``."""
 
-    def __init__(self, size=None, resize_short=None, interpolation=None, backend: str = "pil",
-                 return_numpy: bool = True):
+    def __init__(
+        self,
+        size=None,
+        resize_short=None,
+        interpolation=None,
+        backend: str = "pil",
+        return_numpy: bool = True,
+    ):
         if (size is None) == (resize_short is None):
             raise ValueError("ResizeImage: give exactly one of size / resize_short")
         if not return_numpy:
             raise ValueError("ResizeImage: return_numpy=False is not supported")
         self.size = None if size is None else _size_wh(size, "ResizeImage.size")
-        if resize_short is not None and (not isinstance(resize_short, (int, np.integer)) or
-                                         isinstance(resize_short, bool) or resize_short <= 0):
-            raise ValueError(f"ResizeImage.resize_short: expected a positive int, "
-                             f"got {resize_short!r}")
+        if resize_short is not None and (
+            not isinstance(resize_short, (int, np.integer))
+            or isinstance(resize_short, bool)
+            or resize_short <= 0
+        ):
+            raise ValueError(
+                f"ResizeImage.resize_short: expected a positive int, got {resize_short!r}"
+            )
         self.resize_short = resize_short
         self.interpolation = _interp(interpolation, "ResizeImage.interpolation")
         self.backend = _check_backend(backend, "ResizeImage")
@@ -267,8 +334,15 @@ class RandCropImage(_Op):
     draws it falls back to the largest centered crop with an in-range aspect ratio.
     """
 
-    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation=None,
-                 use_log_aspect: bool = True, backend: str = "pil"):
+    def __init__(
+        self,
+        size,
+        scale=(0.08, 1.0),
+        ratio=(3.0 / 4.0, 4.0 / 3.0),
+        interpolation=None,
+        use_log_aspect: bool = True,
+        backend: str = "pil",
+    ):
         self.size = _size_wh(size, "RandCropImage.size")
         self.scale = _pair(scale if scale is not None else (0.08, 1.0), "RandCropImage.scale")
         self.ratio = _pair(ratio if ratio is not None else (3 / 4, 4 / 3), "RandCropImage.ratio")
@@ -283,8 +357,11 @@ class RandCropImage(_Op):
         lo, hi = self.ratio
         for _ in range(10):
             target = area * rng.uniform(*self.scale)
-            ar = (math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.use_log_aspect
-                  else rng.uniform(lo, hi))
+            ar = (
+                math.exp(rng.uniform(math.log(lo), math.log(hi)))
+                if self.use_log_aspect
+                else rng.uniform(lo, hi)
+            )
             cw = int(round(math.sqrt(target * ar)))
             ch = int(round(math.sqrt(target / ar)))
             if 0 < cw <= w and 0 < ch <= h:
@@ -302,7 +379,7 @@ class RandCropImage(_Op):
     def __call__(self, img):
         img = _check_image(img, "RandCropImage")
         top, left, ch, cw = self.crop_box(*img.shape[:2])
-        return _resize(img[top:top + ch, left:left + cw], self.size, self.interpolation)
+        return _resize(img[top : top + ch, left : left + cw], self.size, self.interpolation)
 
 
 class CropImage(_Op):
@@ -316,10 +393,12 @@ class CropImage(_Op):
         w, h = self.size
         ih, iw = img.shape[:2]
         if ih < h or iw < w:
-            raise ValueError(f"CropImage: image {iw}x{ih} (w x h) is smaller than the crop "
-                             f"{w}x{h}; resize first (e.g. ResizeImage: {{resize_short: ...}})")
+            raise ValueError(
+                f"CropImage: image {iw}x{ih} (w x h) is smaller than the crop "
+                f"{w}x{h}; resize first (e.g. ResizeImage: {{resize_short: ...}})"
+            )
         top, left = (ih - h) // 2, (iw - w) // 2
-        return img[top:top + h, left:left + w]
+        return img[top : top + h, left : left + w]
 
 
 class RandFlipImage(_Op):
@@ -327,8 +406,10 @@ class RandFlipImage(_Op):
 
     def __init__(self, flip_code: int = 1):
         if flip_code not in (1, 0, -1) or isinstance(flip_code, bool):
-            raise ValueError(f"RandFlipImage.flip_code: expected 1 (horizontal), 0 (vertical) "
-                             f"or -1 (both), got {flip_code!r}")
+            raise ValueError(
+                f"RandFlipImage.flip_code: expected 1 (horizontal), 0 (vertical) "
+                f"or -1 (both), got {flip_code!r}"
+            )
         self.flip_code = int(flip_code)
 
     def __call__(self, img):
@@ -388,10 +469,18 @@ class NormalizeImage(_Op):
     unless ToCHWImage came first). ``mean``/``std`` of length 1 serve any channel count; a
     2-D image becomes 3-D (H, W, 1 or 1, H, W). ``channel_num=4`` appends a zero channel.
     """
+
     spatial = False
 
-    def __init__(self, scale=None, mean=None, std=None, order: str = "chw",
-                 output_fp16: bool = False, channel_num: int = 3):
+    def __init__(
+        self,
+        scale=None,
+        mean=None,
+        std=None,
+        order: str = "chw",
+        output_fp16: bool = False,
+        channel_num: int = 3,
+    ):
         self.scale = 1.0 / 255.0 if scale is None else parse_number(scale, "NormalizeImage.scale")
         mean = [0.485, 0.456, 0.406] if mean is None else mean
         std = [0.229, 0.224, 0.225] if std is None else std
@@ -399,10 +488,16 @@ class NormalizeImage(_Op):
             mean = [mean]
         if isinstance(std, (int, float, str)):
             std = [std]
-        if not isinstance(mean, (list, tuple)) or not isinstance(std, (list, tuple)) or \
-                len(mean) != len(std) or len(mean) not in (1, 3):
-            raise ValueError(f"NormalizeImage: mean and std must be lists of equal length 1 or 3, "
-                             f"got mean={mean!r}, std={std!r}")
+        if (
+            not isinstance(mean, (list, tuple))
+            or not isinstance(std, (list, tuple))
+            or len(mean) != len(std)
+            or len(mean) not in (1, 3)
+        ):
+            raise ValueError(
+                f"NormalizeImage: mean and std must be lists of equal length 1 or 3, "
+                f"got mean={mean!r}, std={std!r}"
+            )
         self.mean = [parse_number(m, "NormalizeImage.mean") for m in mean]
         self.std = [parse_number(s, "NormalizeImage.std") for s in std]
         if any(s == 0 for s in self.std):
@@ -421,18 +516,21 @@ class NormalizeImage(_Op):
     def _prepare(self):
         shape = (-1, 1, 1) if self._layout == "chw" else (1, 1, -1)
         # img * (scale/std) - mean/std == (img*scale - mean)/std, with one multiply-add.
-        if len(set(self.mean)) == 1 and len(set(self.std)) == 1:   # scalars: faster
+        if len(set(self.mean)) == 1 and len(set(self.std)) == 1:  # scalars: faster
             self._mul = np.float32(self.scale / self.std[0])
             self._add = np.float32(-self.mean[0] / self.std[0])
             return
         self._mul = (self.scale / np.asarray(self.std, np.float32)).reshape(shape)
-        self._add = (-np.asarray(self.mean, np.float32) / np.asarray(self.std, np.float32)) \
-            .reshape(shape)
+        self._add = (-np.asarray(self.mean, np.float32) / np.asarray(self.std, np.float32)).reshape(
+            shape
+        )
 
     def out_layout(self, layout):
         if self.order and self.order != layout:
-            raise ValueError(f"NormalizeImage: order={self.order!r} but the ops before it produce "
-                             f"{layout.upper()} images; use order: '{layout}' or ''")
+            raise ValueError(
+                f"NormalizeImage: order={self.order!r} but the ops before it produce "
+                f"{layout.upper()} images; use order: '{layout}' or ''"
+            )
         self._layout = layout
         self._prepare()
         return layout
@@ -444,9 +542,11 @@ class NormalizeImage(_Op):
             img = img[None] if chw else img[:, :, None]
         c = img.shape[0] if chw else img.shape[2]
         if len(self.mean) != 1 and c != len(self.mean):
-            raise ValueError(f"NormalizeImage: image has {c} channel(s) but mean/std have "
-                             f"{len(self.mean)}; use mean/std of length {c} or add "
-                             f"ToChannels: {{channels: {len(self.mean)}}} before it")
+            raise ValueError(
+                f"NormalizeImage: image has {c} channel(s) but mean/std have "
+                f"{len(self.mean)}; use mean/std of length {c} or add "
+                f"ToChannels: {{channels: {len(self.mean)}}} before it"
+            )
         out = img.astype(np.float32) * self._mul + self._add
         out = out.astype(np.float32, copy=False)
         if self.channel_num == 4:
@@ -457,6 +557,7 @@ class NormalizeImage(_Op):
 
 class ToCHWImage(_Op):
     """HWC -> CHW (a 2-D image becomes 1 x H x W)."""
+
     spatial = False
 
     def __init__(self):
@@ -464,8 +565,10 @@ class ToCHWImage(_Op):
 
     def out_layout(self, layout):
         if layout == "chw":
-            raise ValueError("ToCHWImage: the ops before it already produce CHW images "
-                             "(DecodeImage(channel_first=True) or an earlier ToCHWImage)")
+            raise ValueError(
+                "ToCHWImage: the ops before it already produce CHW images "
+                "(DecodeImage(channel_first=True) or an earlier ToCHWImage)"
+            )
         return "chw"
 
     def __call__(self, img):
@@ -473,9 +576,20 @@ class ToCHWImage(_Op):
         return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
 
 
-TRANSFORM_OPS: dict[str, type] = {c.__name__: c for c in (
-    DecodeImage, ResizeImage, RandCropImage, CropImage, RandFlipImage, NormalizeImage,
-    ToCHWImage, ToChannels, GrayToRGB)}
+TRANSFORM_OPS: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        DecodeImage,
+        ResizeImage,
+        RandCropImage,
+        CropImage,
+        RandFlipImage,
+        NormalizeImage,
+        ToCHWImage,
+        ToChannels,
+        GrayToRGB,
+    )
+}
 
 
 class Compose:
@@ -510,13 +624,18 @@ class Compose:
 # ----------------------------------------------------------------------------- batch ops
 def _one_hot(labels: np.ndarray, class_num: int) -> np.ndarray:
     labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == class_num and np.issubdtype(labels.dtype,
-                                                                            np.floating):
+    if (
+        labels.ndim == 2
+        and labels.shape[1] == class_num
+        and np.issubdtype(labels.dtype, np.floating)
+    ):
         return labels.astype(np.float32, copy=False)
     flat = labels.reshape(-1).astype(np.int64)
     if flat.size and (flat.min() < 0 or flat.max() >= class_num):
-        raise ValueError(f"label {int(flat.min() if flat.min() < 0 else flat.max())} outside "
-                         f"[0, {class_num}) in a batch given to a batch op")
+        raise ValueError(
+            f"label {int(flat.min() if flat.min() < 0 else flat.max())} outside "
+            f"[0, {class_num}) in a batch given to a batch op"
+        )
     out = np.zeros((flat.size, class_num), np.float32)
     out[np.arange(flat.size), flat] = 1.0
     return out
@@ -525,8 +644,11 @@ def _one_hot(labels: np.ndarray, class_num: int) -> np.ndarray:
 class _BatchOp:
     def __init__(self, class_num: int, alpha: float, prob: float = 1.0):
         name = type(self).__name__
-        if not isinstance(class_num, (int, np.integer)) or isinstance(class_num, bool) \
-                or class_num <= 0:
+        if (
+            not isinstance(class_num, (int, np.integer))
+            or isinstance(class_num, bool)
+            or class_num <= 0
+        ):
             raise ValueError(f"{name}: class_num must be a positive int, got {class_num!r}")
         self.class_num = int(class_num)
         self.alpha = parse_number(alpha, f"{name}.alpha")
@@ -572,8 +694,9 @@ class CutmixOperator(_BatchOp):
 
     def __call__(self, images: np.ndarray, labels: np.ndarray):
         if images.ndim != 4:
-            raise ValueError(f"CutmixOperator: expected images [N, C, H, W], got shape "
-                             f"{images.shape}")
+            raise ValueError(
+                f"CutmixOperator: expected images [N, C, H, W], got shape {images.shape}"
+            )
         rng = get_rng()
         y = _one_hot(labels, self.class_num)
         n, _, h, w = images.shape
@@ -601,14 +724,17 @@ class OpSampler:
 
     def __init__(self, class_num: int, **op_dict):
         if not op_dict:
-            raise ValueError("OpSampler: give at least one batch op, e.g. "
-                             "{MixupOperator: {alpha: 0.8, prob: 0.5}}")
+            raise ValueError(
+                "OpSampler: give at least one batch op, e.g. "
+                "{MixupOperator: {alpha: 0.8, prob: 0.5}}"
+            )
         self.class_num = class_num
         self.ops, self.probs = [], []
         for name, args in op_dict.items():
             if name not in ("MixupOperator", "CutmixOperator"):
-                raise ValueError(f"OpSampler: unknown batch op {name!r}"
-                                 f"{did_you_mean(name, BATCH_OPS)}")
+                raise ValueError(
+                    f"OpSampler: unknown batch op {name!r}{did_you_mean(name, BATCH_OPS)}"
+                )
             args = dict(args or {})
             prob = parse_number(args.pop("prob", 1.0 / len(op_dict)), f"OpSampler.{name}.prob")
             op = _construct(BATCH_OPS[name], dict(args, class_num=class_num), f"OpSampler.{name}")
@@ -656,15 +782,20 @@ class BatchCompose:
 def _construct(cls, args: dict, where: str):
     """cls(**args), turning a bad argument name into a ValueError with a suggestion."""
     sig = inspect.signature(cls.__init__)
-    params = [p for p in list(sig.parameters)[1:]
-              if sig.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                inspect.Parameter.VAR_KEYWORD)]
+    params = [
+        p
+        for p in list(sig.parameters)[1:]
+        if sig.parameters[p].kind
+        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     if not takes_kwargs:
         for key in args:
             if key not in params:
-                raise ValueError(f"{where}: {cls.__name__} got an unknown argument {key!r}"
-                                 f"{did_you_mean(key, params)}; valid arguments: {params}")
+                raise ValueError(
+                    f"{where}: {cls.__name__} got an unknown argument {key!r}"
+                    f"{did_you_mean(key, params)}; valid arguments: {params}"
+                )
     try:
         sig.bind(None, **args)
     except TypeError as e:
@@ -681,14 +812,18 @@ def _parse_entry(entry, where: str, registry: dict, kind: str) -> tuple[type, di
     if isinstance(entry, str):
         name, args = entry, None
     elif isinstance(entry, dict) and len(entry) == 1:
-        (name, args), = entry.items()
+        ((name, args),) = entry.items()
     else:
-        raise ValueError(f"{where}: each {kind} entry must be a one-key mapping "
-                         f"'OpName: {{arg: value}}', got {entry!r}")
+        raise ValueError(
+            f"{where}: each {kind} entry must be a one-key mapping "
+            f"'OpName: {{arg: value}}', got {entry!r}"
+        )
     if name not in registry:
-        raise ValueError(f"{where}: unknown {kind} {name!r}"
-                         f"{did_you_mean(name, registry, cutoff=0.4)}; valid: "
-                         f"{', '.join(sorted(registry))}")
+        raise ValueError(
+            f"{where}: unknown {kind} {name!r}"
+            f"{did_you_mean(name, registry, cutoff=0.4)}; valid: "
+            f"{', '.join(sorted(registry))}"
+        )
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -724,8 +859,9 @@ def create_operators(op_list, key_path: str = "transform_ops", in_layout: str = 
     return Compose(ops, in_layout)
 
 
-def create_batch_operators(op_list, class_num: int,
-                           key_path: str = "batch_transform_ops") -> BatchCompose | None:
+def create_batch_operators(
+    op_list, class_num: int, key_path: str = "batch_transform_ops"
+) -> BatchCompose | None:
     """Build the batch ops (MixupOperator, CutmixOperator, OpSampler) with ``class_num``.
 
     Returns None for an empty/None list. A ``class_num`` written in the YAML must agree.
@@ -733,16 +869,17 @@ def create_batch_operators(op_list, class_num: int,
     if not op_list:
         return None
     if not isinstance(op_list, (list, tuple)):
-        raise ValueError(f"{key_path}: expected a list of batch ops, got "
-                         f"{type(op_list).__name__}")
+        raise ValueError(f"{key_path}: expected a list of batch ops, got {type(op_list).__name__}")
     ops = []
     for i, entry in enumerate(op_list):
         where = f"{key_path}[{i}]"
         cls, args = _parse_entry(entry, where, BATCH_OPS, "batch op")
         given = args.pop("class_num", class_num)
         if given != class_num:
-            raise ValueError(f"{where}: {cls.__name__} class_num={given!r} disagrees with the "
-                             f"model's class_num={class_num}")
+            raise ValueError(
+                f"{where}: {cls.__name__} class_num={given!r} disagrees with the "
+                f"model's class_num={class_num}"
+            )
         if cls is OpSampler:
             try:
                 ops.append(OpSampler(class_num, **args))

@@ -1,5 +1,6 @@
 """Class-id maps: PaddleClas' `class_id name` files, and the ones shipped as package data
 (`paddle_inception/configs/class_maps/`: ImageNet-1k, Fashion-MNIST)."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ def load_class_map(path: str) -> dict[int, str]:
             try:
                 cid = int(parts[0])
             except ValueError:
-                raise ValueError(f"{path}:{lineno}: expected 'class_id name', got {line!r}") \
-                    from None
+                raise ValueError(
+                    f"{path}:{lineno}: expected 'class_id name', got {line!r}"
+                ) from None
             if cid < 0:
                 raise ValueError(f"{path}:{lineno}: negative class id {cid}")
             if cid in out:
@@ -43,11 +45,13 @@ def default_class_map_path(num_classes: int | None, cfg: dict | None = None) -> 
     """The config's Infer.PostProcess.class_id_map_file; else a shipped map: Fashion-MNIST
     when the config trains on it, ImageNet-1k for 1000 classes; else None."""
     if cfg:
-        post = ((cfg.get("Infer") or {}).get("PostProcess") or {})
+        post = (cfg.get("Infer") or {}).get("PostProcess") or {}
         if post.get("class_id_map_file"):
             return post["class_id_map_file"]
-        names = [((cfg.get("DataLoader") or {}).get(m) or {}).get("dataset", {}) or {}
-                 for m in ("Train", "Eval")]
+        names = [
+            ((cfg.get("DataLoader") or {}).get(m) or {}).get("dataset", {}) or {}
+            for m in ("Train", "Eval")
+        ]
         if any(d.get("name") == "FashionMNIST" for d in names if isinstance(d, dict)):
             path = os.path.join(CLASS_MAPS_DIR, "fashion_mnist.txt")
             return path if os.path.isfile(path) else None

@@ -12,6 +12,7 @@
 - `export_onnx`: ONNX through `paddle2onnx` (optional dependency: `pip install paddle2onnx
   onnxruntime`), with `onnx_predict` through onnxruntime.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ from .predictor import InferencePredictor, onnx_predict
 
 __all__ = ["InferenceNetwork", "export_inference_model", "export_onnx", "check_export"]
 
+
 class InferenceNetwork(nn.Layer):
     """The deployable network: main logits only (aux heads never run), optional softmax."""
 
@@ -39,7 +41,7 @@ class InferenceNetwork(nn.Layer):
 
     def forward(self, x):
         out = self.model(x, return_aux=False) if self._aux else self.model(x)
-        if isinstance(out, (tuple, list)):   # any other multi-output model: main output first
+        if isinstance(out, (tuple, list)):  # any other multi-output model: main output first
             out = out[0]
         if self.softmax:
             out = paddle.nn.functional.softmax(out, axis=-1)
@@ -53,8 +55,14 @@ def _jsonable_cfg(cfg: dict) -> dict:
     return out
 
 
-def export_inference_model(model: nn.Layer, path_prefix: str, input_shape=None,
-                           softmax: bool = False, transforms=None, class_names=None) -> dict:
+def export_inference_model(
+    model: nn.Layer,
+    path_prefix: str,
+    input_shape=None,
+    softmax: bool = False,
+    transforms=None,
+    class_names=None,
+) -> dict:
     """`paddle.jit.save` the main-logits network of `model` for Paddle Inference.
 
     Args:
@@ -78,9 +86,11 @@ def export_inference_model(model: nn.Layer, path_prefix: str, input_shape=None,
         raise ValueError(f"export: input_shape must be (C, H, W), got {input_shape}")
     in_ch = getattr(model, "in_channels", input_shape[0])
     if input_shape[0] != in_ch:
-        raise ValueError(f"export: input_shape {input_shape} has {input_shape[0]} channels but the "
-                        f"model takes {in_ch}")
-    if hasattr(model, "check_input"):   # fail early and plainly on a too-small size
+        raise ValueError(
+            f"export: input_shape {input_shape} has {input_shape[0]} channels but the "
+            f"model takes {in_ch}"
+        )
+    if hasattr(model, "check_input"):  # fail early and plainly on a too-small size
         model.check_input(paddle.zeros([1] + input_shape))
     out_dir = os.path.dirname(os.path.abspath(path_prefix))
     os.makedirs(out_dir, exist_ok=True)
@@ -99,9 +109,11 @@ def export_inference_model(model: nn.Layer, path_prefix: str, input_shape=None,
     meta = {
         "format": "paddle_inception.inference/1",
         "model": getattr(model, "model_name", type(model).__name__),
-        "input_shape": input_shape, "input_name": "x",
+        "input_shape": input_shape,
+        "input_name": "x",
         "num_classes": getattr(model, "num_classes", None),
-        "softmax": bool(softmax), "aux_heads_dropped": bool(net._aux),
+        "softmax": bool(softmax),
+        "aux_heads_dropped": bool(net._aux),
         "default_cfg": _jsonable_cfg(cfg),
         "transforms": transforms,
         "class_names": list(class_names) if class_names is not None else None,
@@ -110,8 +122,13 @@ def export_inference_model(model: nn.Layer, path_prefix: str, input_shape=None,
     meta_path = os.path.splitext(program)[0] + META_SUFFIX
     with open(meta_path, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
-    return {"program": program, "params": params, "meta": meta_path,
-            "input_spec": [None] + input_shape, "seconds": round(time.time() - t0, 2)}
+    return {
+        "program": program,
+        "params": params,
+        "meta": meta_path,
+        "input_spec": [None] + input_shape,
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 # ------------------------------------------------------------------------------ ONNX
@@ -119,14 +136,13 @@ def _require_onnx(what: str):
     try:
         import paddle2onnx  # noqa: F401
     except ImportError:
-        raise ValueError(f"{what} needs paddle2onnx: pip install paddle2onnx onnxruntime") \
-            from None
+        raise ValueError(f"{what} needs paddle2onnx: pip install paddle2onnx onnxruntime") from None
 
 
 def _graph_inputs_used(graph, used: set) -> None:
     for node in graph.node:
         used.update(node.input)
-        for attr in node.attribute:            # If/Loop bodies may use outer initializers
+        for attr in node.attribute:  # If/Loop bodies may use outer initializers
             if attr.g is not None and len(attr.g.node):
                 _graph_inputs_used(attr.g, used)
             for g in attr.graphs:
@@ -165,6 +181,7 @@ def export_onnx(prefix: str, onnx_path: str | None = None, opset: int = 11) -> s
     import inspect
 
     import paddle2onnx
+
     program, params = model_files(prefix)
     onnx_path = onnx_path or os.path.splitext(program)[0] + ".onnx"
     os.makedirs(os.path.dirname(os.path.abspath(onnx_path)), exist_ok=True)
@@ -182,9 +199,15 @@ def export_onnx(prefix: str, onnx_path: str | None = None, opset: int = 11) -> s
 
 
 # ------------------------------------------------------------------------------ checks
-def check_export(model: nn.Layer, prefix: str, softmax: bool = False, batch: int = 2,
-                 predictor: str = "inference", onnx_path: str | None = None,
-                 seed: int = 0) -> dict:
+def check_export(
+    model: nn.Layer,
+    prefix: str,
+    softmax: bool = False,
+    batch: int = 2,
+    predictor: str = "inference",
+    onnx_path: str | None = None,
+    seed: int = 0,
+) -> dict:
     """Max |exported - eager| on a random batch: through `paddle.jit.load` ('jit') or Paddle
     Inference ('inference'), and through onnxruntime when `onnx_path` is given."""
     meta = read_meta(prefix) or {}
@@ -207,5 +230,3 @@ def check_export(model: nn.Layer, prefix: str, softmax: bool = False, batch: int
     if onnx_path:
         res["max_abs_diff_onnx"] = float(np.abs(onnx_predict(onnx_path, x) - ref).max())
     return res
-
-

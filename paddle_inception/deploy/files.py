@@ -1,4 +1,5 @@
 """Where an exported model's files are: the program, its parameters and our `_meta.json`."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ __all__ = ["META_SUFFIX", "model_files", "read_meta"]
 # Not "<prefix>.meta.json": paddle.jit.load reads every "<prefix>.<name>.json" beside the model
 # as the program of a method <name>.
 META_SUFFIX = "_meta.json"
-
 
 
 def model_files(prefix: str) -> tuple[str, str]:
@@ -24,28 +24,36 @@ def model_files(prefix: str) -> tuple[str, str]:
             p = p[: -len(ext)]
             break
     if os.path.isdir(p):
-        found = sorted(f for f in os.listdir(p) if f.endswith((".pdmodel", ".json"))
-                       and not f.endswith(META_SUFFIX))
-        if os.path.exists(os.path.join(p, "inference.json")) or \
-                os.path.exists(os.path.join(p, "inference.pdmodel")):
+        found = sorted(
+            f
+            for f in os.listdir(p)
+            if f.endswith((".pdmodel", ".json")) and not f.endswith(META_SUFFIX)
+        )
+        if os.path.exists(os.path.join(p, "inference.json")) or os.path.exists(
+            os.path.join(p, "inference.pdmodel")
+        ):
             p = os.path.join(p, "inference")
         elif len(found) == 1:
             p = os.path.join(p, os.path.splitext(found[0])[0])
         else:
             listed = f": {', '.join(found)}" if found else ""
-            raise FileNotFoundError(f"inference model: directory {prefix!r} holds "
-                                    f"{'no' if not found else 'several'} program files "
-                                    f"(*.json / *.pdmodel){listed}; pass the prefix, e.g. "
-                                    f"{os.path.join(p, 'inference')}")
+            raise FileNotFoundError(
+                f"inference model: directory {prefix!r} holds "
+                f"{'no' if not found else 'several'} program files "
+                f"(*.json / *.pdmodel){listed}; pass the prefix, e.g. "
+                f"{os.path.join(p, 'inference')}"
+            )
     for ext in (".json", ".pdmodel"):
         if os.path.isfile(p + ext):
             params = p + ".pdiparams"
             if not os.path.isfile(params):
-                raise FileNotFoundError(f"inference model: {p + ext} has no parameter file "
-                                        f"{params}")
+                raise FileNotFoundError(
+                    f"inference model: {p + ext} has no parameter file {params}"
+                )
             return p + ext, params
-    raise FileNotFoundError(f"inference model: no {p}.json or {p}.pdmodel (export one with "
-                            f"tools/export_model.py)")
+    raise FileNotFoundError(
+        f"inference model: no {p}.json or {p}.pdmodel (export one with tools/export_model.py)"
+    )
 
 
 def read_meta(prefix: str) -> dict | None:

@@ -6,6 +6,7 @@ the list file's folder). Each image gives the top-k class ids, names (from a cla
 softmax scores; a missing or unreadable image gives an error entry naming the path, and the
 other images' results are still produced.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,8 +92,9 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _looks_like_probs(x: np.ndarray) -> bool:
-    return bool(x.size and (x >= 0).all() and (x <= 1).all() and
-                np.allclose(x.sum(axis=-1), 1.0, atol=1e-3))
+    return bool(
+        x.size and (x >= 0).all() and (x <= 1).all() and np.allclose(x.sum(axis=-1), 1.0, atol=1e-3)
+    )
 
 
 def topk(probs: np.ndarray, k: int) -> tuple[list[int], list[float]]:
@@ -102,8 +104,15 @@ def topk(probs: np.ndarray, k: int) -> tuple[list[int], list[float]]:
     return [int(i) for i in idx], [float(probs[i]) for i in idx]
 
 
-def classify(predictor, preprocess, images, k: int = 5, class_map: dict | None = None,
-             batch_size: int = 8, outputs_are_probs: bool | None = None) -> list[dict]:
+def classify(
+    predictor,
+    preprocess,
+    images,
+    k: int = 5,
+    class_map: dict | None = None,
+    batch_size: int = 8,
+    outputs_are_probs: bool | None = None,
+) -> list[dict]:
     """Run `predictor` on `images` ([(path, error or None)] from `collect_images`, or paths).
 
     Returns one dict per input, in order: {"file_name", "class_ids", "scores", "label_names"}
@@ -120,10 +129,12 @@ def classify(predictor, preprocess, images, k: int = 5, class_map: dict | None =
         batch = np.stack([a for _, a in pending])
         try:
             out = np.asarray(predictor(batch))
-        except Exception as e:   # noqa: BLE001 - reported per image, the run goes on
+        except Exception as e:  # noqa: BLE001 - reported per image, the run goes on
             for i, _ in pending:
-                results[i] = {"file_name": os.fspath(items[i][0]),
-                              "error": f"prediction failed: {type(e).__name__}: {e}"}
+                results[i] = {
+                    "file_name": os.fspath(items[i][0]),
+                    "error": f"prediction failed: {type(e).__name__}: {e}",
+                }
             pending.clear()
             return
         out = out.reshape(out.shape[0], -1)
@@ -131,10 +142,12 @@ def classify(predictor, preprocess, images, k: int = 5, class_map: dict | None =
         probs = out if is_probs else _softmax(out)
         for (i, _), p in zip(pending, probs):
             ids, scores = topk(p, k)
-            results[i] = {"file_name": os.fspath(items[i][0]), "class_ids": ids,
-                          "scores": [round(s, 6) for s in scores],
-                          "label_names": [class_map.get(c, str(c)) for c in ids]
-                          if class_map else []}
+            results[i] = {
+                "file_name": os.fspath(items[i][0]),
+                "class_ids": ids,
+                "scores": [round(s, 6) for s in scores],
+                "label_names": [class_map.get(c, str(c)) for c in ids] if class_map else [],
+            }
         pending.clear()
 
     for i, (path, err) in enumerate(items):
@@ -144,7 +157,7 @@ def classify(predictor, preprocess, images, k: int = 5, class_map: dict | None =
             results[i] = {"file_name": os.fspath(path), "error": err}
             continue
         if pending and pending[0][1].shape != arr.shape:
-            flush()     # list-defined ops may give different sizes: never stack across them
+            flush()  # list-defined ops may give different sizes: never stack across them
         pending.append((i, arr))
         if len(pending) >= batch_size:
             flush()
@@ -164,5 +177,3 @@ def format_results(results: list[dict]) -> str:
         for cid, score, name in zip(r["class_ids"], r["scores"], names):
             lines.append(f"  {cid:>5}  {score:.4f}  {name}".rstrip())
     return "\n".join(lines)
-
-

@@ -1,6 +1,7 @@
 """Predictors with one calling convention, `predictor(batch float32 [N, C, H, W]) -> ndarray`:
 the eager model (`EagerPredictor`), Paddle Inference (`InferencePredictor`, oneDNN on the CPU)
 and ONNX Runtime (`OnnxPredictor`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,13 @@ import paddle
 from ..runtime import available_cpus
 from .files import model_files, read_meta
 
-__all__ = ["EagerPredictor", "InferencePredictor", "create_predictor", "OnnxPredictor",
-           "onnx_predict"]
+__all__ = [
+    "EagerPredictor",
+    "InferencePredictor",
+    "create_predictor",
+    "OnnxPredictor",
+    "onnx_predict",
+]
 
 
 class EagerPredictor:
@@ -35,9 +41,15 @@ class InferencePredictor:
     uses GPU 0 where Paddle has CUDA.
     """
 
-    def __init__(self, prefix: str, use_mkldnn: bool = True, cpu_threads: int | None = None,
-                 gpu: bool = False):
+    def __init__(
+        self,
+        prefix: str,
+        use_mkldnn: bool = True,
+        cpu_threads: int | None = None,
+        gpu: bool = False,
+    ):
         from paddle import inference
+
         self.program, self.params = model_files(prefix)
         config = inference.Config(self.program, self.params)
         if gpu and paddle.is_compiled_with_cuda():
@@ -78,10 +90,11 @@ class OnnxPredictor:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ImportError("running an ONNX model needs onnxruntime: pip install "
-                              "onnxruntime") from None
+            raise ImportError(
+                "running an ONNX model needs onnxruntime: pip install onnxruntime"
+            ) from None
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3          # errors only
+        opts.log_severity_level = 3  # errors only
         if threads:
             opts.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])

@@ -8,14 +8,19 @@ center-crop `size`, scale to [0, 1], normalise with mean/std). `build_preprocess
 list for inference: a decode op in front when missing, conversion to the model's channel count
 (grayscale <-> RGB), and a final ToCHWImage when needed.
 """
+
 from __future__ import annotations
 
 import math
 
 from ..data.transforms import create_operators
 
-__all__ = ["default_transforms", "config_transform_ops", "preprocessing_transform_ops",
-           "build_preprocess"]
+__all__ = [
+    "default_transforms",
+    "config_transform_ops",
+    "preprocessing_transform_ops",
+    "build_preprocess",
+]
 
 
 def default_transforms(default_cfg: dict, input_shape) -> list:
@@ -29,13 +34,15 @@ def default_transforms(default_cfg: dict, input_shape) -> list:
         resize = {"size": [int(math.floor(w / crop)), int(math.floor(h / crop))]}
     mean = list(default_cfg.get("mean") or (0.485, 0.456, 0.406))
     std = list(default_cfg.get("std") or (0.229, 0.224, 0.225))
-    if len(mean) != c:   # a grayscale model built from an RGB default: average the channels
+    if len(mean) != c:  # a grayscale model built from an RGB default: average the channels
         mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]
-    return [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
-            {"ResizeImage": dict(resize, interpolation=interp)},
-            {"CropImage": {"size": [w, h]}},
-            {"NormalizeImage": {"scale": "1.0/255.0", "mean": mean, "std": std, "order": ""}},
-            {"ToCHWImage": None}]
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": dict(resize, interpolation=interp)},
+        {"CropImage": {"size": [w, h]}},
+        {"NormalizeImage": {"scale": "1.0/255.0", "mean": mean, "std": std, "order": ""}},
+        {"ToCHWImage": None},
+    ]
 
 
 def _op_name(entry) -> str | None:
@@ -58,12 +65,15 @@ def build_preprocess(op_list, in_channels: int, key_path: str = "transforms"):
     dec = names.index("DecodeImage")
     args = ops[dec]["DecodeImage"] if isinstance(ops[dec], dict) else None
     if args and args.get("channel_first"):
-        raise ValueError(f"{key_path}: DecodeImage(channel_first=True) is not supported for "
-                        f"inference; the resize/crop ops need HWC images")
+        raise ValueError(
+            f"{key_path}: DecodeImage(channel_first=True) is not supported for "
+            f"inference; the resize/crop ops need HWC images"
+        )
     if not any(n in ("ToChannels", "GrayToRGB") for n in names):
         if in_channels not in (1, 3):
-            raise ValueError(f"images can be converted to 1 or 3 channels, but the model takes "
-                            f"{in_channels}")
+            raise ValueError(
+                f"images can be converted to 1 or 3 channels, but the model takes {in_channels}"
+            )
         ops.insert(dec + 1, {"ToChannels": {"channels": int(in_channels)}})
     compose = create_operators(ops, key_path)
     if compose.layout == "hwc":
@@ -86,10 +96,22 @@ def preprocessing_transform_ops(pre: dict) -> list:
     """The eval op list for a preprocessing record (`input_size`, `resize_short`,
     `interpolation`, `mean`, `std`), as converted weights carry in their sidecar."""
     size = list(pre["input_size"])[-1]
-    return [{"DecodeImage": {"to_rgb": True, "channel_first": False}},
-            {"ResizeImage": {"resize_short": int(pre["resize_short"]),
-                             "interpolation": pre["interpolation"]}},
-            {"CropImage": {"size": int(size)}},
-            {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": list(pre["mean"]),
-                                "std": list(pre["std"]), "order": ""}},
-            {"ToCHWImage": None}]
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {
+            "ResizeImage": {
+                "resize_short": int(pre["resize_short"]),
+                "interpolation": pre["interpolation"],
+            }
+        },
+        {"CropImage": {"size": int(size)}},
+        {
+            "NormalizeImage": {
+                "scale": 1.0 / 255.0,
+                "mean": list(pre["mean"]),
+                "std": list(pre["std"]),
+                "order": "",
+            }
+        },
+        {"ToCHWImage": None},
+    ]

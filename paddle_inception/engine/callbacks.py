@@ -4,6 +4,7 @@ Epochs are numbered from 1 in logs and checkpoint names; `start_epoch` (the numb
 already done, when resuming) offsets everything, so a resumed run reads like an uninterrupted
 one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,16 @@ from .checkpoint import prune_checkpoints, save_checkpoint
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["ProgressLogger", "EpochSeed", "VisualDLLogger", "CheckpointSaver", "NaNGuard",
-           "TrainingDiverged", "EvalLossSwitch", "current_lr"]
+__all__ = [
+    "ProgressLogger",
+    "EpochSeed",
+    "VisualDLLogger",
+    "CheckpointSaver",
+    "NaNGuard",
+    "TrainingDiverged",
+    "EvalLossSwitch",
+    "current_lr",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -69,9 +78,10 @@ class EpochSeed(Callback):
         random.seed(s)
         paddle.seed(s)
         from ..data import seed_transforms
-        seed_transforms(s)                     # random crops/flips (workers derive from it)
+
+        seed_transforms(s)  # random crops/flips (workers derive from it)
         sampler = getattr(self.loader, "batch_sampler", None)
-        if hasattr(sampler, "set_epoch"):      # DistributedBatchSampler shuffles by epoch
+        if hasattr(sampler, "set_epoch"):  # DistributedBatchSampler shuffles by epoch
             sampler.set_epoch(absolute)
 
 
@@ -88,11 +98,16 @@ class NaNGuard(Callback):
         loss = _scalar((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             last = os.path.join(self.ckpt_root, "latest") if self.ckpt_root else None
-            kept = (f"the last good checkpoint is {os.path.realpath(last)}"
-                    if last and os.path.lexists(last) else "no checkpoint was written yet")
-            raise TrainingDiverged(f"training loss became {loss} at epoch {self.epoch}, step "
-                                   f"{step + 1}; stopping ({kept}). Lower the learning rate or "
-                                   f"check the data")
+            kept = (
+                f"the last good checkpoint is {os.path.realpath(last)}"
+                if last and os.path.lexists(last)
+                else "no checkpoint was written yet"
+            )
+            raise TrainingDiverged(
+                f"training loss became {loss} at epoch {self.epoch}, step "
+                f"{step + 1}; stopping ({kept}). Lower the learning rate or "
+                f"check the data"
+            )
 
 
 class EvalLossSwitch(Callback):
@@ -115,6 +130,7 @@ class VisualDLLogger(Callback):
 
     def __init__(self, logdir, log_freq=10, start_epoch=0, steps_per_epoch=0):
         from visualdl import LogWriter
+
         self.writer = LogWriter(logdir=logdir)
         self.log_freq, self.start_epoch = max(1, log_freq), start_epoch
         self.global_step = start_epoch * steps_per_epoch
@@ -148,10 +164,19 @@ class CheckpointSaver(ModelCheckpoint):
     `save_interval`-th epoch, and `best` by eval top-1. Subclasses ModelCheckpoint so that
     paddle.Model does not add its own non-atomic saver."""
 
-    def __init__(self, root, save_interval=1, start_epoch=0, eval_epochs=(), best=None,
-                 monitor="top1", extra_state=None, enabled=True):
+    def __init__(
+        self,
+        root,
+        save_interval=1,
+        start_epoch=0,
+        eval_epochs=(),
+        best=None,
+        monitor="top1",
+        extra_state=None,
+        enabled=True,
+    ):
         super().__init__(save_freq=save_interval, save_dir=None)
-        self.enabled = enabled          # False on data-parallel ranks other than 0
+        self.enabled = enabled  # False on data-parallel ranks other than 0
         self.root, self.save_interval = root, max(1, int(save_interval))
         self.start_epoch, self.eval_epochs = start_epoch, set(eval_epochs)
         self.best, self.monitor = best, monitor
@@ -163,15 +188,17 @@ class CheckpointSaver(ModelCheckpoint):
         self.epoch = epoch + self.start_epoch + 1
 
     def on_epoch_end(self, epoch, logs=None):
-        self.train_logs = {k: _scalar(v) for k, v in (logs or {}).items()
-                           if k not in ("batch_size", "step")}
+        self.train_logs = {
+            k: _scalar(v) for k, v in (logs or {}).items() if k not in ("batch_size", "step")
+        }
         if self.epoch not in self.eval_epochs:
             self._save(None)
 
     def on_eval_end(self, logs=None):
         if self.epoch in self.eval_epochs:
-            self._save({k: _scalar(v) for k, v in (logs or {}).items()
-                        if k not in ("batch_size", "step")})
+            self._save(
+                {k: _scalar(v) for k, v in (logs or {}).items() if k not in ("batch_size", "step")}
+            )
 
     def _save(self, eval_logs):
         if not self.enabled:
@@ -181,11 +208,17 @@ class CheckpointSaver(ModelCheckpoint):
         if score is not None and (self.best is None or score > self.best):
             self.best = score
             links.append("best")
-        state = dict(self.extra_state, train=self.train_logs, eval=eval_logs,
-                     best_metric=self.best, monitor=self.monitor,
-                     lr=current_lr(self.model))
-        path = save_checkpoint(self.root, self.epoch, self.model.network,
-                               self.model._optimizer, state, links=links)
+        state = dict(
+            self.extra_state,
+            train=self.train_logs,
+            eval=eval_logs,
+            best_metric=self.best,
+            monitor=self.monitor,
+            lr=current_lr(self.model),
+        )
+        path = save_checkpoint(
+            self.root, self.epoch, self.model.network, self.model._optimizer, state, links=links
+        )
         self.history.append(dict(epoch=self.epoch, eval=eval_logs, train=self.train_logs))
         prune_checkpoints(self.root, self.save_interval)
         msg = f"epoch {self.epoch}: checkpoint {path}"

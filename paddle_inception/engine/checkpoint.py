@@ -12,6 +12,7 @@ An epoch directory is written completely under a temporary name and then renamed
 `latest`/`best` links are swapped with `os.replace`: a run killed at any instant (even SIGKILL)
 leaves every link pointing at a complete checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,12 @@ def _rename_keys(state: dict, mapping: dict) -> dict:
     olds = sorted(mapping, key=len, reverse=True)
     out = {}
     for key, value in state.items():
-        if isinstance(value, dict):                       # e.g. master_weights {name: tensor}
+        if isinstance(value, dict):  # e.g. master_weights {name: tensor}
             out[key] = _rename_keys(value, mapping)
             continue
         for old in olds:
             if key == old or key.startswith(old + "_"):
-                key = mapping[old] + key[len(old):]
+                key = mapping[old] + key[len(old) :]
                 break
         out[key] = value
     return out
@@ -81,8 +82,9 @@ def restore_optimizer_state(optimizer, model, state: dict) -> None:
     optimizer.set_state_dict(state)
 
 
-def save_checkpoint(root: str, epoch: int, model, optimizer=None, state: dict | None = None,
-                    links=("latest",)) -> str:
+def save_checkpoint(
+    root: str, epoch: int, model, optimizer=None, state: dict | None = None, links=("latest",)
+) -> str:
     """Write `root/epoch_{epoch:04d}` atomically and point `links` at it; returns its path."""
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{epoch:04d}"
@@ -101,7 +103,7 @@ def save_checkpoint(root: str, epoch: int, model, optimizer=None, state: dict | 
         with open(os.path.join(tmp, fname), "rb") as f:
             os.fsync(f.fileno())
     _fsync_dir(tmp)
-    if os.path.exists(final):   # an older run's directory with the same epoch: set it aside
+    if os.path.exists(final):  # an older run's directory with the same epoch: set it aside
         old = os.path.join(root, f".{name}.old-{os.getpid()}")
         os.replace(final, old)
         os.replace(tmp, final)
@@ -116,8 +118,11 @@ def save_checkpoint(root: str, epoch: int, model, optimizer=None, state: dict | 
 
 def prune_checkpoints(root: str, keep_every: int) -> None:
     """Delete epoch directories not linked by latest/best and not on the save_interval grid."""
-    linked = {os.path.basename(os.path.realpath(os.path.join(root, l)))
-              for l in ("latest", "best") if os.path.lexists(os.path.join(root, l))}
+    linked = {
+        os.path.basename(os.path.realpath(os.path.join(root, link)))
+        for link in ("latest", "best")
+        if os.path.lexists(os.path.join(root, link))
+    }
     for name in os.listdir(root):
         if not name.startswith("epoch_") or name in linked:
             continue
@@ -130,12 +135,17 @@ def prune_checkpoints(root: str, keep_every: int) -> None:
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint directory from a dir, a link, or a PaddleClas-style prefix (`.../latest`)."""
     p = os.fspath(path)
-    for cand in (p, p[:-len(".pdparams")] if p.endswith(".pdparams") else None,
-                 os.path.dirname(p) if p.endswith("model.pdparams") else None):
+    for cand in (
+        p,
+        p[: -len(".pdparams")] if p.endswith(".pdparams") else None,
+        os.path.dirname(p) if p.endswith("model.pdparams") else None,
+    ):
         if cand and os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "model.pdparams")):
             return os.path.realpath(cand)
-    raise FileNotFoundError(f"Global.checkpoints: no checkpoint at {p!r} (expected a directory "
-                            f"with model.pdparams, such as output/<Arch.name>/latest)")
+    raise FileNotFoundError(
+        f"Global.checkpoints: no checkpoint at {p!r} (expected a directory "
+        f"with model.pdparams, such as output/<Arch.name>/latest)"
+    )
 
 
 def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> dict:
@@ -143,8 +153,13 @@ def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> 
     (epoch, metrics). A checkpoint that does not fit the model exactly (another class count,
     another model) is an error listing the tensors: resuming it would train random heads."""
     ckpt = resolve_checkpoint(path)
-    load_weights(model, os.path.join(ckpt, "model.pdparams"), mode="strict", trusted=trusted,
-                 what="Global.checkpoints")
+    load_weights(
+        model,
+        os.path.join(ckpt, "model.pdparams"),
+        mode="strict",
+        trusted=trusted,
+        what="Global.checkpoints",
+    )
     opt_file = os.path.join(ckpt, "model.pdopt")
     if optimizer is not None and os.path.isfile(opt_file):
         restore_optimizer_state(optimizer, model, load_state_file(opt_file, trusted=trusted))

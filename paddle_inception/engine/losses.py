@@ -4,6 +4,7 @@
 gives `(logits, aux1, aux2, label)`, the same model in eval mode `(logits, label)`. Labels are
 hard `(N, 1)` int64 or soft `(N, C)` float (Mixup/CutMix); both are handled.
 """
+
 from __future__ import annotations
 
 import paddle
@@ -19,7 +20,7 @@ def soft_cross_entropy(logits, label, epsilon: float = 0.0):
     """Mean cross entropy of `logits` against hard or soft `label`, with label smoothing."""
     num_classes = logits.shape[-1]
     if label.dtype in (paddle.int32, paddle.int64):
-        label = label.reshape([-1])                      # (N,) class ids
+        label = label.reshape([-1])  # (N,) class ids
         if not epsilon:
             return F.cross_entropy(logits, label)
         label = F.one_hot(label, num_classes)
@@ -81,18 +82,23 @@ class CombinedLoss(nn.Layer):
 def build_loss(items, key_path: str = "Loss.Train") -> CombinedLoss:
     """`[{CELoss: {weight: 1.0, epsilon: 0.1}}, ...]` -> CombinedLoss; errors name the key."""
     if not items:
-        raise ValueError(f"{key_path}: at least one loss is required, e.g. "
-                         f"[{{CELoss: {{weight: 1.0}}}}]")
+        raise ValueError(
+            f"{key_path}: at least one loss is required, e.g. [{{CELoss: {{weight: 1.0}}}}]"
+        )
     losses, weights = [], []
     for i, item in enumerate(items):
         where = f"{key_path}[{i}]"
         if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(f"{where}: expected a one-key mapping like {{CELoss: {{weight: 1.0}}}}, "
-                             f"got {item!r}")
-        (name, args), = item.items()
+            raise ValueError(
+                f"{where}: expected a one-key mapping like {{CELoss: {{weight: 1.0}}}}, "
+                f"got {item!r}"
+            )
+        ((name, args),) = item.items()
         if name not in _LOSSES:
-            raise ValueError(f"{where}: unknown loss {name!r}{did_you_mean(name, _LOSSES)}; "
-                             f"known: {', '.join(sorted(_LOSSES))}")
+            raise ValueError(
+                f"{where}: unknown loss {name!r}{did_you_mean(name, _LOSSES)}; "
+                f"known: {', '.join(sorted(_LOSSES))}"
+            )
         args = dict(args or {})
         weights.append(float(args.pop("weight", 1.0)))
         try:

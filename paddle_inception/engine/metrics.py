@@ -5,6 +5,7 @@
 the main logits against aux1's logits. `TopkAcc` takes the first output and the *last* argument.
 Soft labels (Mixup/CutMix) are scored against their arg-max.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,11 +26,11 @@ class TopkAcc(paddle.metric.Metric):
     def compute(self, *inputs):
         pred, label = inputs[0], inputs[-1]
         if label.dtype not in (paddle.int32, paddle.int64):
-            label = label.argmax(axis=-1)                   # soft labels -> class ids
+            label = label.argmax(axis=-1)  # soft labels -> class ids
         label = label.reshape([-1, 1]).astype("int64")
         k = min(max(self.topk), pred.shape[-1])
-        idx = paddle.topk(pred, k=k, axis=-1)[1]           # (N, k)
-        return (idx == label).astype("float32")             # (N, k): hit at rank r
+        idx = paddle.topk(pred, k=k, axis=-1)[1]  # (N, k)
+        return (idx == label).astype("float32")  # (N, k): hit at rank r
 
     def update(self, correct, *args):
         correct = np.asarray(correct)
@@ -65,11 +66,15 @@ def build_metrics(items, key_path: str = "Metric.Train"):
     metrics = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(f"{key_path}[{i}]: expected a one-key mapping like "
-                             f"{{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}")
-        (name, args), = item.items()
+            raise ValueError(
+                f"{key_path}[{i}]: expected a one-key mapping like "
+                f"{{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}"
+            )
+        ((name, args),) = item.items()
         if name not in _METRICS:
-            raise ValueError(f"{key_path}[{i}]: unknown metric {name!r}"
-                             f"{did_you_mean(name, _METRICS)}; known: {', '.join(_METRICS)}")
+            raise ValueError(
+                f"{key_path}[{i}]: unknown metric {name!r}"
+                f"{did_you_mean(name, _METRICS)}; known: {', '.join(_METRICS)}"
+            )
         metrics.append(TopkAcc(**(args or {})))
     return metrics

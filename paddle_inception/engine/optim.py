@@ -3,6 +3,7 @@
 Schedules are stepped once per iteration (paddle.Model's LRScheduler callback), so epoch-based
 settings (`warmup_epoch`, `decay_epochs`, `step_size`) are converted to iterations here.
 """
+
 from __future__ import annotations
 
 import paddle
@@ -26,32 +27,46 @@ def build_lr(cfg: dict, epochs: int, steps_per_epoch: int, key_path="Optimizer.l
         sched = base
     elif name == "Cosine":
         sched = paddle.optimizer.lr.CosineAnnealingDecay(
-            base, T_max=max(1, total - warmup), eta_min=float(cfg.pop("eta_min", 0.0)))
+            base, T_max=max(1, total - warmup), eta_min=float(cfg.pop("eta_min", 0.0))
+        )
     elif name == "Linear":
         sched = paddle.optimizer.lr.PolynomialDecay(
-            base, decay_steps=max(1, total - warmup), end_lr=float(cfg.pop("end_lr", 0.0)),
-            power=float(cfg.pop("power", 1.0)))
+            base,
+            decay_steps=max(1, total - warmup),
+            end_lr=float(cfg.pop("end_lr", 0.0)),
+            power=float(cfg.pop("power", 1.0)),
+        )
     elif name == "Piecewise":
         bounds = [int(e * steps_per_epoch) for e in cfg.pop("decay_epochs")]
-        values = [float(v) for v in cfg.pop("values", [base * 0.1 ** i
-                                                       for i in range(len(bounds) + 1)])]
+        values = [
+            float(v) for v in cfg.pop("values", [base * 0.1**i for i in range(len(bounds) + 1)])
+        ]
         if len(values) != len(bounds) + 1:
-            raise ValueError(f"{key_path}.values: need len(decay_epochs)+1 = {len(bounds) + 1} "
-                             f"values, got {len(values)}")
+            raise ValueError(
+                f"{key_path}.values: need len(decay_epochs)+1 = {len(bounds) + 1} "
+                f"values, got {len(values)}"
+            )
         sched = paddle.optimizer.lr.PiecewiseDecay(bounds, values)
         base = values[0]
     elif name == "Step":
         sched = paddle.optimizer.lr.StepDecay(
-            base, step_size=max(1, int(float(cfg.pop("step_size")) * steps_per_epoch)),
-            gamma=float(cfg.pop("gamma", 0.1)))
+            base,
+            step_size=max(1, int(float(cfg.pop("step_size")) * steps_per_epoch)),
+            gamma=float(cfg.pop("gamma", 0.1)),
+        )
     elif name == "OneCycle":
         sched = paddle.optimizer.lr.OneCycleLR(
-            base, total_steps=total, phase_pct=float(cfg.pop("phase_pct", 0.3)),
+            base,
+            total_steps=total,
+            phase_pct=float(cfg.pop("phase_pct", 0.3)),
             divide_factor=float(cfg.pop("divide_factor", 25.0)),
-            end_learning_rate=float(cfg.pop("end_learning_rate", base / 1e4)))
-        warmup = 0   # one-cycle has its own warm-up phase
+            end_learning_rate=float(cfg.pop("end_learning_rate", base / 1e4)),
+        )
+        warmup = 0  # one-cycle has its own warm-up phase
     else:
-        raise ValueError(f"{key_path}.name: unknown schedule {name!r}; known: {', '.join(LR_SCHEDULES)}")
+        raise ValueError(
+            f"{key_path}.name: unknown schedule {name!r}; known: {', '.join(LR_SCHEDULES)}"
+        )
     cfg.pop("by_epoch", None)
     if cfg:
         raise ValueError(f"{key_path}: unknown keys for the {name} schedule: {sorted(cfg)}")
@@ -69,33 +84,45 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
     weight_decay = cfg.pop("weight_decay", None)
     if reg:
         kind, coeff = reg.get("name", "L2"), float(reg.get("coeff", 0.0))
-        weight_decay = (paddle.regularizer.L2Decay(coeff) if kind == "L2"
-                        else paddle.regularizer.L1Decay(coeff))
+        weight_decay = (
+            paddle.regularizer.L2Decay(coeff) if kind == "L2" else paddle.regularizer.L1Decay(coeff)
+        )
     common = dict(learning_rate=lr, parameters=parameters)
     if weight_decay is not None:
         common["weight_decay"] = weight_decay
     clip = cfg.pop("clip_norm", None)
     if clip:
         common["grad_clip"] = paddle.nn.ClipGradByGlobalNorm(float(clip))
-    cfg.pop("multi_precision", None)   # AMP O2 master weights: Paddle decides this itself
+    cfg.pop("multi_precision", None)  # AMP O2 master weights: Paddle decides this itself
     cfg.pop("no_weight_decay_name", None)
     cfg.pop("one_dim_param_no_weight_decay", None)
     if name == "Momentum":
-        opt = paddle.optimizer.Momentum(momentum=float(cfg.pop("momentum", 0.9)),
-                                        use_nesterov=bool(cfg.pop("use_nesterov", False)),
-                                        **common)
+        opt = paddle.optimizer.Momentum(
+            momentum=float(cfg.pop("momentum", 0.9)),
+            use_nesterov=bool(cfg.pop("use_nesterov", False)),
+            **common,
+        )
     elif name == "SGD":
         opt = paddle.optimizer.SGD(**common)
     elif name in ("Adam", "AdamW"):
         cls = paddle.optimizer.Adam if name == "Adam" else paddle.optimizer.AdamW
-        opt = cls(beta1=float(cfg.pop("beta1", 0.9)), beta2=float(cfg.pop("beta2", 0.999)),
-                  epsilon=float(cfg.pop("epsilon", 1e-8)), **common)
+        opt = cls(
+            beta1=float(cfg.pop("beta1", 0.9)),
+            beta2=float(cfg.pop("beta2", 0.999)),
+            epsilon=float(cfg.pop("epsilon", 1e-8)),
+            **common,
+        )
     elif name == "RMSProp":
-        opt = paddle.optimizer.RMSProp(rho=float(cfg.pop("rho", 0.95)),
-                                       epsilon=float(cfg.pop("epsilon", 1e-6)),
-                                       momentum=float(cfg.pop("momentum", 0.0)), **common)
+        opt = paddle.optimizer.RMSProp(
+            rho=float(cfg.pop("rho", 0.95)),
+            epsilon=float(cfg.pop("epsilon", 1e-6)),
+            momentum=float(cfg.pop("momentum", 0.0)),
+            **common,
+        )
     else:
-        raise ValueError(f"Optimizer.name: unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+        raise ValueError(
+            f"Optimizer.name: unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}"
+        )
     if cfg:
         raise ValueError(f"Optimizer: unknown keys for {name}: {sorted(cfg)}")
     return opt, lr

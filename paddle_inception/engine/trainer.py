@@ -1,4 +1,5 @@
 """`train(cfg)`: the logic behind `tools/train.py`, built on `paddle.Model.prepare/fit`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,17 +47,23 @@ def run_log(path: str | None):
 def select_device(requested: str | None) -> str:
     """Honour Global.device when possible; say so plainly when falling back to the CPU."""
     import paddle
+
     req = (requested or "cpu").lower()
     if req.startswith("gpu"):
         if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
             paddle.set_device(req)
             return req
-        logger.warning("Global.device is %r but %s; running on the CPU", requested,
-                       "this Paddle build has no CUDA support"
-                       if not paddle.is_compiled_with_cuda() else "no GPU is visible")
+        logger.warning(
+            "Global.device is %r but %s; running on the CPU",
+            requested,
+            "this Paddle build has no CUDA support"
+            if not paddle.is_compiled_with_cuda()
+            else "no GPU is visible",
+        )
     elif req != "cpu":
-        logger.warning("Global.device %r is not supported by this tool; running on the CPU",
-                       requested)
+        logger.warning(
+            "Global.device %r is not supported by this tool; running on the CPU", requested
+        )
     paddle.set_device("cpu")
     return "cpu"
 
@@ -81,9 +88,11 @@ def _amp_configs(cfg, device):
     if device == "cpu":
         logger.warning("AMP.use_amp is set but AMP needs a GPU; training in float32 on the CPU")
         return None
-    return {"level": str(amp.get("level", "O1")).upper(),
-            "init_loss_scaling": float(amp.get("scale_loss", 1.0)),
-            "use_dynamic_loss_scaling": bool(amp.get("use_dynamic_loss_scaling", False))}
+    return {
+        "level": str(amp.get("level", "O1")).upper(),
+        "init_loss_scaling": float(amp.get("scale_loss", 1.0)),
+        "use_dynamic_loss_scaling": bool(amp.get("use_dynamic_loss_scaling", False)),
+    }
 
 
 def _prepare(cfg, for_training=True):
@@ -104,10 +113,15 @@ def _prepare(cfg, for_training=True):
     class_num = network.num_classes
     image_shape = _image_shape(cfg, network)
     loaders = {}
-    for mode in (("Train", "Eval") if for_training else ("Eval",)):
+    for mode in ("Train", "Eval") if for_training else ("Eval",):
         if mode in (cfg.get("DataLoader") or {}):
-            loaders[mode] = build_dataloader(cfg["DataLoader"][mode], mode, class_num=class_num,
-                                             key_path=f"DataLoader.{mode}", seed=seed)
+            loaders[mode] = build_dataloader(
+                cfg["DataLoader"][mode],
+                mode,
+                class_num=class_num,
+                key_path=f"DataLoader.{mode}",
+                seed=seed,
+            )
     if for_training and "Train" not in loaders:
         raise ValueError("DataLoader.Train: missing; training needs a Train data loader")
     inputs = [paddle.static.InputSpec([None] + image_shape, "float32", "image")]
@@ -115,13 +129,25 @@ def _prepare(cfg, for_training=True):
     model = paddle.Model(network, inputs, labels)
     losses = cfg.get("Loss") or {}
     train_loss = build_loss(losses.get("Train") or [{"CELoss": {"weight": 1.0}}], "Loss.Train")
-    eval_loss = build_loss(losses.get("Eval") or losses.get("Train") or
-                           [{"CELoss": {"weight": 1.0}}], "Loss.Eval")
+    eval_loss = build_loss(
+        losses.get("Eval") or losses.get("Train") or [{"CELoss": {"weight": 1.0}}], "Loss.Eval"
+    )
     metric_cfg = cfg.get("Metric") or {}
     metrics = build_metrics(metric_cfg.get("Eval") or metric_cfg.get("Train"), "Metric")
-    return dict(paddle=paddle, g=g, device=device, network=network, arch_name=arch_name,
-                loaders=loaders, model=model, train_loss=train_loss, eval_loss=eval_loss,
-                metrics=metrics, seed=seed, image_shape=image_shape)
+    return dict(
+        paddle=paddle,
+        g=g,
+        device=device,
+        network=network,
+        arch_name=arch_name,
+        loaders=loaders,
+        model=model,
+        train_loss=train_loss,
+        eval_loss=eval_loss,
+        metrics=metrics,
+        seed=seed,
+        image_shape=image_shape,
+    )
 
 
 def train(cfg: dict) -> dict:
@@ -158,69 +184,115 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
     epochs = int(g["epochs"])
     steps = len(train_loader)
     optimizer, lr = build_optimizer(cfg["Optimizer"], network.parameters(), epochs, steps)
-    model.prepare(optimizer, ctx["train_loss"], ctx["metrics"],
-                  amp_configs=_amp_configs(cfg, ctx["device"]))
+    model.prepare(
+        optimizer, ctx["train_loss"], ctx["metrics"], amp_configs=_amp_configs(cfg, ctx["device"])
+    )
 
     start_epoch, best, elapsed_before = 0, None, 0.0
     if g.get("checkpoints"):
         state = load_checkpoint(g["checkpoints"], network, optimizer)
         start_epoch, best = int(state["epoch"]), state.get("best_metric")
         elapsed_before = float(state.get("elapsed_s", 0.0))
-        logger.info("resumed from %s: %d of %d epochs done", g["checkpoints"], start_epoch,
-                    epochs)
+        logger.info("resumed from %s: %d of %d epochs done", g["checkpoints"], start_epoch, epochs)
     elif g.get("pretrained_model"):
         # fine-tuning: a classifier for another class count is skipped (re-initialised) with a
         # warning; weights of which less than half fit the model are refused
-        rep = load_weights(network, g["pretrained_model"], mode="finetune",
-                           what="Global.pretrained_model", logger=logger)
-        logger.info("loaded pretrained weights from %s (%d tensors, %d skipped)", rep["file"],
-                    rep["loaded"], len(rep["skipped"]))
+        rep = load_weights(
+            network,
+            g["pretrained_model"],
+            mode="finetune",
+            what="Global.pretrained_model",
+            logger=logger,
+        )
+        logger.info(
+            "loaded pretrained weights from %s (%d tensors, %d skipped)",
+            rep["file"],
+            rep["loaded"],
+            len(rep["skipped"]),
+        )
 
     if writer:
         from ..config import dump_config
+
         dump_config(cfg, os.path.join(out_root, "config.yaml"))
     n_params = sum(int(np.prod(p.shape)) for p in network.parameters() if not p.stop_gradient)
-    logger.info("model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
-                ctx["arch_name"], f"{n_params:,}", ctx["image_shape"], steps, ctx["device"])
+    logger.info(
+        "model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
+        ctx["arch_name"],
+        f"{n_params:,}",
+        ctx["image_shape"],
+        steps,
+        ctx["device"],
+    )
 
     remaining = epochs - start_epoch
     do_eval = bool(g.get("eval_during_train", True)) and eval_loader is not None
     eval_interval = max(1, int(g.get("eval_interval", 1)))
-    eval_epochs = ([start_epoch + r + 1 for r in range(remaining) if r % eval_interval == 0]
-                   if do_eval else [])
+    eval_epochs = (
+        [start_epoch + r + 1 for r in range(remaining) if r % eval_interval == 0] if do_eval else []
+    )
     log_freq = max(1, int(g.get("print_batch_step", 10)))
     t0 = time.time()
-    saver = CheckpointSaver(out_root, int(g.get("save_interval", 1)), start_epoch, eval_epochs,
-                            best=best, extra_state={"arch": ctx["arch_name"]}, enabled=writer)
+    saver = CheckpointSaver(
+        out_root,
+        int(g.get("save_interval", 1)),
+        start_epoch,
+        eval_epochs,
+        best=best,
+        extra_state={"arch": ctx["arch_name"]},
+        enabled=writer,
+    )
 
-    class _Clock(paddle.callbacks.Callback):       # elapsed wall time into each checkpoint
+    class _Clock(paddle.callbacks.Callback):  # elapsed wall time into each checkpoint
         def on_epoch_end(self, epoch, logs=None):
             saver.extra_state["elapsed_s"] = elapsed_before + time.time() - t0
 
-    callbacks = [ProgressLogger(log_freq, verbose=2, start_epoch=start_epoch,
-                                total_epochs=epochs),
-                 EpochSeed(ctx["seed"] or 0, start_epoch, train_loader), NaNGuard(start_epoch, out_root),
-                 EvalLossSwitch(ctx["eval_loss"]), _Clock(), saver]
+    callbacks = [
+        ProgressLogger(log_freq, verbose=2, start_epoch=start_epoch, total_epochs=epochs),
+        EpochSeed(ctx["seed"] or 0, start_epoch, train_loader),
+        NaNGuard(start_epoch, out_root),
+        EvalLossSwitch(ctx["eval_loss"]),
+        _Clock(),
+        saver,
+    ]
     if g.get("use_visualdl", False) and writer:
-        callbacks.append(VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch,
-                                        steps))
+        callbacks.append(
+            VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch, steps)
+        )
     if remaining > 0:
-        model.fit(train_loader, eval_loader if do_eval else None, epochs=remaining,
-                  eval_freq=eval_interval, log_freq=log_freq, verbose=2, callbacks=callbacks)
+        model.fit(
+            train_loader,
+            eval_loader if do_eval else None,
+            epochs=remaining,
+            eval_freq=eval_interval,
+            log_freq=log_freq,
+            verbose=2,
+            callbacks=callbacks,
+        )
     else:
         logger.info("nothing to train: %d of %d epochs already done", start_epoch, epochs)
     seconds = elapsed_before + time.time() - t0
     last_eval = saver.history[-1]["eval"] if saver.history else None
-    summary = dict(arch=ctx["arch_name"], epochs=epochs, seconds=round(seconds, 1),
-                   final_eval=last_eval, best_metric=saver.best, history=saver.history,
-                   output_dir=out_root)
+    summary = dict(
+        arch=ctx["arch_name"],
+        epochs=epochs,
+        seconds=round(seconds, 1),
+        final_eval=last_eval,
+        best_metric=saver.best,
+        history=saver.history,
+        output_dir=out_root,
+    )
     if writer:
         with open(os.path.join(out_root, "summary.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=1)
     if last_eval:
-        logger.info("done: %d epochs in %.1f min; eval %s; best top-1 %.4f", epochs,
-                    seconds / 60, ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
-                    saver.best or float("nan"))
+        logger.info(
+            "done: %d epochs in %.1f min; eval %s; best top-1 %.4f",
+            epochs,
+            seconds / 60,
+            ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items()),
+            saver.best or float("nan"),
+        )
     return summary
 
 
@@ -231,8 +303,10 @@ def evaluate(cfg: dict) -> dict:
     g = ctx["g"]
     weights = g.get("pretrained_model") or g.get("checkpoints")
     if not weights:
-        raise ValueError("Global.pretrained_model: required for evaluation "
-                         "(-o Global.pretrained_model=output/<Arch.name>/best)")
+        raise ValueError(
+            "Global.pretrained_model: required for evaluation "
+            "(-o Global.pretrained_model=output/<Arch.name>/best)"
+        )
     load_weights(ctx["network"], weights, mode="strict", what="Global.pretrained_model")
     if "Eval" not in ctx["loaders"]:
         raise ValueError("DataLoader.Eval: missing; evaluation needs an Eval data loader")

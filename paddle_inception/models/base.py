@@ -13,6 +13,7 @@
 A model builds its body with `add_block(name, layer)`, in execution order; `block_names` lists
 them and the generic `_run_blocks` walks them, so feature extraction needs no per-model code.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -41,7 +42,7 @@ class ClassifierHead(nn.Layer):
         self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x, pre_logits: bool = False):
-        x = self.global_pool(x).flatten(1)        # (N, C)
+        x = self.global_pool(x).flatten(1)  # (N, C)
         x = self.dropout(x)
         return x if pre_logits else self.fc(x)
 
@@ -65,8 +66,9 @@ class InceptionModel(TheseusMixin, nn.Layer):
         super().__init__()
         for key, value, low in (("num_classes", num_classes, 0), ("in_channels", in_channels, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{type(self).__name__}: {key} must be an int >= {low}, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"{type(self).__name__}: {key} must be an int >= {low}, got {value!r}"
+                )
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1), got {dropout!r}")
         self.num_classes = num_classes
@@ -98,26 +100,32 @@ class InceptionModel(TheseusMixin, nn.Layer):
             raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {shape}")
         c, h, w = shape[1:]
         if c > 0 and c != self.in_channels:
-            raise ValueError(f"{name}: expected {self.in_channels} input channels, got {c} "
-                             f"(input shape {shape}); build the model with in_channels={c} "
-                             f"or convert the images")
+            raise ValueError(
+                f"{name}: expected {self.in_channels} input channels, got {c} "
+                f"(input shape {shape}); build the model with in_channels={c} "
+                f"or convert the images"
+            )
         m = self.min_input_size
         if (0 < h < m) or (0 < w < m):
-            raise ValueError(f"{name}: input {h}x{w} is smaller than the minimum {m}x{m} this "
-                             f"network accepts (input shape {shape}); resize the images to at "
-                             f"least {m}x{m} (default {self.default_cfg.get('input_size')})")
+            raise ValueError(
+                f"{name}: input {h}x{w} is smaller than the minimum {m}x{m} this "
+                f"network accepts (input shape {shape}); resize the images to at "
+                f"least {m}x{m} (default {self.default_cfg.get('input_size')})"
+            )
 
     def _set_transform_input(self, flag: bool) -> None:
         if flag and self.in_channels != 3:
-            raise ValueError(f"{type(self).__name__}: transform_input=True needs in_channels=3, "
-                             f"got {self.in_channels}")
+            raise ValueError(
+                f"{type(self).__name__}: transform_input=True needs in_channels=3, "
+                f"got {self.in_channels}"
+            )
         self.transform_input = bool(flag)
 
     def _transform_input(self, x):
         # torchvision's pretrained GoogLeNet / Inception-v3 take ImageNet-normalised input and
         # re-scale it to the [-1, 1] range their Caffe/TF weights were trained on.
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-        chans = [x[:, i:i + 1] * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5 for i in range(3)]
+        chans = [x[:, i : i + 1] * (std[i] / 0.5) + (mean[i] - 0.5) / 0.5 for i in range(3)]
         return paddle.concat(chans, axis=1)
 
     def prepare_input(self, x):
@@ -168,8 +176,9 @@ class InceptionModel(TheseusMixin, nn.Layer):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier (0 removes it: `forward` then returns pooled features)."""
         self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 \
-            else nn.Identity()
+        self.head.fc = (
+            nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        )
 
 
 def has_aux_heads(model: nn.Layer) -> bool:

@@ -21,6 +21,7 @@ Deviations, each keeping the network valid at every input size >= `min_input_siz
 - the conv layers carry no bias (BN follows each; Caffe's conv biases fold into BN's mean).
 - dropout defaults to 0: the paper removes it from the BN network (section 4.2.1).
 """
+
 from __future__ import annotations
 
 import paddle
@@ -39,7 +40,7 @@ from .base import ClassifierHead, InceptionModel, build_model
 
 __all__ = ["InceptionBN", "InceptionBNReduction", "BNInception", "bninception"]
 
-BN_EPS = 1e-5   # the Caffe/Cadene BN-Inception value (the rest of the zoo uses 1e-3)
+BN_EPS = 1e-5  # the Caffe/Cadene BN-Inception value (the rest of the zoo uses 1e-3)
 
 
 # Caffe averages over the zero padding too (torch's count_include_pad=True)
@@ -59,8 +60,7 @@ class InceptionBN(nn.Layer):
     Output channels: ch1x1 + ch3x3[1] + ch3x3dbl[1] + pool_proj.
     """
 
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3, ch3x3dbl, pool: str,
-                 pool_proj: int):
+    def __init__(self, in_channels: int, ch1x1: int, ch3x3, ch3x3dbl, pool: str, pool_proj: int):
         super().__init__()
         if pool not in ("avg", "max"):
             raise ValueError(f"InceptionBN: pool must be 'avg' or 'max', got {pool!r}")
@@ -103,7 +103,7 @@ class InceptionBNReduction(nn.Layer):
         self.out_channels = ch3x3[1] + ch3x3dbl[1] + in_channels
 
     def forward(self, x):
-        b3 = self.branch3x3(self.branch3x3_reduce(x))                    # ceil(H/2) rows
+        b3 = self.branch3x3(self.branch3x3_reduce(x))  # ceil(H/2) rows
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(self.branch3x3dbl_reduce(x)))
         # windows at 0, 2, 4, ...; the two bottom/right padding cells are ignored by the max
         # and only let an odd map's last row start a window: ceil(H/2) rows, like the convs
@@ -152,20 +152,28 @@ class BNInception(InceptionModel):
                 block = InceptionBN(channels, ch1x1, ch3x3, ch3x3dbl, pool, pool_proj)
             self.add_block(name, block)
             channels = block.out_channels
-        self.feature_info = [dict(name="conv1", num_chs=64, reduction=2),
-                             dict(name="conv2", num_chs=192, reduction=4),
-                             dict(name="inception_3b", num_chs=320, reduction=8),
-                             dict(name="inception_4d", num_chs=608, reduction=16),
-                             dict(name="inception_5b", num_chs=1024, reduction=32)]
-        self.num_features = channels    # 1024
+        self.feature_info = [
+            dict(name="conv1", num_chs=64, reduction=2),
+            dict(name="conv2", num_chs=192, reduction=4),
+            dict(name="inception_3b", num_chs=320, reduction=8),
+            dict(name="inception_4d", num_chs=608, reduction=16),
+            dict(name="inception_5b", num_chs=1024, reduction=32),
+        ]
+        self.num_features = channels  # 1024
         self.head = ClassifierHead(channels, num_classes, dropout)
         init_weights(self)
 
 
-@register_model(aliases=("BNInception",), input_size=(3, 224, 224), min_input_size=(3, 7, 7), crop_pct=0.875,
-                mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                paper="Ioffe & Szegedy 2015, Batch Normalization: Accelerating Deep Network "
-                      "Training by Reducing Internal Covariate Shift")
+@register_model(
+    aliases=("BNInception",),
+    input_size=(3, 224, 224),
+    min_input_size=(3, 7, 7),
+    crop_pct=0.875,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    paper="Ioffe & Szegedy 2015, Batch Normalization: Accelerating Deep Network "
+    "Training by Reducing Internal Covariate Shift",
+)
 def bninception(pretrained=False, **kwargs):
     """BN-Inception (Inception-v2 of the Batch Normalization paper), 11.3 M params."""
     return build_model(BNInception, "bninception", pretrained, **kwargs)

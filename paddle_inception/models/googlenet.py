@@ -16,6 +16,7 @@ Options for compatibility with torchvision's variant (used by the weight convert
 inception 4e -> 5a with a 2x2/2 window, the paper with 3x3/2; both give 7x7 at 224 but different
 values) and `transform_input=True`.
 """
+
 from __future__ import annotations
 
 import paddle
@@ -35,36 +36,50 @@ class Inception(nn.Layer):
     (reduce, out) pairs, as in seed 002: `Inception(192, 64, (96, 128), (16, 32), 32)`.
     """
 
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3, ch5x5, pool_proj: int,
-                 *, batch_norm: bool = False, branch3_kernel_size: int = 5):
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3,
+        ch5x5,
+        pool_proj: int,
+        *,
+        batch_norm: bool = False,
+        branch3_kernel_size: int = 5,
+    ):
         super().__init__()
         k = branch3_kernel_size
         self.branch1 = ConvBNAct(in_channels, ch1x1, 1, batch_norm=batch_norm)
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, ch3x3[0], 1, batch_norm=batch_norm),
-            ConvBNAct(ch3x3[0], ch3x3[1], 3, padding=1, batch_norm=batch_norm))
+            ConvBNAct(ch3x3[0], ch3x3[1], 3, padding=1, batch_norm=batch_norm),
+        )
         self.branch3 = nn.Sequential(
             ConvBNAct(in_channels, ch5x5[0], 1, batch_norm=batch_norm),
-            ConvBNAct(ch5x5[0], ch5x5[1], k, padding=k // 2, batch_norm=batch_norm))
+            ConvBNAct(ch5x5[0], ch5x5[1], k, padding=k // 2, batch_norm=batch_norm),
+        )
         self.branch4 = nn.Sequential(
             MaxPool2D(3, stride=1, padding=1, ceil_mode=True),
-            ConvBNAct(in_channels, pool_proj, 1, batch_norm=batch_norm))
+            ConvBNAct(in_channels, pool_proj, 1, batch_norm=batch_norm),
+        )
         self.out_channels = ch1x1 + ch3x3[1] + ch5x5[1] + pool_proj
 
     def forward(self, x):
         # (N, C_in, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)
-        return paddle.concat([self.branch1(x), self.branch2(x), self.branch3(x),
-                              self.branch4(x)], axis=1)
+        return paddle.concat(
+            [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], axis=1
+        )
 
 
 class InceptionAux(nn.Layer):
     """Auxiliary classifier: avg-pool to 4x4, 1x1 conv 128 + ReLU, FC 1024 + ReLU,
     dropout 0.7, FC num_classes (paper section 5)."""
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.7,
-                 *, batch_norm: bool = False):
+    def __init__(
+        self, in_channels: int, num_classes: int, dropout: float = 0.7, *, batch_norm: bool = False
+    ):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2D(4)   # paper: 5x5 stride 3 -> 4x4 on the 14x14 map
+        self.pool = nn.AdaptiveAvgPool2D(4)  # paper: 5x5 stride 3 -> 4x4 on the 14x14 map
         self.conv = ConvBNAct(in_channels, 128, 1, batch_norm=batch_norm)
         self.fc1 = nn.Linear(128 * 4 * 4, 1024)
         self.act = nn.ReLU()
@@ -72,9 +87,9 @@ class InceptionAux(nn.Layer):
         self.fc2 = nn.Linear(1024, num_classes)
 
     def forward(self, x):
-        x = self.conv(self.pool(x))             # (N, 128, 4, 4)
-        x = self.act(self.fc1(x.flatten(1)))    # (N, 1024)
-        return self.fc2(self.dropout(x))        # (N, num_classes)
+        x = self.conv(self.pool(x))  # (N, 128, 4, 4)
+        x = self.act(self.fc1(x.flatten(1)))  # (N, 1024)
+        return self.fc2(self.dropout(x))  # (N, num_classes)
 
 
 # (in, 1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj): Table 1 of the paper
@@ -102,22 +117,36 @@ class GoogLeNet(InceptionModel):
     # Below 31 px maxpool4 gets a 1x1 map, for which the ceil-mode output-size formula
     # ceil((1 - 3) / 2) + 1 is 0: torchvision raises there, Paddle silently clamps to 1x1.
     min_input_size = 31
-    aux_taps = (("inception4a", "aux1"), ("inception4d", "aux2"))   # 4a: 512 ch, 4d: 528 ch
+    aux_taps = (("inception4a", "aux1"), ("inception4d", "aux2"))  # 4a: 512 ch, 4d: 528 ch
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.4,
-                 aux_logits: bool = True, aux_dropout: float = 0.7, batch_norm: bool = False,
-                 branch3_kernel_size: int = 5, transform_input: bool = False,
-                 maxpool4_kernel_size: int = 3):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.4,
+        aux_logits: bool = True,
+        aux_dropout: float = 0.7,
+        batch_norm: bool = False,
+        branch3_kernel_size: int = 5,
+        transform_input: bool = False,
+        maxpool4_kernel_size: int = 3,
+    ):
         super().__init__(num_classes, in_channels, dropout)
         if aux_logits and num_classes == 0:
-            raise ValueError("GoogLeNet: aux_logits=True needs num_classes > 0 (got "
-                             "num_classes=0); pass aux_logits=False for a feature extractor")
+            raise ValueError(
+                "GoogLeNet: aux_logits=True needs num_classes > 0 (got "
+                "num_classes=0); pass aux_logits=False for a feature extractor"
+            )
         if branch3_kernel_size not in (3, 5):
-            raise ValueError(f"GoogLeNet: branch3_kernel_size must be 5 (paper) or 3 "
-                             f"(torchvision), got {branch3_kernel_size!r}")
+            raise ValueError(
+                f"GoogLeNet: branch3_kernel_size must be 5 (paper) or 3 "
+                f"(torchvision), got {branch3_kernel_size!r}"
+            )
         if maxpool4_kernel_size not in (2, 3):
-            raise ValueError(f"GoogLeNet: maxpool4_kernel_size must be 3 (paper) or 2 "
-                             f"(torchvision), got {maxpool4_kernel_size!r}")
+            raise ValueError(
+                f"GoogLeNet: maxpool4_kernel_size must be 3 (paper) or 2 "
+                f"(torchvision), got {maxpool4_kernel_size!r}"
+            )
         self.aux_logits = aux_logits
         self._set_transform_input(transform_input)
         bn = dict(batch_norm=batch_norm)
@@ -134,11 +163,13 @@ class GoogLeNet(InceptionModel):
                 self.add_block("maxpool3", MaxPool2D(3, **pool))
             elif name == "inception4e":
                 self.add_block("maxpool4", MaxPool2D(maxpool4_kernel_size, **pool))
-        self.feature_info = [dict(name="conv1", num_chs=64, reduction=2),
-                             dict(name="conv3", num_chs=192, reduction=4),
-                             dict(name="inception3b", num_chs=480, reduction=8),
-                             dict(name="inception4e", num_chs=832, reduction=16),
-                             dict(name="inception5b", num_chs=1024, reduction=32)]
+        self.feature_info = [
+            dict(name="conv1", num_chs=64, reduction=2),
+            dict(name="conv3", num_chs=192, reduction=4),
+            dict(name="inception3b", num_chs=480, reduction=8),
+            dict(name="inception4e", num_chs=832, reduction=16),
+            dict(name="inception5b", num_chs=1024, reduction=32),
+        ]
         self.num_features = 1024
         if aux_logits:
             self.aux1 = InceptionAux(512, num_classes, aux_dropout, **bn)
@@ -151,15 +182,21 @@ class GoogLeNet(InceptionModel):
     def reset_classifier(self, num_classes: int) -> None:
         if self.aux_logits:
             if num_classes == 0:
-                raise ValueError("GoogLeNet: cannot remove the classifier while aux heads "
-                                 "exist; build with aux_logits=False")
+                raise ValueError(
+                    "GoogLeNet: cannot remove the classifier while aux heads "
+                    "exist; build with aux_logits=False"
+                )
             self.aux1.fc2 = nn.Linear(1024, num_classes)
             self.aux2.fc2 = nn.Linear(1024, num_classes)
         super().reset_classifier(num_classes)
 
 
-_CFG = dict(input_size=(3, 224, 224), min_input_size=(3, 31, 31), crop_pct=0.875,
-            paper="Szegedy et al. 2014, Going deeper with convolutions")
+_CFG = dict(
+    input_size=(3, 224, 224),
+    min_input_size=(3, 31, 31),
+    crop_pct=0.875,
+    paper="Szegedy et al. 2014, Going deeper with convolutions",
+)
 
 
 @register_model(aliases=("GoogLeNet",), **_CFG)

@@ -29,6 +29,7 @@ Sub-layer names follow timm (`conv2d_1a`, ..., `mixed_5b`, `repeat`, `mixed_6a`,
 `mixed_7a`, `repeat_2`, `block8`, `conv2d_7b`); v1 uses the same scheme (`conv2d_4b` is its last
 stem conv, as in FaceNet).
 """
+
 from __future__ import annotations
 
 import paddle
@@ -39,12 +40,25 @@ from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 from .inception_v4 import ReductionA
 
-__all__ = ["Mixed5b", "Block35", "Block17", "Block8", "Mixed7a", "InceptionResNetA",
-           "InceptionResNetB", "InceptionResNetC", "InceptionResNetV1", "InceptionResNetV2",
-           "inception_resnet_v1", "inception_resnet_v2"]
+__all__ = [
+    "Mixed5b",
+    "Block35",
+    "Block17",
+    "Block8",
+    "Mixed7a",
+    "InceptionResNetA",
+    "InceptionResNetB",
+    "InceptionResNetC",
+    "InceptionResNetV1",
+    "InceptionResNetV2",
+    "inception_resnet_v1",
+    "inception_resnet_v2",
+]
 
-_PAPER = ("Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual "
-          "Connections on Learning")
+_PAPER = (
+    "Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual "
+    "Connections on Learning"
+)
 
 
 class _Residual(nn.Layer):
@@ -74,17 +88,25 @@ class Block35(_Residual):
     `Block35(256, 32, (32, 32), (32, 32, 32))`.
     """
 
-    def __init__(self, in_channels: int = 320, b0: int = 32, b1=(32, 32), b2=(32, 48, 64),
-                 scale: float = 1.0, act: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 320,
+        b0: int = 32,
+        b1=(32, 32),
+        b2=(32, 48, 64),
+        scale: float = 1.0,
+        act: bool = True,
+    ):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, b0, 1)
         self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, b1[0], 1),
-            ConvBNAct(b1[0], b1[1], 3, padding=1))
+            ConvBNAct(in_channels, b1[0], 1), ConvBNAct(b1[0], b1[1], 3, padding=1)
+        )
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, b2[0], 1),
             ConvBNAct(b2[0], b2[1], 3, padding=1),
-            ConvBNAct(b2[1], b2[2], 3, padding=1))
+            ConvBNAct(b2[1], b2[2], 3, padding=1),
+        )
         self._init_tail(b0 + b1[1] + b2[2], in_channels, scale, act)
 
     def _branches(self, x):
@@ -98,14 +120,21 @@ class Block17(_Residual):
     `Block17(896, 128, (128, 128, 128))`.
     """
 
-    def __init__(self, in_channels: int = 1088, b0: int = 192, b1=(128, 160, 192),
-                 scale: float = 1.0, act: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 1088,
+        b0: int = 192,
+        b1=(128, 160, 192),
+        scale: float = 1.0,
+        act: bool = True,
+    ):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, b0, 1)
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, b1[0], 1),
             ConvBNAct(b1[0], b1[1], (1, 7), padding=(0, 3)),
-            ConvBNAct(b1[1], b1[2], (7, 1), padding=(3, 0)))
+            ConvBNAct(b1[1], b1[2], (7, 1), padding=(3, 0)),
+        )
         self._init_tail(b0 + b1[2], in_channels, scale, act)
 
     def _branches(self, x):
@@ -119,14 +148,21 @@ class Block8(_Residual):
     `Block8(1792, 192, (192, 192, 192))`. `act=False` is TF-slim's last, ReLU-less Block8.
     """
 
-    def __init__(self, in_channels: int = 2080, b0: int = 192, b1=(192, 224, 256),
-                 scale: float = 1.0, act: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 2080,
+        b0: int = 192,
+        b1=(192, 224, 256),
+        scale: float = 1.0,
+        act: bool = True,
+    ):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, b0, 1)
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, b1[0], 1),
             ConvBNAct(b1[0], b1[1], (1, 3), padding=(0, 1)),
-            ConvBNAct(b1[1], b1[2], (3, 1), padding=(1, 0)))
+            ConvBNAct(b1[1], b1[2], (3, 1), padding=(1, 0)),
+        )
         self._init_tail(b0 + b1[2], in_channels, scale, act)
 
     def _branches(self, x):
@@ -146,19 +182,21 @@ class Mixed5b(nn.Layer):
     def __init__(self, in_channels: int = 192):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, 96, 1)
-        self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, 48, 1),
-            ConvBNAct(48, 64, 5, padding=2))
+        self.branch1 = nn.Sequential(ConvBNAct(in_channels, 48, 1), ConvBNAct(48, 64, 5, padding=2))
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 96, 3, padding=1),
-            ConvBNAct(96, 96, 3, padding=1))
-        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 64, 1))
+            ConvBNAct(96, 96, 3, padding=1),
+        )
+        self.branch3 = nn.Sequential(
+            avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 64, 1)
+        )
         self.out_channels = 320
 
     def forward(self, x):
-        return paddle.concat([self.branch0(x), self.branch1(x), self.branch2(x),
-                              self.branch3(x)], axis=1)
+        return paddle.concat(
+            [self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], axis=1
+        )
 
 
 class Mixed7a(nn.Layer):
@@ -169,25 +207,26 @@ class Mixed7a(nn.Layer):
     `Mixed7a(896, (256, 384), (256, 256), (256, 256, 256))` (896 -> 1792).
     """
 
-    def __init__(self, in_channels: int = 1088, b0=(256, 384), b1=(256, 288),
-                 b2=(256, 288, 320)):
+    def __init__(self, in_channels: int = 1088, b0=(256, 384), b1=(256, 288), b2=(256, 288, 320)):
         super().__init__()
         self.branch0 = nn.Sequential(
-            ConvBNAct(in_channels, b0[0], 1),
-            ConvBNAct(b0[0], b0[1], 3, stride=2))
+            ConvBNAct(in_channels, b0[0], 1), ConvBNAct(b0[0], b0[1], 3, stride=2)
+        )
         self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, b1[0], 1),
-            ConvBNAct(b1[0], b1[1], 3, stride=2))
+            ConvBNAct(in_channels, b1[0], 1), ConvBNAct(b1[0], b1[1], 3, stride=2)
+        )
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, b2[0], 1),
             ConvBNAct(b2[0], b2[1], 3, padding=1),
-            ConvBNAct(b2[1], b2[2], 3, stride=2))
+            ConvBNAct(b2[1], b2[2], 3, stride=2),
+        )
         self.branch3 = MaxPool2D(3, stride=2)
         self.out_channels = b0[1] + b1[1] + b2[2] + in_channels
 
     def forward(self, x):
-        return paddle.concat([self.branch0(x), self.branch1(x), self.branch2(x),
-                              self.branch3(x)], axis=1)
+        return paddle.concat(
+            [self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], axis=1
+        )
 
 
 # Both stems end in a chain of valid 3x3 layers like Inception-v4's (3x3/2, 3x3, pool 3x3/2,
@@ -202,36 +241,53 @@ class _InceptionResNet(InceptionModel):
     def _add_stem_head(self, in_channels: int) -> None:
         """conv2d_1a .. conv2d_4a, shared by v1 (Fig. 14) and TF-slim's v2: -> 71x71x192."""
         add = self.add_block
-        add("conv2d_1a", ConvBNAct(in_channels, 32, 3, stride=2))   # 149x149x32 (V)
-        add("conv2d_2a", ConvBNAct(32, 32, 3))                      # 147x147x32 (V)
-        add("conv2d_2b", ConvBNAct(32, 64, 3, padding=1))           # 147x147x64
-        add("maxpool_3a", MaxPool2D(3, stride=2))                   # 73x73x64 (V)
-        add("conv2d_3b", ConvBNAct(64, 80, 1))                      # 73x73x80
-        add("conv2d_4a", ConvBNAct(80, 192, 3))                     # 71x71x192 (V)
+        add("conv2d_1a", ConvBNAct(in_channels, 32, 3, stride=2))  # 149x149x32 (V)
+        add("conv2d_2a", ConvBNAct(32, 32, 3))  # 147x147x32 (V)
+        add("conv2d_2b", ConvBNAct(32, 64, 3, padding=1))  # 147x147x64
+        add("maxpool_3a", MaxPool2D(3, stride=2))  # 73x73x64 (V)
+        add("conv2d_3b", ConvBNAct(64, 80, 1))  # 73x73x80
+        add("conv2d_4a", ConvBNAct(80, 192, 3))  # 71x71x192 (V)
 
 
 class InceptionResNetV1(_InceptionResNet):
     """Inception-ResNet-v1 as in the paper (Figures 10-14): 8x8x1792 features."""
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
-                 scales=(0.17, 0.10, 0.20)):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+        scales=(0.17, 0.10, 0.20),
+    ):
         super().__init__(num_classes, in_channels, dropout)
         self._add_stem_head(in_channels)
         add = self.add_block
-        add("conv2d_4b", ConvBNAct(192, 256, 3, stride=2))          # 35x35x256 (V), Fig. 14
-        add("repeat", nn.Sequential(*[Block35(256, 32, (32, 32), (32, 32, 32), scale=scales[0])
-                                      for _ in range(5)]))
-        add("mixed_6a", ReductionA(256, k=192, l=192, m=256, n=384))          # 17x17x896
-        add("repeat_1", nn.Sequential(*[Block17(896, 128, (128, 128, 128), scale=scales[1])
-                                        for _ in range(10)]))
+        add("conv2d_4b", ConvBNAct(192, 256, 3, stride=2))  # 35x35x256 (V), Fig. 14
+        add(
+            "repeat",
+            nn.Sequential(
+                *[Block35(256, 32, (32, 32), (32, 32, 32), scale=scales[0]) for _ in range(5)]
+            ),
+        )
+        add("mixed_6a", ReductionA(256, k=192, l=192, m=256, n=384))  # 17x17x896
+        add(
+            "repeat_1",
+            nn.Sequential(
+                *[Block17(896, 128, (128, 128, 128), scale=scales[1]) for _ in range(10)]
+            ),
+        )
         add("mixed_7a", Mixed7a(896, (256, 384), (256, 256), (256, 256, 256)))  # 8x8x1792
-        add("repeat_2", nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2])
-                                        for _ in range(5)]))
-        self.feature_info = [dict(name="conv2d_2b", num_chs=64, reduction=2),
-                             dict(name="conv2d_4a", num_chs=192, reduction=4),
-                             dict(name="repeat", num_chs=256, reduction=8),
-                             dict(name="repeat_1", num_chs=896, reduction=16),
-                             dict(name="repeat_2", num_chs=1792, reduction=32)]
+        add(
+            "repeat_2",
+            nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2]) for _ in range(5)]),
+        )
+        self.feature_info = [
+            dict(name="conv2d_2b", num_chs=64, reduction=2),
+            dict(name="conv2d_4a", num_chs=192, reduction=4),
+            dict(name="repeat", num_chs=256, reduction=8),
+            dict(name="repeat_1", num_chs=896, reduction=16),
+            dict(name="repeat_2", num_chs=1792, reduction=32),
+        ]
         self.num_features = 1792
         self.head = ClassifierHead(1792, num_classes, dropout)
         init_weights(self)
@@ -240,41 +296,62 @@ class InceptionResNetV1(_InceptionResNet):
 class InceptionResNetV2(_InceptionResNet):
     """Inception-ResNet-v2 in TF-slim's layout (see the module docstring): 8x8x1536 features."""
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
-                 scales=(0.17, 0.10, 0.20)):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+        scales=(0.17, 0.10, 0.20),
+    ):
         super().__init__(num_classes, in_channels, dropout)
         self._add_stem_head(in_channels)
         add = self.add_block
-        add("maxpool_5a", MaxPool2D(3, stride=2))                             # 35x35x192 (V)
-        add("mixed_5b", Mixed5b(192))                                         # 35x35x320
+        add("maxpool_5a", MaxPool2D(3, stride=2))  # 35x35x192 (V)
+        add("mixed_5b", Mixed5b(192))  # 35x35x320
         add("repeat", nn.Sequential(*[Block35(320, scale=scales[0]) for _ in range(10)]))
-        add("mixed_6a", ReductionA(320, k=256, l=256, m=384, n=384))          # 17x17x1088
+        add("mixed_6a", ReductionA(320, k=256, l=256, m=384, n=384))  # 17x17x1088
         add("repeat_1", nn.Sequential(*[Block17(1088, scale=scales[1]) for _ in range(20)]))
-        add("mixed_7a", Mixed7a(1088))                                        # 8x8x2080
+        add("mixed_7a", Mixed7a(1088))  # 8x8x2080
         add("repeat_2", nn.Sequential(*[Block8(2080, scale=scales[2]) for _ in range(9)]))
-        add("block8", Block8(2080, scale=1.0, act=False))                     # TF-slim: no ReLU
-        add("conv2d_7b", ConvBNAct(2080, 1536, 1))                            # 8x8x1536
-        self.feature_info = [dict(name="conv2d_2b", num_chs=64, reduction=2),
-                             dict(name="conv2d_4a", num_chs=192, reduction=4),
-                             dict(name="repeat", num_chs=320, reduction=8),
-                             dict(name="repeat_1", num_chs=1088, reduction=16),
-                             dict(name="conv2d_7b", num_chs=1536, reduction=32)]
+        add("block8", Block8(2080, scale=1.0, act=False))  # TF-slim: no ReLU
+        add("conv2d_7b", ConvBNAct(2080, 1536, 1))  # 8x8x1536
+        self.feature_info = [
+            dict(name="conv2d_2b", num_chs=64, reduction=2),
+            dict(name="conv2d_4a", num_chs=192, reduction=4),
+            dict(name="repeat", num_chs=320, reduction=8),
+            dict(name="repeat_1", num_chs=1088, reduction=16),
+            dict(name="conv2d_7b", num_chs=1536, reduction=32),
+        ]
         self.num_features = 1536
         self.head = ClassifierHead(1536, num_classes, dropout)
         init_weights(self)
 
 
-@register_model(aliases=("InceptionResNetV1",), input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
-                crop_pct=0.875, interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
-                paper=_PAPER)
+@register_model(
+    aliases=("InceptionResNetV1",),
+    input_size=(3, 299, 299),
+    min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+    crop_pct=0.875,
+    interpolation="bicubic",
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    paper=_PAPER,
+)
 def inception_resnet_v1(pretrained=False, **kwargs):
     """Inception-ResNet-v1 as in the paper's Figures 10-14 (no public ImageNet weights)."""
     return build_model(InceptionResNetV1, "inception_resnet_v1", pretrained, **kwargs)
 
 
-@register_model(aliases=("InceptionResNetV2",), input_size=(3, 299, 299), min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
-                crop_pct=0.8975, interpolation="bicubic", mean=INCEPTION_MEAN,
-                std=INCEPTION_STD, paper=_PAPER)
+@register_model(
+    aliases=("InceptionResNetV2",),
+    input_size=(3, 299, 299),
+    min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+    crop_pct=0.8975,
+    interpolation="bicubic",
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    paper=_PAPER,
+)
 def inception_resnet_v2(pretrained=False, **kwargs):
     """Inception-ResNet-v2, TF-slim / timm layout (55.8 M trainable parameters)."""
     return build_model(InceptionResNetV2, "inception_resnet_v2", pretrained, **kwargs)

@@ -14,6 +14,7 @@ Pooling follows torchvision exactly, so converted weights give the same logits:
   `exclusive=True` divides by the number of real cells instead, so we pass `exclusive=False`.
 - the reductions use floor-mode 3x3/2 max pools without padding.
 """
+
 from __future__ import annotations
 
 import paddle
@@ -31,8 +32,16 @@ from ..layers import (
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
-__all__ = ["InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE", "InceptionAux",
-           "InceptionV3", "inception_v3"]
+__all__ = [
+    "InceptionA",
+    "InceptionB",
+    "InceptionC",
+    "InceptionD",
+    "InceptionE",
+    "InceptionAux",
+    "InceptionV3",
+    "inception_v3",
+]
 
 
 # torchvision's F.avg_pool2d(x, 3, 1, 1) counts the zero padding (count_include_pad=True)
@@ -114,8 +123,12 @@ class InceptionC(nn.Layer):
         b1 = self.branch1x1(x)
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         bd = self.branch7x7dbl_1(x)
-        for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                      self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             bd = layer(bd)
         bp = self.branch_pool(_avg_pool_3x3(x))
         return paddle.concat([b1, b7, bd, bp], axis=1)
@@ -203,12 +216,12 @@ class InceptionAux(nn.Layer):
         h, w = x.shape[2], x.shape[3]
         small = (0 < h < self.FIXED_POOL_MIN) or (0 < w < self.FIXED_POOL_MIN)
         if small:
-            x = F.adaptive_avg_pool2d(x, 5)                     # (N, C, 5, 5)
+            x = F.adaptive_avg_pool2d(x, 5)  # (N, C, 5, 5)
         else:
-            x = F.avg_pool2d(x, kernel_size=5, stride=3)       # (N, C, >= 5, >= 5)
-        x = self.conv1(self.conv0(x))                           # (N, 768, h', w')
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)              # (N, 768)
-        return self.fc(x)                                       # (N, num_classes)
+            x = F.avg_pool2d(x, kernel_size=5, stride=3)  # (N, C, >= 5, >= 5)
+        x = self.conv1(self.conv0(x))  # (N, 768, h', w')
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (N, 768)
+        return self.fc(x)  # (N, num_classes)
 
 
 class InceptionV3(InceptionModel):
@@ -228,15 +241,23 @@ class InceptionV3(InceptionModel):
     # Conv2d_3b, 35 after Conv2d_2b, 37 after Conv2d_1a, i.e. H >= 75. At 74 Mixed_7a's output
     # is empty (torchvision raises there).
     min_input_size = 75
-    aux_taps = (("Mixed_6e", "AuxLogits"),)     # Mixed_6e: (N, 768, ~H/16, ~W/16)
+    aux_taps = (("Mixed_6e", "AuxLogits"),)  # Mixed_6e: (N, 768, ~H/16, ~W/16)
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.5,
-                 aux_logits: bool = True, transform_input: bool = False,
-                 bn_eps: float = 1e-3):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        bn_eps: float = 1e-3,
+    ):
         super().__init__(num_classes, in_channels, dropout)
         if aux_logits and num_classes == 0:
-            raise ValueError("InceptionV3: aux_logits=True needs num_classes > 0 (got "
-                             "num_classes=0); pass aux_logits=False for a feature extractor")
+            raise ValueError(
+                "InceptionV3: aux_logits=True needs num_classes > 0 (got "
+                "num_classes=0); pass aux_logits=False for a feature extractor"
+            )
         self.aux_logits = aux_logits
         self._set_transform_input(transform_input)
 
@@ -261,11 +282,13 @@ class InceptionV3(InceptionModel):
             add("Mixed_7a", InceptionD(768))
             add("Mixed_7b", InceptionE(1280))
             add("Mixed_7c", InceptionE(2048))
-        self.feature_info = [dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
-                             dict(name="Conv2d_4a_3x3", num_chs=192, reduction=4),
-                             dict(name="Mixed_5d", num_chs=288, reduction=8),
-                             dict(name="Mixed_6e", num_chs=768, reduction=16),
-                             dict(name="Mixed_7c", num_chs=2048, reduction=32)]
+        self.feature_info = [
+            dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
+            dict(name="Conv2d_4a_3x3", num_chs=192, reduction=4),
+            dict(name="Mixed_5d", num_chs=288, reduction=8),
+            dict(name="Mixed_6e", num_chs=768, reduction=16),
+            dict(name="Mixed_7c", num_chs=2048, reduction=32),
+        ]
         self.num_features = 2048
         self.head = ClassifierHead(2048, num_classes, dropout)
         init_weights(self)
@@ -273,16 +296,24 @@ class InceptionV3(InceptionModel):
     def reset_classifier(self, num_classes: int) -> None:
         if self.aux_logits:
             if num_classes == 0:
-                raise ValueError("InceptionV3: cannot remove the classifier while the aux head "
-                                 "exists; build with aux_logits=False")
+                raise ValueError(
+                    "InceptionV3: cannot remove the classifier while the aux head "
+                    "exists; build with aux_logits=False"
+                )
             self.AuxLogits.fc = nn.Linear(768, num_classes)
         super().reset_classifier(num_classes)
 
 
-@register_model(aliases=("InceptionV3",), input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
-                interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
-                paper="Szegedy et al. 2015, Rethinking the Inception Architecture for "
-                      "Computer Vision")
+@register_model(
+    aliases=("InceptionV3",),
+    input_size=(3, 299, 299),
+    min_input_size=(3, 75, 75),
+    crop_pct=0.875,
+    interpolation="bicubic",
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    paper="Szegedy et al. 2015, Rethinking the Inception Architecture for Computer Vision",
+)
 def inception_v3(pretrained=False, **kwargs):
     """Inception-v3 (torchvision/TF-slim layout): 23.8 M params, 27.2 M with the aux head."""
     return build_model(InceptionV3, "inception_v3", pretrained, **kwargs)

@@ -19,6 +19,7 @@ Options for converted weights (see `paddle_inception.convert`):
   3x1 448 -> 1x3 512). PaddleClas' InceptionV4 is built this way. Names and widths are unchanged.
 - `bn_eps`: BatchNorm epsilon (1e-3 as TF-slim / timm; PaddleClas uses Paddle's default 1e-5).
 """
+
 from __future__ import annotations
 
 import paddle
@@ -28,8 +29,18 @@ from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, batchnorm_eps, init_wei
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
-__all__ = ["Mixed3a", "Mixed4a", "Mixed5a", "InceptionA", "ReductionA", "InceptionB",
-           "ReductionB", "InceptionC", "InceptionV4", "inception_v4"]
+__all__ = [
+    "Mixed3a",
+    "Mixed4a",
+    "Mixed5a",
+    "InceptionA",
+    "ReductionA",
+    "InceptionB",
+    "ReductionB",
+    "InceptionC",
+    "InceptionV4",
+    "inception_v4",
+]
 
 KERNEL_ORDERS = ("tf", "paper")
 
@@ -40,8 +51,9 @@ KERNEL_ORDERS = ("tf", "paper")
 
 def _check_kernel_order(kernel_order: str, where: str) -> None:
     if kernel_order not in KERNEL_ORDERS:
-        raise ValueError(f"{where}: kernel_order must be one of {KERNEL_ORDERS}, "
-                         f"got {kernel_order!r}")
+        raise ValueError(
+            f"{where}: kernel_order must be one of {KERNEL_ORDERS}, got {kernel_order!r}"
+        )
 
 
 def _cat(*xs):
@@ -69,14 +81,13 @@ class Mixed4a(nn.Layer):
         super().__init__()
         _check_kernel_order(kernel_order, "Mixed4a")
         k1, k2 = ((1, 7), (7, 1)) if kernel_order == "tf" else ((7, 1), (1, 7))
-        self.branch0 = nn.Sequential(
-            ConvBNAct(in_channels, 64, 1),
-            ConvBNAct(64, 96, 3))
+        self.branch0 = nn.Sequential(ConvBNAct(in_channels, 64, 1), ConvBNAct(64, 96, 3))
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 64, k1, padding=(k1[0] // 2, k1[1] // 2)),
             ConvBNAct(64, 64, k2, padding=(k2[0] // 2, k2[1] // 2)),
-            ConvBNAct(64, 96, 3))
+            ConvBNAct(64, 96, 3),
+        )
         self.out_channels = 192
 
     def forward(self, x):
@@ -103,14 +114,15 @@ class InceptionA(nn.Layer):
     def __init__(self, in_channels: int = 384):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, 96, 1)
-        self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, 64, 1),
-            ConvBNAct(64, 96, 3, padding=1))
+        self.branch1 = nn.Sequential(ConvBNAct(in_channels, 64, 1), ConvBNAct(64, 96, 3, padding=1))
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, 64, 1),
             ConvBNAct(64, 96, 3, padding=1),
-            ConvBNAct(96, 96, 3, padding=1))
-        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 96, 1))
+            ConvBNAct(96, 96, 3, padding=1),
+        )
+        self.branch3 = nn.Sequential(
+            avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 96, 1)
+        )
         self.out_channels = 384
 
     def forward(self, x):
@@ -126,14 +138,22 @@ class ReductionA(nn.Layer):
     Output channels: n + m + in_channels.
     """
 
-    def __init__(self, in_channels: int = 384, k: int = 192, l: int = 224, m: int = 256,
-                 n: int = 384):
+    # k, l, m, n: the paper's names for the filter counts (its Table 1)
+    def __init__(
+        self,
+        in_channels: int = 384,
+        k: int = 192,
+        l: int = 224,  # noqa: E741
+        m: int = 256,
+        n: int = 384,
+    ):
         super().__init__()
         self.branch0 = ConvBNAct(in_channels, n, 3, stride=2)
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, k, 1),
             ConvBNAct(k, l, 3, padding=1),
-            ConvBNAct(l, m, 3, stride=2))
+            ConvBNAct(l, m, 3, stride=2),
+        )
         self.branch2 = MaxPool2D(3, stride=2)
         self.out_channels = n + m + in_channels
 
@@ -157,14 +177,18 @@ class InceptionB(nn.Layer):
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, 192, 1),
             ConvBNAct(192, 224, (1, 7), padding=(0, 3)),
-            ConvBNAct(224, 256, (7, 1), padding=(3, 0)))
+            ConvBNAct(224, 256, (7, 1), padding=(3, 0)),
+        )
         self.branch2 = nn.Sequential(
             ConvBNAct(in_channels, 192, 1),
             ConvBNAct(192, 192, a, padding=pa),
             ConvBNAct(192, 224, b, padding=pb),
             ConvBNAct(224, 224, a, padding=pa),
-            ConvBNAct(224, 256, b, padding=pb))
-        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 128, 1))
+            ConvBNAct(224, 256, b, padding=pb),
+        )
+        self.branch3 = nn.Sequential(
+            avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 128, 1)
+        )
         self.out_channels = 1024
 
     def forward(self, x):
@@ -178,13 +202,14 @@ class ReductionB(nn.Layer):
     def __init__(self, in_channels: int = 1024):
         super().__init__()
         self.branch0 = nn.Sequential(
-            ConvBNAct(in_channels, 192, 1),
-            ConvBNAct(192, 192, 3, stride=2))
+            ConvBNAct(in_channels, 192, 1), ConvBNAct(192, 192, 3, stride=2)
+        )
         self.branch1 = nn.Sequential(
             ConvBNAct(in_channels, 256, 1),
             ConvBNAct(256, 256, (1, 7), padding=(0, 3)),
             ConvBNAct(256, 320, (7, 1), padding=(3, 0)),
-            ConvBNAct(320, 320, 3, stride=2))
+            ConvBNAct(320, 320, 3, stride=2),
+        )
         self.branch2 = MaxPool2D(3, stride=2)
         self.out_channels = 192 + 320 + in_channels
 
@@ -214,14 +239,22 @@ class InceptionC(nn.Layer):
         self.branch2_2 = ConvBNAct(448, 512, b, padding=(b[0] // 2, b[1] // 2))
         self.branch2_3a = ConvBNAct(512, 256, (1, 3), padding=(0, 1))
         self.branch2_3b = ConvBNAct(512, 256, (3, 1), padding=(1, 0))
-        self.branch3 = nn.Sequential(avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 256, 1))
+        self.branch3 = nn.Sequential(
+            avg_pool_3x3(count_include_pad=False), ConvBNAct(in_channels, 256, 1)
+        )
         self.out_channels = 1536
 
     def forward(self, x):
         x1 = self.branch1_0(x)
         x2 = self.branch2_2(self.branch2_1(self.branch2_0(x)))
-        return _cat(self.branch0(x), self.branch1_1a(x1), self.branch1_1b(x1),
-                    self.branch2_3a(x2), self.branch2_3b(x2), self.branch3(x))
+        return _cat(
+            self.branch0(x),
+            self.branch1_1a(x1),
+            self.branch1_1b(x1),
+            self.branch2_3a(x2),
+            self.branch2_3b(x2),
+            self.branch3(x),
+        )
 
 
 class InceptionV4(InceptionModel):
@@ -234,41 +267,56 @@ class InceptionV4(InceptionModel):
     # grids are 37/35/17/15/7/3/1, at 74 Reduction-B gets a 2x2 map and torch raises.
     min_input_size = 75
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2,
-                 kernel_order: str = "tf", bn_eps: float = 1e-3):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+        kernel_order: str = "tf",
+        bn_eps: float = 1e-3,
+    ):
         super().__init__(num_classes, in_channels, dropout)
         _check_kernel_order(kernel_order, "InceptionV4")
         ko = dict(kernel_order=kernel_order)
         add = self.add_block
         with batchnorm_eps(bn_eps):
-            add("Conv2d_1a_3x3", ConvBNAct(in_channels, 32, 3, stride=2))   # 149x149x32 (V)
-            add("Conv2d_2a_3x3", ConvBNAct(32, 32, 3))                      # 147x147x32 (V)
-            add("Conv2d_2b_3x3", ConvBNAct(32, 64, 3, padding=1))           # 147x147x64
-            add("Mixed_3a", Mixed3a(64))                                    # 73x73x160
-            add("Mixed_4a", Mixed4a(160, **ko))                             # 71x71x192
-            add("Mixed_5a", Mixed5a(192))                                   # 35x35x384
-            for suffix in "bcde":                                           # 4x Inception-A
+            add("Conv2d_1a_3x3", ConvBNAct(in_channels, 32, 3, stride=2))  # 149x149x32 (V)
+            add("Conv2d_2a_3x3", ConvBNAct(32, 32, 3))  # 147x147x32 (V)
+            add("Conv2d_2b_3x3", ConvBNAct(32, 64, 3, padding=1))  # 147x147x64
+            add("Mixed_3a", Mixed3a(64))  # 73x73x160
+            add("Mixed_4a", Mixed4a(160, **ko))  # 71x71x192
+            add("Mixed_5a", Mixed5a(192))  # 35x35x384
+            for suffix in "bcde":  # 4x Inception-A
                 add(f"Mixed_5{suffix}", InceptionA(384))
-            add("Mixed_6a", ReductionA(384, k=192, l=224, m=256, n=384))    # 17x17x1024
-            for suffix in "bcdefgh":                                        # 7x Inception-B
+            add("Mixed_6a", ReductionA(384, k=192, l=224, m=256, n=384))  # 17x17x1024
+            for suffix in "bcdefgh":  # 7x Inception-B
                 add(f"Mixed_6{suffix}", InceptionB(1024, **ko))
-            add("Mixed_7a", ReductionB(1024))                               # 8x8x1536
-            for suffix in "bcd":                                            # 3x Inception-C
+            add("Mixed_7a", ReductionB(1024))  # 8x8x1536
+            for suffix in "bcd":  # 3x Inception-C
                 add(f"Mixed_7{suffix}", InceptionC(1536, **ko))
-        self.feature_info = [dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
-                             dict(name="Mixed_3a", num_chs=160, reduction=4),
-                             dict(name="Mixed_5e", num_chs=384, reduction=8),
-                             dict(name="Mixed_6h", num_chs=1024, reduction=16),
-                             dict(name="Mixed_7d", num_chs=1536, reduction=32)]
+        self.feature_info = [
+            dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
+            dict(name="Mixed_3a", num_chs=160, reduction=4),
+            dict(name="Mixed_5e", num_chs=384, reduction=8),
+            dict(name="Mixed_6h", num_chs=1024, reduction=16),
+            dict(name="Mixed_7d", num_chs=1536, reduction=32),
+        ]
         self.num_features = 1536
         self.head = ClassifierHead(1536, num_classes, dropout)
         init_weights(self)
 
 
-@register_model(aliases=("InceptionV4",), input_size=(3, 299, 299), min_input_size=(3, 75, 75), crop_pct=0.875,
-                interpolation="bicubic", mean=INCEPTION_MEAN, std=INCEPTION_STD,
-                paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of "
-                      "Residual Connections on Learning")
+@register_model(
+    aliases=("InceptionV4",),
+    input_size=(3, 299, 299),
+    min_input_size=(3, 75, 75),
+    crop_pct=0.875,
+    interpolation="bicubic",
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+    paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of "
+    "Residual Connections on Learning",
+)
 def inception_v4(pretrained=False, **kwargs):
     """Inception-v4 (42.7 M trainable parameters with 1000 classes, as timm's inception_v4)."""
     return build_model(InceptionV4, "inception_v4", pretrained, **kwargs)

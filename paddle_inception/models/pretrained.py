@@ -3,6 +3,7 @@ converted from another framework (`tools/convert_weights.py`), whose `.json` sid
 model options and preprocessing they need (`load_converted`). Nothing is downloaded, and files
 are read with the package's restricted loader (`paddle_inception.weights`): no code in them runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,8 @@ def load_pretrained(model, pretrained, name: str) -> None:
         raise ValueError(
             f"{name}: pretrained=True needs weights that cannot be downloaded here (offline "
             f"package). Convert or download them yourself (see tools/convert_weights.py) and "
-            f"pass the file: pretrained='/path/to/{name}.pdparams'")
+            f"pass the file: pretrained='/path/to/{name}.pdparams'"
+        )
     load_weights(model, pretrained, mode="strict", what=f"{name}: pretrained weights")
 
 
@@ -42,9 +44,11 @@ def read_sidecar(path: str) -> dict:
     side = sidecar_path(path)
     weights = os.path.splitext(side)[0] + ".pdparams"
     if not os.path.isfile(side):
-        raise FileNotFoundError(f"no sidecar {side} next to the weights; convert with "
-                                f"tools/convert_weights.py, or build the model yourself and use "
-                                f"create_model(name, pretrained={weights!r}, ...)")
+        raise FileNotFoundError(
+            f"no sidecar {side} next to the weights; convert with "
+            f"tools/convert_weights.py, or build the model yourself and use "
+            f"create_model(name, pretrained={weights!r}, ...)"
+        )
     try:
         with open(side, encoding="utf-8") as f:
             meta = json.load(f)

@@ -34,6 +34,7 @@ Deliberate differences from TheseusLayer:
   in the state dict); the effect on training is the same (no gradient reaches them). Auxiliary
   heads are side branches and stay trainable.
 """
+
 from __future__ import annotations
 
 import re
@@ -45,7 +46,7 @@ __all__ = ["Identity", "TheseusMixin", "HEAD_STOP_POINTS"]
 #: stop points inside `ClassifierHead`, in execution order
 HEAD_STOP_POINTS = ("head.global_pool", "head.dropout", "head.fc")
 
-_SEGMENT = re.compile(r"^(\w+)((?:\[\d+\])*)$")    # name or index, then [i][j]...
+_SEGMENT = re.compile(r"^(\w+)((?:\[\d+\])*)$")  # name or index, then [i][j]...
 
 
 class Identity(nn.Layer):
@@ -73,7 +74,7 @@ def _return_dict(model, inputs, output):
     """Forward post-hook of the model after `update_res`: TheseusLayer's output dict."""
     res = {"logits": output}
     for key in list(model.res_dict):
-        res[key] = model.res_dict.pop(key)   # emptied per call, as TheseusLayer does
+        res[key] = model.res_dict.pop(key)  # emptied per call, as TheseusLayer does
     return res
 
 
@@ -89,8 +90,9 @@ class TheseusMixin:
     def _resolve(self, pattern: str) -> list:
         """`pattern` -> [(parent, key, layer), ...] from the model down to the named layer."""
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError(f"{type(self).__name__}: a layer name must be a non-empty string, "
-                             f"got {pattern!r}")
+            raise ValueError(
+                f"{type(self).__name__}: a layer name must be a non-empty string, got {pattern!r}"
+            )
         chain, parent = [], self
         for segment in pattern.split("."):
             m = _SEGMENT.match(segment)
@@ -105,9 +107,11 @@ class TheseusMixin:
         return chain
 
     def _unknown(self, pattern) -> str:
-        return (f"{type(self).__name__}: no layer {pattern!r}; stop points are "
-                f"{', '.join(self.stop_points())} (return_patterns also take any sub-layer path, "
-                f"e.g. 'Mixed_5b.branch_pool')")
+        return (
+            f"{type(self).__name__}: no layer {pattern!r}; stop points are "
+            f"{', '.join(self.stop_points())} (return_patterns also take any sub-layer path, "
+            f"e.g. 'Mixed_5b.branch_pool')"
+        )
 
     def stop_points(self) -> list:
         """Names `stop_after` and `freeze_befor` accept, in execution order."""
@@ -129,13 +133,14 @@ class TheseusMixin:
         elif top in self.block_names:
             if len(chain) == 1:
                 return top, None
-            block = chain[0][2]     # "repeat_1[3]" or, as Paddle names it, "repeat_1.3"
+            block = chain[0][2]  # "repeat_1[3]" or, as Paddle names it, "repeat_1.3"
             if len(chain) == 2 and isinstance(block, nn.Sequential) and chain[1][1].isdigit():
                 return top, int(chain[1][1])
         raise ValueError(
             f"{type(self).__name__}.{what}({name!r}): not a stop point. A layer inside a "
             f"multi-branch block outputs one branch, not what the network computes at that depth; "
-            f"stop at a block instead. Stop points: {', '.join(self.stop_points())}")
+            f"stop at a block instead. Stop points: {', '.join(self.stop_points())}"
+        )
 
     # ---- TheseusLayer API -----------------------------------------------------------------
     def stop_after(self, stop_layer_name: str) -> bool:
@@ -148,14 +153,14 @@ class TheseusMixin:
         if top == "head":
             inner = [p.split(".")[1] for p in HEAD_STOP_POINTS]
             if stop_layer_name != "head":
-                for key in inner[inner.index(stop_layer_name.split(".")[1]) + 1:]:
+                for key in inner[inner.index(stop_layer_name.split(".")[1]) + 1 :]:
                     setattr(self.head, key, Identity())
         else:
             if index is not None:
                 seq = getattr(self, top)
                 for j in range(index + 1, len(seq)):
                     seq._sub_layers[str(j)] = Identity()
-            for name in self.block_names[self.block_names.index(top) + 1:]:
+            for name in self.block_names[self.block_names.index(top) + 1 :]:
                 setattr(self, name, Identity())
             self.head = Identity()
         for _, head in self.aux_taps:
@@ -182,8 +187,11 @@ class TheseusMixin:
         if top == "head":
             keys = [p.split(".")[1] for p in HEAD_STOP_POINTS]
             stop = len(keys) if layer_name == "head" else keys.index(layer_name.split(".")[1]) + 1
-            frozen += [getattr(self.head, key) for key in keys[:stop]
-                       if isinstance(getattr(self.head, key, None), nn.Layer)]
+            frozen += [
+                getattr(self.head, key)
+                for key in keys[:stop]
+                if isinstance(getattr(self.head, key, None), nn.Layer)
+            ]
         for layer in frozen:
             for p in layer.parameters():
                 p.stop_gradient = True
@@ -195,17 +203,20 @@ class TheseusMixin:
         Replaces the patterns of an earlier call. Returns the patterns set (raises ValueError
         for a path that names no layer)."""
         patterns = [return_patterns] if isinstance(return_patterns, str) else list(return_patterns)
-        layers = [self._resolve(p)[-1][2] for p in patterns]   # validate all before changing
+        layers = [self._resolve(p)[-1][2] for p in patterns]  # validate all before changing
         for handle in getattr(self, "_res_hooks", []):
             handle.remove()
         self.res_dict = {}
-        self._res_hooks = [layer.register_forward_post_hook(_SaveOutput(self, p))
-                           for layer, p in zip(layers, patterns)]
+        self._res_hooks = [
+            layer.register_forward_post_hook(_SaveOutput(self, p))
+            for layer, p in zip(layers, patterns)
+        ]
         self._res_hooks.append(self.register_forward_post_hook(_return_dict))
         return patterns
 
-    def init_net(self, return_patterns=None, return_stages=None, freeze_befor=None,
-                 stop_after=None) -> None:
+    def init_net(
+        self, return_patterns=None, return_stages=None, freeze_befor=None, stop_after=None
+    ) -> None:
         """TheseusLayer's constructor options, applied to a built model (the PaddleClas-style
         factories pass them on). `return_stages`: True (all of `stages_pattern`), an index or a
         list of indices; it overrides `return_patterns` when both are given, as in PaddleClas."""
@@ -217,8 +228,10 @@ class TheseusMixin:
                 picked = [return_stages] if isinstance(return_stages, int) else list(return_stages)
             bad = [i for i in picked if not (isinstance(i, int) and 0 <= i < len(stages))]
             if bad:
-                raise ValueError(f"{type(self).__name__}: return_stages {bad} out of range; "
-                                 f"the stages are {stages}")
+                raise ValueError(
+                    f"{type(self).__name__}: return_stages {bad} out of range; "
+                    f"the stages are {stages}"
+                )
             return_patterns = [stages[i] for i in picked]
         if stop_after is not None:
             self.stop_after(stop_after)
