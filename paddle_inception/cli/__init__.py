@@ -19,6 +19,7 @@ COMMANDS = {
     "summary": ("summary", "paddle.summary table, MACs, parameters and stages of a model"),
     "convert": ("convert", "convert torchvision / timm / PaddleClas weights"),
     "ppcls": ("ppcls", "run a PaddleClas script with this zoo registered in ppcls.arch"),
+    "plot-run": ("plot_run", "draw a run's VisualDL records into one PNG"),
 }
 
 _USAGE = (

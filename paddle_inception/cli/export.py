@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from ..deploy.classmap import default_class_map_path, load_class_map
+from ..data.classmap import default_class_map_path, load_class_map
 from ..deploy.export import check_export, export_inference_model, export_onnx
 from ..deploy.preprocess import config_transform_ops
 from .common import (

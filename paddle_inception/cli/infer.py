@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 
-from ..deploy.classmap import default_class_map_path, load_class_map
+from ..data.classmap import default_class_map_path, load_class_map
 from ..deploy.files import model_files, read_meta
 from ..deploy.infer import classify, collect_images, format_results
 from ..deploy.predictor import EagerPredictor, InferencePredictor

@@ -855,6 +855,25 @@ def _check_top(cfg: dict, path: str, errors: list[str]) -> None:
     # `-o Global.epochs=1`, must not fail on it.)
 
 
+# Optional section (not in PaddleClas; absent means these defaults): VisualDL pictures, see
+# paddle_inception/analysis/visual.py. The training-run switches apply when Global.use_visualdl
+# is true; eval_report* apply to tools/eval.py.
+_VISUALDL = Map(
+    {
+        "graph": V("bool", default=True),  # network graph once per run (GRAPHS tab)
+        "confusion_matrix": V("bool", default=True),  # per eval: image + per-class metrics
+        "pr_curves": V("bool", default=True),  # per eval: one PR curve per class
+        "worst_mistakes": V("int", min=0, default=16),  # per eval: the N most confident errors
+        "hparams": V("bool", default=True),  # per run: HPARAMS tab
+        "histogram_interval": V("int", min=0, default=0),  # weights+grads every N epochs
+        "embeddings": V("int", min=0, default=0),  # features of N eval images (0: off)
+        "eval_report": V("bool", default=True),  # tools/eval.py: table, PNGs, records
+        "eval_report_dir": V("str", nullable=True, default=None),  # <output>/<arch>/eval
+    },
+    default={},
+    null_is_empty=True,
+)
+
 SECTIONS: dict[str, _Spec] = {
     "Global": _GLOBAL,
     "AMP": _AMP,
@@ -865,6 +884,7 @@ SECTIONS: dict[str, _Spec] = {
     "DataLoader": _DATALOADER,
     "Metric": _METRIC,
     "Infer": _INFER,
+    "VisualDL": _VISUALDL,
 }
 _ROOT = Map(SECTIONS, check_fn=_check_top)
 

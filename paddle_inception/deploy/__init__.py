@@ -1,7 +1,7 @@
 """Deployment: export (Paddle Inference, ONNX), predictors, inference preprocessing, class maps
 and classification of image files."""
 
-from .classmap import CLASS_MAPS_DIR, default_class_map_path, load_class_map
+from ..data.classmap import CLASS_MAPS_DIR, default_class_map_path, load_class_map
 from .export import InferenceNetwork, check_export, export_inference_model, export_onnx
 from .files import META_SUFFIX, model_files, read_meta
 from .infer import classify, collect_images, format_results, load_image, topk

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..registry import arch_kwargs, create_model
 from ..weights import load_weights
+from .visual_callbacks import eval_report_callback, visual_callbacks
 
 logger = logging.getLogger("paddle_inception")
 
@@ -256,9 +257,11 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
         saver,
     ]
     if g.get("use_visualdl", False) and writer:
-        callbacks.append(
-            VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch, steps)
-        )
+        vdl = VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch, steps)
+        # graph, confusion matrix, PR curves, mistakes, hparams (the VisualDL: section); placed
+        # before `vdl`, which closes the shared writer at the end of training
+        callbacks += visual_callbacks(cfg, ctx, vdl.writer, start_epoch, steps)
+        callbacks.append(vdl)
     if remaining > 0:
         model.fit(
             train_loader,
@@ -311,5 +314,7 @@ def evaluate(cfg: dict) -> dict:
     if "Eval" not in ctx["loaders"]:
         raise ValueError("DataLoader.Eval: missing; evaluation needs an Eval data loader")
     ctx["model"].prepare(None, ctx["eval_loss"], ctx["metrics"])
-    res = ctx["model"].evaluate(ctx["loaders"]["Eval"], verbose=1)
+    # per-class table, PNGs and VisualDL records of this evaluation (VisualDL.eval_report)
+    report = eval_report_callback(cfg, ctx, weights)
+    res = ctx["model"].evaluate(ctx["loaders"]["Eval"], verbose=1, callbacks=report)
     return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in res.items()}

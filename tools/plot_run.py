@@ -1,0 +1,11 @@
+"""python tools/plot_run.py output/googlenet_bn/vdl -o docs/main_job.png [--title TEXT]
+
+The same command as `paddle-inception plot-run ...` (paddle_inception/cli/plot_run.py).
+"""
+
+import sys
+
+from paddle_inception.cli.plot_run import main
+
+if __name__ == "__main__":
+    sys.exit(main())
