@@ -7,8 +7,8 @@ through it, so the normalisation, bias and activation policy is configured in on
 results, but faster in eager mode on CPU (measured on the 2-core AMD EPYC, forward + backward):
 - Conv2D adds its bias with shape (C, 1, 1); nn.Conv2D adds it as (1, C, 1, 1), which Paddle's
   broadcast kernel runs on a slow generic path: 24 ms vs 3 ms on a 16x192x28x28 output.
-- Conv2D runs stride-1 convs on maps of <= 4 pixels as one GEMM over the batch (2-3x faster
-  on the 2x2 and 1x1 maps of a 32x32 GoogLeNet input; `_conv2d_small_map`).
+- Conv2D runs convs with output maps of <= 16 pixels as one GEMM over the batch
+  (`_conv2d_folded`): the 4x4, 2x2 and 1x1 maps of a 32x32 GoogLeNet input.
 - max pooling while gradients are recorded keeps the argmax mask, so the backward scatters
   through it instead of searching every window again: 30 -> 15 ms on a 3x3/1 pool over
   16x192x28x28, 50 -> 23 ms on GoogLeNet's first 3x3/2 pool at 224. The mask is int32 (one per
@@ -26,10 +26,13 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 __all__ = [
+    "FOLD_MAX_PIXELS",
     "SMALL_MAP_PIXELS",
     "Conv2D",
     "MaxPool2D",
     "max_pool2d",
+    "AdaptiveAvgPool2D",
+    "adaptive_avg_pool2d",
     "ConvBNAct",
     "avg_pool_3x3",
     "batchnorm_eps",
@@ -54,8 +57,13 @@ def batchnorm_eps(eps: float):
         _BN_EPS.pop()
 
 
-# Maps of at most this many pixels take the batch-folded GEMM path of Conv2D (see below).
-SMALL_MAP_PIXELS = 4
+# Conv2D's batch-folded GEMM path (`_conv2d_folded`) is taken when the output map has at most
+# FOLD_MAX_PIXELS pixels (4x4). Chosen by measurement on MKL's AVX2 path (the slowest CPUs this
+# runs on) and checked on its AVX-512 path; `python benchmarks/conv_paths.py` prints the table
+# (googlenet_bn, 1x32x32, batch 128: the convs of a train step 596 -> 272 ms fwd+bwd on AVX2).
+# 8x8 maps and a grayscale 7x7 first conv (49 rows per sample) gain nothing: they stay stock.
+FOLD_MAX_PIXELS = 16
+SMALL_MAP_PIXELS = FOLD_MAX_PIXELS  # the name before 0.2
 
 
 _ONE_HOT = {}
@@ -73,45 +81,58 @@ def _centre_one_hot(taps: int, like):
     return _ONE_HOT[key]
 
 
-def _conv2d_small_map(x, weight):
-    """A stride-1 'same' convolution of a map of <= SMALL_MAP_PIXELS pixels as ONE GEMM over
-    the whole batch: (N*H*W, C*kh*kw) @ (C*kh*kw, O). Paddle's conv kernel runs one GEMM per
-    sample, hopelessly small here (a 2x2 map has 4 columns): 2.2-2.8x faster forward+backward
-    on the 2x2 and 1x1 maps GoogLeNet reaches from a 32x32 input. On a 1x1 map only the centre
-    tap meets data (the rest sees zero padding), so the conv is a linear layer."""
+def _conv2d_folded(x, weight, stride=(1, 1), padding=None):
+    """A convolution as ONE GEMM over the whole batch: (N*Ho*Wo, C*kh*kw) @ (C*kh*kw, O).
+
+    Paddle's CPU conv kernel runs one GEMM per sample, hopelessly small on the 4x4, 2x2 and
+    1x1 maps GoogLeNet reaches from a 32x32 input (a 2x2 map gives 4 columns): folding the
+    batch into the GEMM is 1.5-5x faster forward+backward there (`benchmarks/conv_paths.py`).
+    `padding` is (ph, pw), symmetric; default 'same' for an odd kernel. A 'same' conv of a 1x1
+    map only meets data with its centre tap (the rest sees zero padding), so it is a linear
+    layer."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    if h == 1 and w == 1:
+    sh, sw = stride
+    ph, pw = ((kh - 1) // 2, (kw - 1) // 2) if padding is None else padding
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if h == 1 and w == 1 and ho == 1 and wo == 1 and (ph, pw) == ((kh - 1) // 2, (kw - 1) // 2):
         # the centre tap, picked by a one-hot matmul: a slice's backward scatters into a zero
         # tensor of the weight's shape, 2x slower here
         taps = weight.reshape([o * c, kh * kw])
         centre = taps if kh * kw == 1 else paddle.matmul(taps, _centre_one_hot(kh * kw, taps))
         return F.linear(x.reshape([n, c]), centre.reshape([o, c]).t()).reshape([n, o, 1, 1])
-    if kh == 1 and kw == 1:
+    if kh == 1 and kw == 1 and (sh, sw) == (1, 1) and (ph, pw) == (0, 0):
         cols = x.transpose([0, 2, 3, 1]).reshape([n * h * w, c])
-    else:  # im2col: (N, C*kh*kw, H*W)
-        cols = F.unfold(x, [kh, kw], paddings=[(kh - 1) // 2, (kw - 1) // 2])
-        cols = cols.transpose([0, 2, 1]).reshape([n * h * w, c * kh * kw])
-    y = paddle.matmul(cols, weight.reshape([o, -1]), transpose_y=True)  # (N*H*W, O)
-    return y.reshape([n, h * w, o]).transpose([0, 2, 1]).reshape([n, o, h, w])
+    else:  # im2col: (N, C*kh*kw, Ho*Wo)
+        cols = F.unfold(x, [kh, kw], strides=[sh, sw], paddings=[ph, pw])
+        cols = cols.transpose([0, 2, 1]).reshape([n * ho * wo, c * kh * kw])
+    y = paddle.matmul(cols, weight.reshape([o, -1]), transpose_y=True)  # (N*Ho*Wo, O)
+    return y.reshape([n, ho * wo, o]).transpose([0, 2, 1]).reshape([n, o, ho, wo])
+
+
+def _conv2d_small_map(x, weight):
+    """A stride-1 'same' convolution through `_conv2d_folded` (the name before 0.2)."""
+    return _conv2d_folded(x, weight)
 
 
 class Conv2D(nn.Conv2D):
     """nn.Conv2D with two eager fast paths (same parameters, names and results up to float
     rounding): the bias added as (C, 1, 1), and tiny maps convolved as one batch-wide GEMM."""
 
-    def _small_map(self, x) -> bool:
-        kh, kw = self._kernel_size
-        return (
-            x.shape[2] * x.shape[3] <= SMALL_MAP_PIXELS
-            and self._groups == 1
-            and self._stride == [1, 1]
-            and self._dilation == [1, 1]
-            and self._padding_algorithm == "EXPLICIT"
-            and kh % 2 == 1
-            and kw % 2 == 1
-            and self._updated_padding == [(kh - 1) // 2, (kw - 1) // 2]
-        )
+    def _folded(self, x) -> bool:
+        """Take the batch-folded GEMM path (see FOLD_MAX_PIXELS)?"""
+        if (
+            self._groups != 1
+            or self._dilation != [1, 1]
+            or self._padding_algorithm != "EXPLICIT"
+            or len(self._updated_padding) != 2
+        ):
+            return False
+        (kh, kw), (sh, sw), (ph, pw) = self._kernel_size, self._stride, self._updated_padding
+        ho, wo = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+        if ho < 1 or wo < 1:
+            return False  # no output: the stock op reports it
+        return ho * wo <= FOLD_MAX_PIXELS
 
     def forward(self, x):
         if (
@@ -120,8 +141,8 @@ class Conv2D(nn.Conv2D):
             or self._padding_mode != "zeros"
         ):
             return super().forward(x)
-        if self._small_map(x):
-            x = _conv2d_small_map(x, self.weight)
+        if self._folded(x):
+            x = _conv2d_folded(x, self.weight, self._stride, self._updated_padding)
         elif self.bias is None:
             return super().forward(x)
         else:
@@ -156,6 +177,59 @@ class MaxPool2D(nn.MaxPool2D):
         if self.return_mask or self.data_format != "NCHW":
             return super().forward(x)
         return max_pool2d(x, self.ksize, self.stride, self.padding, self.ceil_mode)
+
+
+_POOL_MATRICES = {}
+
+
+def _adaptive_pool_matrix(h: int, w: int, oh: int, ow: int, like):
+    """(h*w, oh*ow) matrix of adaptive average pooling (Paddle's and torch's bins: output i of n
+    averages input rows floor(i*h/n) .. ceil((i+1)*h/n)-1), a cached constant."""
+    key = (h, w, oh, ow, str(like.dtype), str(like.place))
+    if key not in _POOL_MATRICES:
+        import numpy as np
+
+        def bins(n_in, n_out):
+            m = np.zeros((n_in, n_out), np.float64)
+            for i in range(n_out):
+                lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+                m[lo:hi, i] = 1.0 / (hi - lo)
+            return m
+
+        mat = np.kron(bins(h, oh), bins(w, ow))  # (h*w, oh*ow), row-major pixels
+        t = paddle.to_tensor(mat.astype(np.float32)).astype(like.dtype)
+        t.stop_gradient = True
+        _POOL_MATRICES[key] = t
+    return _POOL_MATRICES[key]
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """F.adaptive_avg_pool2d (NCHW), eager fast paths: to 1x1 a mean over H and W (5x faster
+    forward+backward than Paddle's pool kernel), and on maps of <= 64 pixels a matmul with the
+    constant pooling matrix (the aux heads' 2x2 -> 4x4 at a 32x32 GoogLeNet input: 35 ms -> under
+    1 ms forward+backward at batch 128 on the Zen 1 CPU's profile). Same values, same bins."""
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    n, c, h, w = x.shape
+    oh, ow = (h if size[0] is None else size[0]), (w if size[1] is None else size[1])
+    if not paddle.in_dynamic_mode() or min(n, c, h, w) < 1:
+        return F.adaptive_avg_pool2d(x, output_size)
+    if (oh, ow) == (h, w):
+        return x
+    if (oh, ow) == (1, 1):
+        return x.mean(axis=[2, 3], keepdim=True)
+    if h * w <= 64:
+        y = paddle.matmul(x.reshape([n * c, h * w]), _adaptive_pool_matrix(h, w, oh, ow, x))
+        return y.reshape([n, c, oh, ow])
+    return F.adaptive_avg_pool2d(x, output_size)
+
+
+class AdaptiveAvgPool2D(nn.AdaptiveAvgPool2D):
+    """nn.AdaptiveAvgPool2D (NCHW) with the eager fast paths of `adaptive_avg_pool2d`."""
+
+    def forward(self, x):
+        if self._data_format != "NCHW":
+            return super().forward(x)
+        return adaptive_avg_pool2d(x, self._output_size)
 
 
 class ConvBNAct(nn.Layer):

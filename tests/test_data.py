@@ -513,3 +513,34 @@ def test_builder_imagenet_and_errors(image_dir):
     with pytest.raises(ValueError, match=r"transform_ops\[1\].*'RandCropImage'"):
         bad = dict(ds, transform_ops=[{"DecodeImage": None}, {"RandomCropImage": {"size": 3}}])
         build_dataloader(_cfg(bad), "Train", 3)
+
+
+def test_random_erasing_fills_one_box_of_the_configured_area():
+    """PaddleClas' RandomErasing arguments; the box follows the layout the ops before it
+    produce (CHW after ToCHWImage, HWC or 2-D otherwise)."""
+    from paddle_inception.data import RandomErasing, seed_transforms
+
+    seed_transforms(3)
+    ops = create_operators(
+        [
+            {"ToCHWImage": None},
+            {"RandomErasing": {"EPSILON": 1.0, "sl": 0.1, "sh": 0.3, "mean": [-5.0, -5.0, -5.0]}},
+        ]
+    )
+    for _ in range(20):
+        img = ops(np.ones((32, 24, 3), np.float32))
+        assert img.shape == (3, 32, 24)
+        erased = img[0] == -5.0
+        assert (erased == (img[2] == -5.0)).all()  # all channels, same box
+        ys, xs = np.nonzero(erased)
+        box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+        assert box == erased.sum()  # one rectangle
+        assert 0.1 * 0.7 <= erased.mean() <= 0.3 * 1.3  # area fraction (rounded sides)
+    gray = RandomErasing(EPSILON=1.0, mode="rand")(np.zeros((28, 28), np.float32))
+    assert gray.shape == (28, 28) and 0 < (gray != 0).mean() <= 0.45
+    untouched = np.arange(12.0).reshape(3, 4)
+    assert RandomErasing(EPSILON=0.0)(untouched) is untouched
+    with pytest.raises(ValueError, match="RandomErasing: need 0 < sl <= sh"):
+        RandomErasing(sl=0.5, sh=0.2)
+    with pytest.raises(ValueError, match="RandomErasing.mode"):
+        RandomErasing(mode="zeros")

@@ -6,7 +6,15 @@ import paddle
 import paddle.nn as nn
 import pytest
 
-from paddle_inception.layers import Conv2D, ConvBNAct, MaxPool2D, max_pool2d
+from paddle_inception import layers as L
+from paddle_inception.layers import (
+    AdaptiveAvgPool2D,
+    Conv2D,
+    ConvBNAct,
+    MaxPool2D,
+    adaptive_avg_pool2d,
+    max_pool2d,
+)
 
 
 def _forward_backward(layer, x, g):
@@ -50,26 +58,36 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else v
 
 
-# (map size, kernel, padding) with a non-empty output (Paddle's conv kernel crashes, rather
-# than raising, on the others)
+# (map size, kernel, padding, stride) with a non-empty output (Paddle's conv kernel crashes,
+# rather than raising, on the others)
 _SMALL_MAP_CASES = [
-    (hw, k, p)
-    for hw in [(1, 1), (2, 2), (1, 2), (2, 1), (1, 4), (3, 3)]
+    (hw, k, p, s)
+    for hw in [(1, 1), (2, 2), (1, 2), (2, 1), (1, 4), (3, 3), (4, 4), (5, 3), (9, 9)]
     for k, p in [(1, 0), (3, 1), (5, 2), ((1, 7), (0, 3)), ((7, 1), (3, 0)), (3, 0)]
+    for s in (1, 2)
     if all(hw[i] + 2 * _pair(p)[i] >= _pair(k)[i] for i in (0, 1))
 ]
 
 
-@pytest.mark.parametrize("hw,kernel,padding", _SMALL_MAP_CASES)
+def _out_pixels(hw, kernel, padding, stride):
+    k, p = _pair(kernel), _pair(padding)
+    return ((hw[0] + 2 * p[0] - k[0]) // stride + 1) * ((hw[1] + 2 * p[1] - k[1]) // stride + 1)
+
+
+@pytest.mark.parametrize("hw,kernel,padding,stride", _SMALL_MAP_CASES)
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d_small_maps_match_paddle(hw, kernel, padding, bias):
-    """Maps of <= 4 pixels take the batch-folded GEMM path (1x1 maps: the centre tap only);
-    3x3 maps and 'valid' convs the stock one. Both must equal nn.Conv2D."""
+def test_conv2d_small_maps_match_paddle(hw, kernel, padding, stride, bias):
+    """Output maps of <= FOLD_MAX_PIXELS pixels take the batch-folded GEMM path (1x1 maps of a
+    'same' conv: the centre tap only), larger ones the stock kernel. Both must equal nn.Conv2D,
+    forward and backward, for any kernel, padding and stride."""
     paddle.seed(2)
-    ours = Conv2D(6, 5, kernel, padding=padding, bias_attr=None if bias else False)
-    stock = nn.Conv2D(6, 5, kernel, padding=padding, bias_attr=None if bias else False)
+    ours = Conv2D(6, 5, kernel, stride=stride, padding=padding, bias_attr=None if bias else False)
+    stock = nn.Conv2D(
+        6, 5, kernel, stride=stride, padding=padding, bias_attr=None if bias else False
+    )
     stock.set_state_dict(ours.state_dict())
     x = paddle.randn([3, 6, *hw])
+    assert ours._folded(x) == (_out_pixels(hw, kernel, padding, stride) <= L.FOLD_MAX_PIXELS)
     g = paddle.randn(stock(x).shape)
     y_ours, g_ours = _forward_backward(ours, x, g)
     y_stock, g_stock = _forward_backward(stock, x, g)
@@ -130,3 +148,45 @@ def test_static_graph_gets_the_stock_ops():
     )
     assert ours == stock
     assert "pd_op.conv2d" in ours and "pd_op.pool2d" in ours, ours
+
+
+@pytest.mark.parametrize(
+    "hw,out",
+    [
+        ((2, 2), 4),
+        ((14, 14), 4),
+        ((5, 7), (3, 2)),
+        ((3, 3), 1),
+        ((17, 17), 5),
+        ((8, 8), (None, 3)),
+        ((1, 1), 4),
+        ((4, 4), 4),
+    ],
+)
+def test_adaptive_avg_pool_matches_paddle_forward_and_backward(hw, out):
+    """Means (to 1x1), the pooling-matrix matmul (maps of <= 64 pixels) and the stock kernel
+    (larger maps) all give Paddle's values and gradients, with its bins."""
+    x = paddle.randn([3, 4, *hw])
+    ours, stock = AdaptiveAvgPool2D(out), nn.AdaptiveAvgPool2D(out)
+    g = paddle.randn(stock(x).shape)
+    y_ours, (gx_ours,) = _forward_backward(ours, x, g)
+    y_stock, (gx_stock,) = _forward_backward(stock, x, g)
+    assert y_ours.shape == y_stock.shape
+    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(gx_ours, gx_stock, rtol=0, atol=1e-5)
+
+
+def test_adaptive_avg_pool_static_graph_gets_the_stock_op():
+    net = paddle.jit.to_static(
+        AdaptiveAvgPool2D(4),
+        input_spec=[paddle.static.InputSpec([None, 3, 2, 2])],
+        full_graph=True,
+    )
+    ops = [op.name() for op in net.forward.concrete_program.main_program.global_block().ops]
+    assert "pd_op.pool2d" in ops and "pd_op.matmul" not in ops, ops
+    x = paddle.randn([2, 3, 2, 2])
+    np.testing.assert_allclose(
+        adaptive_avg_pool2d(x, 4).numpy(),
+        nn.functional.adaptive_avg_pool2d(x, 4).numpy(),
+        atol=1e-6,
+    )

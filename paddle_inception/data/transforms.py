@@ -48,6 +48,7 @@ __all__ = [
     "RandCropImage",
     "CropImage",
     "RandFlipImage",
+    "RandomErasing",
     "NormalizeImage",
     "ToCHWImage",
     "ToChannels",
@@ -423,6 +424,85 @@ class RandFlipImage(_Op):
         return img[::-1, ::-1]
 
 
+class RandomErasing(_Op):
+    """Random erasing (Zhong et al. 2017; PaddleClas' op and argument names): with probability
+    `EPSILON`, one rectangle of `sl`..`sh` of the image's area and aspect ratio `r1`..`1/r1`
+    (log-uniform with `use_log_aspect`) is filled with `mean` ('const'), with standard normal
+    noise per pixel ('rand') or per channel ('pixel'). Works on HWC or CHW images, usually
+    after NormalizeImage (so `mean` 0 is the dataset's mean); `attempt` tries to fit a box."""
+
+    spatial = False  # either layout: it follows what the ops before it produce
+
+    def __init__(
+        self,
+        EPSILON=0.5,
+        sl=0.02,
+        sh=0.4,
+        r1=0.3,
+        mean=(0.0, 0.0, 0.0),
+        attempt=100,
+        use_log_aspect=False,
+        mode="const",
+    ):  # noqa: N803 (PaddleClas' names)
+        self.EPSILON = parse_number(EPSILON, "RandomErasing.EPSILON")
+        self.sl = parse_number(sl, "RandomErasing.sl")
+        self.sh = parse_number(sh, "RandomErasing.sh")
+        self.r1 = parse_number(r1, "RandomErasing.r1")
+        if not 0.0 <= self.EPSILON <= 1.0:
+            raise ValueError(f"RandomErasing.EPSILON: a probability in [0, 1], got {EPSILON!r}")
+        if not 0.0 < self.sl <= self.sh <= 1.0:
+            raise ValueError(f"RandomErasing: need 0 < sl <= sh <= 1, got sl={sl!r}, sh={sh!r}")
+        if not 0.0 < self.r1 <= 1.0:
+            raise ValueError(f"RandomErasing.r1: an aspect ratio in (0, 1], got {r1!r}")
+        if mode not in ("const", "rand", "pixel"):
+            raise ValueError(f"RandomErasing.mode: 'const', 'rand' or 'pixel', got {mode!r}")
+        self.mean = [parse_number(m, "RandomErasing.mean") for m in np.atleast_1d(mean)]
+        self.attempt, self.use_log_aspect, self.mode = int(attempt), bool(use_log_aspect), mode
+        self._layout = "hwc"
+
+    def out_layout(self, layout: str) -> str:
+        self._layout = layout
+        return layout
+
+    def __call__(self, img):
+        rng = get_rng()
+        if rng.random() >= self.EPSILON:
+            return img
+        img = np.array(img, copy=True)
+        chw = self._layout == "chw" and img.ndim == 3
+        h, w = (img.shape[1], img.shape[2]) if chw else (img.shape[0], img.shape[1])
+        c = img.shape[0] if chw else (img.shape[2] if img.ndim == 3 else 1)
+        lo, hi = (
+            (math.log(self.r1), math.log(1 / self.r1))
+            if self.use_log_aspect
+            else (self.r1, 1 / self.r1)
+        )
+        for _ in range(self.attempt):
+            area = rng.uniform(self.sl, self.sh) * h * w
+            ratio = rng.uniform(lo, hi)
+            ratio = math.exp(ratio) if self.use_log_aspect else ratio
+            eh, ew = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+            if 0 < eh < h and 0 < ew < w:
+                y, x = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+                if img.ndim == 2:
+                    box, per_pixel, per_channel = (slice(y, y + eh), slice(x, x + ew)), (eh, ew), ()
+                elif chw:
+                    box = (slice(None), slice(y, y + eh), slice(x, x + ew))
+                    per_pixel, per_channel = (c, eh, ew), (c, 1, 1)
+                else:
+                    box = (slice(y, y + eh), slice(x, x + ew))
+                    per_pixel, per_channel = (eh, ew, c), (1, 1, c)
+                if self.mode == "const":
+                    fill = np.resize(np.asarray(self.mean, np.float64), c).reshape(per_channel)
+                elif self.mode == "pixel":
+                    fill = rng.standard_normal(per_channel)
+                else:
+                    fill = rng.standard_normal(per_pixel)
+                img[box] = fill
+                return img
+        return img
+
+
 class ToChannels(_Op):
     """Set the channel count to ``channels`` (1 or 3) of a 2-D or HWC image.
 
@@ -584,6 +664,7 @@ TRANSFORM_OPS: dict[str, type] = {
         RandCropImage,
         CropImage,
         RandFlipImage,
+        RandomErasing,
         NormalizeImage,
         ToCHWImage,
         ToChannels,

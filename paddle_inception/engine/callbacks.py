@@ -7,10 +7,12 @@ one.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
 import random
+import time
 
 import numpy as np
 import paddle
@@ -21,6 +23,8 @@ from .checkpoint import prune_checkpoints, save_checkpoint
 logger = logging.getLogger("paddle_inception")
 
 __all__ = [
+    "RunClock",
+    "format_duration",
     "ProgressLogger",
     "EpochSeed",
     "VisualDLLogger",
@@ -47,13 +51,150 @@ def _scalar(v):
     return float(np.asarray(v).reshape(-1)[0])
 
 
-class ProgressLogger(ProgBarLogger):
-    """paddle's progress bar, with absolute epoch numbers when resuming."""
+def format_duration(seconds: float) -> str:
+    """4242 -> '1 h 10 min'; 542 -> '9.0 min'; 42 -> '42 s'."""
+    if seconds >= 3600:
+        h, m = divmod(int(round(seconds / 60)), 60)
+        return f"{h} h {m:02d} min"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
 
-    def __init__(self, log_freq=10, verbose=2, start_epoch=0, total_epochs=None):
+
+class RunClock(Callback):
+    """Whole-run time: measures training steps (after `warmup` steps) and eval passes, says
+    once after `probe` measured steps what the run will take, and gives the ETA that every
+    progress and checkpoint line carries.
+
+    Eval time is measured at the first eval; until then it is estimated as a third of a
+    training step per eval batch (a forward pass without backward). `eval_epochs` are the
+    absolute epoch numbers that evaluate; `hint_over_s`: above it, the start-up line says how
+    many epochs fit in that time at the measured speed."""
+
+    def __init__(
+        self,
+        total_epochs: int,
+        steps_per_epoch: int,
+        start_epoch: int = 0,
+        eval_epochs=(),
+        eval_steps: int = 0,
+        warmup: int = 3,
+        probe: int = 20,
+        hint_over_s: float = 3600.0,
+    ):
+        self.total_epochs, self.steps = int(total_epochs), int(steps_per_epoch)
+        self.start_epoch, self.epoch = start_epoch, start_epoch
+        self.eval_epochs, self.eval_steps = set(eval_epochs), int(eval_steps)
+        self.warmup, self.probe, self.hint_over_s = warmup, probe, hint_over_s
+        self.step_times: list[float] = []
+        self.eval_seconds: float | None = None
+        self.steps_done = 0  # in the current epoch
+        self._t = None
+        self._eval_t = None
+        self._evaluated: set[int] = set()  # epochs whose eval has run
+        self._seen = 0
+        self.announced = False
+
+    # -- measurements
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + self.start_epoch + 1
+        self.steps_done = 0
+
+    def on_train_batch_begin(self, step, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, step, logs=None):
+        self.steps_done = step + 1
+        self._seen += 1
+        if self._t is not None and self._seen > self.warmup:
+            self.step_times.append(time.perf_counter() - self._t)
+            if len(self.step_times) > 500:  # the recent speed
+                del self.step_times[:100]
+        if not self.announced and len(self.step_times) >= self.probe:
+            self.announced = True
+            logger.info(self.projection())
+
+    def on_eval_begin(self, logs=None):
+        self._eval_t = time.perf_counter()
+
+    def on_eval_end(self, logs=None):
+        if self._eval_t is not None:
+            self.eval_seconds = time.perf_counter() - self._eval_t
+        self._evaluated.add(self.epoch)
+
+    # -- estimates
+    def step_seconds(self) -> float | None:
+        if not self.step_times:
+            return None
+        return float(np.median(self.step_times))
+
+    def _eval_estimate(self) -> float:
+        if self.eval_seconds is not None:
+            return self.eval_seconds
+        step = self.step_seconds() or 0.0
+        return self.eval_steps * step / 3.0
+
+    def epoch_seconds(self) -> float | None:
+        step = self.step_seconds()
+        return None if step is None else self.steps * step
+
+    def remaining_seconds(self) -> float | None:
+        """Seconds to the end of the run from now (training steps left and evals left)."""
+        step = self.step_seconds()
+        if step is None:
+            return None
+        epochs_left_after = self.total_epochs - self.epoch  # whole epochs after this one
+        steps_left = max(0, self.steps - self.steps_done) + epochs_left_after * self.steps
+        evals_left = sum(1 for e in self.eval_epochs - self._evaluated if e >= self.epoch)
+        return steps_left * step + evals_left * self._eval_estimate()
+
+    def eta(self) -> str:
+        left = self.remaining_seconds()
+        if left is None:
+            return "measuring"
+        end = datetime.datetime.now() + datetime.timedelta(seconds=left)
+        return f"{format_duration(left)} left, ends ~{end:%H:%M}"
+
+    def projection(self) -> str:
+        step, epoch = self.step_seconds(), self.epoch_seconds()
+        n = self.total_epochs - self.start_epoch
+        evals = len(self.eval_epochs)
+        total = n * epoch + evals * self._eval_estimate()
+        msg = (
+            f"time: {n} epoch{'s' if n != 1 else ''} of {self.steps} steps, "
+            f"~{format_duration(epoch)} each measured over {len(self.step_times)} steps "
+            f"({step:.3f} s/step) plus {evals} eval pass{'es' if evals != 1 else ''} "
+            f"(~{format_duration(self._eval_estimate())} each, "
+            f"{'measured' if self.eval_seconds is not None else 'estimated'}): "
+            f"~{format_duration(total)} in all; {self.eta()}"
+        )
+        if total > self.hint_over_s:
+            per = epoch + (self._eval_estimate() if evals else 0.0)
+            fit = max(1, int(self.hint_over_s // per)) if per > 0 else n
+            msg += (
+                f". That is over {format_duration(self.hint_over_s)} on this CPU: "
+                f"-o Global.epochs={fit} fits in about {format_duration(self.hint_over_s)}"
+            )
+        return msg
+
+
+class ProgressLogger(ProgBarLogger):
+    """paddle's progress bar, with absolute epoch numbers when resuming and, given a
+    `RunClock`, the whole run's ETA on every line."""
+
+    def __init__(self, log_freq=10, verbose=2, start_epoch=0, total_epochs=None, clock=None):
         super().__init__(log_freq, verbose)
         self.start_epoch = start_epoch
         self.total_epochs = total_epochs
+        self.clock = clock
+
+    def _updates(self, logs, mode):
+        if self.clock is not None and mode == "train":
+            # ProgBarLogger prints the keys of `train_metrics` found in the logs: add ours
+            logs = dict(logs or {}, run=self.clock.eta())
+            if "run" not in self.train_metrics:
+                self.train_metrics = list(self.train_metrics) + ["run"]
+        super()._updates(logs, mode)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -174,8 +315,10 @@ class CheckpointSaver(ModelCheckpoint):
         monitor="top1",
         extra_state=None,
         enabled=True,
+        clock=None,
     ):
         super().__init__(save_freq=save_interval, save_dir=None)
+        self.clock = clock  # a RunClock: its ETA goes into the checkpoint line
         self.enabled = enabled  # False on data-parallel ranks other than 0
         self.root, self.save_interval = root, max(1, int(save_interval))
         self.start_epoch, self.eval_epochs = start_epoch, set(eval_epochs)
@@ -224,6 +367,8 @@ class CheckpointSaver(ModelCheckpoint):
         msg = f"epoch {self.epoch}: checkpoint {path}"
         if eval_logs:
             msg += " (" + ", ".join(f"eval {k} {v:.4f}" for k, v in eval_logs.items()) + ")"
+        if self.clock is not None:
+            msg += f"; run: {self.clock.eta()}"
         logger.info(msg + (" [best]" if "best" in links else ""))
 
     def on_train_end(self, logs=None):

@@ -174,6 +174,7 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
         EvalLossSwitch,
         NaNGuard,
         ProgressLogger,
+        RunClock,
         VisualDLLogger,
     )
     from .checkpoint import load_checkpoint
@@ -234,6 +235,14 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
     )
     log_freq = max(1, int(g.get("print_batch_step", 10)))
     t0 = time.time()
+    # the whole run's time: announced after 20 measured steps, an ETA on every log line
+    clock = RunClock(
+        epochs,
+        steps,
+        start_epoch,
+        eval_epochs,
+        eval_steps=len(eval_loader) if do_eval else 0,
+    )
     saver = CheckpointSaver(
         out_root,
         int(g.get("save_interval", 1)),
@@ -242,6 +251,7 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
         best=best,
         extra_state={"arch": ctx["arch_name"]},
         enabled=writer,
+        clock=clock,
     )
 
     class _Clock(paddle.callbacks.Callback):  # elapsed wall time into each checkpoint
@@ -249,7 +259,10 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
             saver.extra_state["elapsed_s"] = elapsed_before + time.time() - t0
 
     callbacks = [
-        ProgressLogger(log_freq, verbose=2, start_epoch=start_epoch, total_epochs=epochs),
+        clock,  # first: it times each step before the others log it
+        ProgressLogger(
+            log_freq, verbose=2, start_epoch=start_epoch, total_epochs=epochs, clock=clock
+        ),
         EpochSeed(ctx["seed"] or 0, start_epoch, train_loader),
         NaNGuard(start_epoch, out_root),
         EvalLossSwitch(ctx["eval_loss"]),

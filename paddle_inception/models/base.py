@@ -21,6 +21,7 @@ import inspect
 import paddle
 import paddle.nn as nn
 
+from ..layers import AdaptiveAvgPool2D
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
 from .pretrained import load_pretrained
 from .theseus import TheseusMixin
@@ -37,7 +38,7 @@ class ClassifierHead(nn.Layer):
 
     def __init__(self, num_features: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
-        self.global_pool = nn.AdaptiveAvgPool2D(1)
+        self.global_pool = AdaptiveAvgPool2D(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 

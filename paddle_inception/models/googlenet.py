@@ -22,7 +22,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, MaxPool2D, init_weights
+from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, init_weights
 from ..registry import register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -79,7 +79,7 @@ class InceptionAux(nn.Layer):
         self, in_channels: int, num_classes: int, dropout: float = 0.7, *, batch_norm: bool = False
     ):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2D(4)  # paper: 5x5 stride 3 -> 4x4 on the 14x14 map
+        self.pool = AdaptiveAvgPool2D(4)  # paper: 5x5 stride 3 -> 4x4 on the 14x14 map
         self.conv = ConvBNAct(in_channels, 128, 1, batch_norm=batch_norm)
         self.fc1 = nn.Linear(128 * 4 * 4, 1024)
         self.act = nn.ReLU()

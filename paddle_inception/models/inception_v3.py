@@ -24,6 +24,7 @@ import paddle.nn.functional as F
 from ..layers import (
     ConvBNAct,
     MaxPool2D,
+    adaptive_avg_pool2d,
     avg_pool_3x3,
     batchnorm_eps,
     init_weights,
@@ -216,11 +217,11 @@ class InceptionAux(nn.Layer):
         h, w = x.shape[2], x.shape[3]
         small = (0 < h < self.FIXED_POOL_MIN) or (0 < w < self.FIXED_POOL_MIN)
         if small:
-            x = F.adaptive_avg_pool2d(x, 5)  # (N, C, 5, 5)
+            x = adaptive_avg_pool2d(x, 5)  # (N, C, 5, 5)
         else:
             x = F.avg_pool2d(x, kernel_size=5, stride=3)  # (N, C, >= 5, >= 5)
         x = self.conv1(self.conv0(x))  # (N, 768, h', w')
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)  # (N, 768)
+        x = adaptive_avg_pool2d(x, 1).flatten(1)  # (N, 768)
         return self.fc(x)  # (N, num_classes)
 
 
