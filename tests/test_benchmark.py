@@ -68,6 +68,7 @@ def quick_report():
     return B.run_benchmark(opts)
 
 
+@pytest.mark.slow
 def test_quick_run_is_well_formed(quick_report):
     rep = quick_report
     assert {"meta", "peak", "results", "skipped"} <= set(rep)
@@ -226,6 +227,7 @@ def test_bad_options_are_refused(capsys):
     assert "googlenet" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_json_ours_only_with_data(capsys):
     from paddle_inception.data.datasets import FASHION_MNIST_DIRS
 
@@ -248,6 +250,7 @@ def test_cli_json_ours_only_with_data(capsys):
         assert data["images"] == data["batch"] and data["images_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_isolated_measurement_runs_in_a_subprocess(tmp_path):
     opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1, timeout=120)
     case = {"model": "googlenet", "size": "32", "input": [3, 32, 32], "num_classes": 1000}
@@ -324,6 +327,7 @@ def test_repeated_rows_keep_the_median_process():
         B.parse_options(["--repeat", "0"])
 
 
+@pytest.mark.slow
 def test_worker_rss_is_its_own(tmp_path):
     """An isolated worker reports its own peak RSS, not its (larger) parent's."""
     import numpy as np

@@ -34,6 +34,9 @@ from paddle_inception.cli import convert as convert_cli
 from paddle_inception.convert.mappings import _TIMM_PRE
 from paddle_inception.deploy.preprocess import preprocessing_transform_ops
 
+# converts peers' weights (torch, timm, PaddleClas) with logit parity
+pytestmark = pytest.mark.slow
+
 TOL = 1e-4  # max |ours - peer| on logits of unit standard deviation
 
 

@@ -14,6 +14,9 @@ from paddle_inception.analysis.summary import _inference_pass, param_counts
 from paddle_inception.cli import export as export_cli
 from paddle_inception.cli import infer as infer_cli
 
+# exports every model and runs Paddle Inference / ONNX Runtime
+pytestmark = pytest.mark.slow
+
 MODELS = pi.list_models()
 SOFTMAX = ("googlenet", "inception_v3")  # exported with a softmax
 IN_CHANNELS = {"googlenet_bn": 1}  # one grayscale export

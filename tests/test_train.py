@@ -23,6 +23,9 @@ from paddle_inception.engine.losses import GoogLeNetLoss, build_loss
 from paddle_inception.engine.metrics import TopkAcc
 from paddle_inception.engine.trainer import train
 
+# trains (tiny runs), resumes, starts training processes
+pytestmark = pytest.mark.slow
+
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 needs_fmnist = pytest.mark.skipif(
     not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"

@@ -148,6 +148,7 @@ def test_bad_options_raise(name):
         pi.create_model(name, pretrained=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_export_round_trip_gives_the_same_logits(name, tmp_path):
     model = pi.create_model(name, num_classes=6)
@@ -164,6 +165,7 @@ def test_export_round_trip_gives_the_same_logits(name, tmp_path):
     np.testing.assert_allclose(loaded(x).numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_pretrained_local_path_round_trip(name, tmp_path):
     model = pi.create_model(name, num_classes=4)
