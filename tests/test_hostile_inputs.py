@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import paddle
 import pytest
 from conftest import ROOT, checkout_env
 
@@ -388,3 +389,368 @@ def test_infer_reports_bombs_per_image_and_classifies_the_rest(tmp_path):
     )  # fmt: skip
     assert rc == 0, err[-2000:]
     assert json.loads(out)["results"][0]["file_name"].endswith("a_good.png")
+
+
+# ============================================================ 1. weights never run code
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+needs_fmnist = pytest.mark.skipif(
+    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
+)
+
+
+class _RunsCode:
+    """Pickles as a call of os.system(cmd): what a hostile .pdparams holds."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+def _evil_file(path, marker):
+    """A .pdparams/.pdopt whose pickle would create `marker` when loaded by pickle."""
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump({"conv.weight": _RunsCode(f"touch {marker}")}, f, protocol=4)
+    return str(path)
+
+
+def cli(*argv, capsys):
+    """`paddle-inception <argv>` in this process: (exit status, stdout, stderr)."""
+    from paddle_inception.cli import main
+
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def tiny(tmp_path, *extra, n=8, epochs=1):
+    """The default Fashion-MNIST job shrunk to two steps of 4 images."""
+    return [
+        f"Global.output_dir={tmp_path / 'out'}",
+        f"Global.epochs={epochs}",
+        "Global.print_batch_step=1",
+        "Global.eval_during_train=False",
+        "Global.use_visualdl=False",
+        f"DataLoader.Train.dataset.num_samples={n}",
+        "DataLoader.Eval.dataset.num_samples=8",
+        "DataLoader.Train.sampler.batch_size=4",
+        "DataLoader.Eval.sampler.batch_size=4",
+        *extra,
+    ]
+
+
+def _o(overrides):
+    return sum((["-o", o] for o in overrides), [])
+
+
+def _refused(result, path, marker):
+    """`result` of `cli`: exit status 2, one error line naming the refused global and the file,
+    and the file's code did not run."""
+    rc, _, err = result
+    assert rc == 2, err[-2000:]
+    line = error_line(err)
+    assert "posix.system" in line and str(path) in line, line
+    assert not marker.exists(), "the file's code ran"
+
+
+def test_create_model_and_paddle_hub_refuse_code_in_weights(tmp_path):
+    import paddle_inception as pi
+    from paddle_inception.weights import UnsafeWeightsError
+
+    marker = tmp_path / "pwned"
+    evil = _evil_file(tmp_path / "evil.pdparams", marker)
+    with pytest.raises(UnsafeWeightsError, match=r"references posix\.system") as e:
+        pi.create_model("googlenet", pretrained=evil)
+    assert evil in str(e.value) and e.value.global_name == "posix.system"
+    with pytest.raises(UnsafeWeightsError, match=r"posix\.system"):
+        paddle.hub.load(ROOT, "googlenet", source="local", pretrained=evil)
+    assert not marker.exists()
+
+
+def test_infer_and_export_refuse_code_in_weights_and_trusted_is_explicit(tmp_path, capsys):
+    import paddle_inception as pi
+
+    marker = tmp_path / "pwned"
+    evil = _evil_file(tmp_path / "evil.pdparams", marker)
+    img = _save(str(tmp_path / "x.png"), np.zeros((40, 40, 3), np.uint8))
+    model = ["--model", "googlenet_bn", "--num-classes", "3", "--input-size", "32"]
+    _refused(cli("infer", *model, "--weights", evil, img, capsys=capsys), evil, marker)
+    exp = tmp_path / "exp"
+    _refused(
+        cli("export", *model, "--weights", evil, "--output-dir", exp, capsys=capsys), evil, marker
+    )
+    assert not exp.exists()
+    # legit weights written by paddle.save load through the same door
+    good = tmp_path / "good.pdparams"
+    paddle.save(pi.create_model("googlenet_bn", num_classes=3).state_dict(), str(good))
+    rc, out, err = cli("infer", *model, "--weights", good, img, capsys=capsys)
+    assert rc == 0 and "x.png" in out, err[-2000:]
+    # the documented opt-in really is a full pickle: only for files one trusts
+    rc, out, err = cli("infer", *model, "--weights", evil, "--trusted-weights", img, capsys=capsys)
+    assert marker.exists() and rc == 2  # it ran the code, then found no tensors in the file
+
+
+@needs_fmnist
+def test_train_and_eval_refuse_code_in_pretrained_model(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    evil = _evil_file(tmp_path / "evil.pdparams", marker)
+    over = tiny(tmp_path, f"Global.pretrained_model={evil}")
+    _refused(cli("train", "-c", DEFAULT, *_o(over), capsys=capsys), evil, marker)
+    _refused(cli("eval", "-c", DEFAULT, *_o(over), capsys=capsys), evil, marker)
+    assert not (tmp_path / "out" / "googlenet_bn" / "epoch_0001").exists()
+
+
+def _checkpoint(root, epoch=1, num_classes=10, state=None):
+    """A checkpoint directory as training writes it (model, optimizer with LR scheduler)."""
+    import paddle_inception as pi
+    from paddle_inception.engine.checkpoint import save_checkpoint
+
+    net = pi.create_model("googlenet_bn", num_classes=num_classes, in_channels=1)
+    lr = paddle.optimizer.lr.CosineAnnealingDecay(0.1, 10)
+    opt = paddle.optimizer.Momentum(lr, parameters=net.parameters())
+    return save_checkpoint(str(root), epoch, net, opt, state or {"best_metric": 0.1})
+
+
+@needs_fmnist
+def test_resume_refuses_code_in_checkpoint_files_and_loads_real_ones(tmp_path, capsys):
+    import shutil
+
+    marker = tmp_path / "pwned"
+    # a real checkpoint: one epoch of training (paddle.save of the model and of the optimizer
+    # state with its LinearWarmup(Cosine) scheduler)
+    rc, _, err = cli("train", "-c", DEFAULT, *_o(tiny(tmp_path)), capsys=capsys)
+    assert rc == 0, err[-2000:]
+    real = tmp_path / "out" / "googlenet_bn" / "epoch_0001"
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(real, ckpt)
+    over = tiny(tmp_path, f"Global.checkpoints={ckpt}", epochs=2)
+    for name in ("model.pdopt", "model.pdparams"):
+        path = str(ckpt / name)
+        os.replace(path, path + ".real")
+        _evil_file(path, marker)
+        _refused(cli("train", "-c", DEFAULT, *_o(over), capsys=capsys), path, marker)
+        os.replace(path + ".real", path)
+    # the real files resume through the same door
+    rc, out, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 0, err[-2000:]
+    assert "1 of 2 epochs done" in out
+    state = json.loads((tmp_path / "out" / "googlenet_bn" / "latest" / "state.json").read_text())
+    assert state["epoch"] == 2
+    # an optimizer state written for another LR schedule: a clear error, not a KeyError
+    other = _checkpoint(tmp_path / "other")
+    over = tiny(tmp_path, f"Global.checkpoints={other}", epochs=2)
+    rc, _, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 2 and "does not fit the configured optimizer" in error_line(err)
+    assert "model.pdopt" in error_line(err)
+
+
+# ============================================================ 5. loading that does not fit
+@needs_fmnist
+def test_resume_from_another_class_count_or_model_is_an_error(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "ckpts", num_classes=7)
+    over = tiny(tmp_path, f"Global.checkpoints={ckpt}", epochs=2)
+    rc, out, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 2
+    line = error_line(err)
+    assert "Global.checkpoints:" in line and "head.fc.weight: file [1024, 7] vs model [1024, 10]"
+    assert "Nothing was loaded" in line
+    assert not (tmp_path / "out" / "googlenet_bn" / "epoch_0002").exists()
+    # no matching keys at all
+    paddle.save({"fc.w": paddle.zeros([2, 2])}, os.path.join(ckpt, "model.pdparams"))
+    rc, out, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 2 and "0 of " in error_line(err) and "tensors match" in error_line(err)
+
+
+@needs_fmnist
+def test_eval_with_weights_of_another_model_is_an_error(tmp_path, capsys):
+    import paddle_inception as pi
+
+    path = str(tmp_path / "other.pdparams")
+    paddle.save(pi.create_model("googlenet", num_classes=10, in_channels=1).state_dict(), path)
+    over = tiny(tmp_path, f"Global.pretrained_model={path}")
+    rc, out, err = cli("eval", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 2 and "does not fit model googlenet_bn" in error_line(err)
+    assert "top1" not in out
+
+
+@needs_fmnist
+def test_finetune_refuses_weights_of_which_less_than_half_match(tmp_path, capsys):
+    import paddle_inception as pi
+
+    state = pi.create_model("googlenet_bn", num_classes=10, in_channels=1).state_dict()
+    path = str(tmp_path / "few.pdparams")
+    paddle.save(dict(list(state.items())[:20]), path)
+    over = tiny(tmp_path, f"Global.pretrained_model={path}")
+    rc, out, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+    assert rc == 2 and f"matches only 20 of {len(state)} tensors" in error_line(err)
+
+
+def test_state_json_from_disk_is_checked(tmp_path):
+    from paddle_inception.engine.checkpoint import load_checkpoint
+
+    ckpt = _checkpoint(tmp_path / "ckpts")
+    state = os.path.join(ckpt, "state.json")
+    for text, match in (
+        ("[" * 100000 + "]" * 100000, "JSON nested too deeply"),
+        ("{not json", "not valid JSON"),
+        ('{"epoch": "5"}', "non-negative integer 'epoch'"),
+        ('{"epoch": 1, "elapsed_s": [1]}', "'elapsed_s' must be a number"),
+    ):
+        with open(state, "w") as f:
+            f.write(text)
+        net = __import__("paddle_inception").create_model("googlenet_bn", in_channels=1)
+        with pytest.raises(ValueError, match=match) as e:
+            load_checkpoint(ckpt, net)
+        assert "state.json" in str(e.value)
+    os.remove(state)
+    with pytest.raises(FileNotFoundError, match="state.json is missing"):
+        load_checkpoint(ckpt, net)
+
+
+# ============================================================ 3. validate before writing
+@needs_fmnist
+def test_unknown_arch_name_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "out"
+    for bad in ("Arch.name=../../x", "Arch.no_such_arg=1"):
+        over = tiny(tmp_path, f"Global.output_dir={out}", bad)
+        rc, _, err = cli("train", "-c", DEFAULT, *_o(over), capsys=capsys)
+        assert rc == 2 and error_line(err).startswith("error: Arch")
+        assert not (tmp_path / "a").exists() and not (tmp_path / "x").exists()
+
+
+# ============================================================ 4. a bad sample in a training run
+FILE_CFG = """
+Global: {{output_dir: {out}, epochs: 1, image_shape: [3, 32, 32], eval_during_train: false,
+          print_batch_step: 1, use_visualdl: false}}
+Arch: {{name: googlenet_bn, class_num: 2}}
+Loss: {{Train: [{{CELoss: {{}}}}]}}
+Optimizer: {{name: SGD, lr: {{name: Constant, learning_rate: 0.01}}}}
+DataLoader:
+  Train:
+    dataset:
+      name: ImageNetDataset
+      image_root: {root}
+      cls_label_path: {lst}
+      on_bad_image: {policy}
+      check_files: {check}
+      transform_ops: [DecodeImage: {{}}, ResizeImage: {{size: 32}}]
+    sampler: {{name: BatchSampler, batch_size: 3, shuffle: false}}
+    loader: {{num_workers: {workers}, use_shared_memory: false}}
+"""
+
+
+def _file_cfg(tmp_path, root, lst, policy="raise", check=True, workers=0):
+    path = tmp_path / "files.yaml"
+    path.write_text(
+        FILE_CFG.format(
+            out=tmp_path / "out", root=root, lst=lst, policy=policy, check=check, workers=workers
+        )
+    )
+    return path
+
+
+def test_train_reports_missing_listed_files_before_starting(tmp_path):
+    root, lst = _image_list(tmp_path, lines_extra=["c1/missing.png 1"], bom=True)
+    rc, out, err = run_tool("train.py", "-c", _file_cfg(tmp_path, root, lst), timeout=120)
+    line = error_line(err)
+    assert rc == 2 and f"1 of 5 listed images do not exist: {lst}:5: " in line, line
+    assert not (tmp_path / "out").exists()  # found before anything was written
+
+
+def test_train_with_a_corrupt_image_exits_naming_it(tmp_path):
+    root, lst = _image_list(tmp_path, lines_extra=["c0/corrupt.png 0"])
+    (root / "c0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
+    cfg = _file_cfg(tmp_path, root, lst, check=False)
+    rc, out, err = run_tool("train.py", "-c", cfg, timeout=120)
+    line = error_line(err)
+    assert rc == 2 and f"corrupt.png (listed at {lst}:5)" in line, line
+
+
+def test_train_skips_and_counts_bombs_with_a_bom_list(tmp_path):
+    root, lst = _image_list(tmp_path, lines_extra=["c0/bomb.png 0", "c1/wide.png 1"], bom=True)
+    (root / "c0" / "bomb.png").write_bytes(_png_header_bomb())
+    _save(str(root / "c1" / "wide.png"), np.zeros((1, 200000), np.uint8))
+    path = _file_cfg(tmp_path, root, lst, policy="skip")
+    ops = "ResizeImage: {resize_short: 85}, CropImage: {size: 32}"
+    path.write_text(path.read_text().replace("ResizeImage: {size: 32}", ops))
+    rc, out, err = run_tool("train.py", "-c", path, timeout=180)
+    assert rc == 0, err[-3000:]
+    assert "skipping unreadable image" in err and "bomb.png" in err and "wide.png" in err
+    assert (tmp_path / "out" / "googlenet_bn" / "latest" / "model.pdparams").exists()
+
+
+# ============================================================ 6. one run per output directory
+def test_run_lock_unit(tmp_path, caplog):
+    from paddle_inception.engine.runlock import RunDirLocked, run_lock
+
+    root = tmp_path / "run"
+    with run_lock(str(root)) as path:
+        info = json.loads(open(path).read())
+        assert info["pid"] == os.getpid()
+        busy = rf"in use by another training run \(pid {os.getpid()} on "
+        with pytest.raises(RunDirLocked, match=busy):
+            with run_lock(str(root)):
+                pass
+    assert not os.path.exists(path)  # released
+    with pytest.raises(KeyError):  # released on an exception too
+        with run_lock(str(root)):
+            raise KeyError("boom")
+    assert not os.path.exists(path)
+    # a dead process's lock is stale: taken over with a warning
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with open(path, "w") as f:
+        json.dump({"pid": dead.pid, "host": __import__("socket").gethostname()}, f)
+    with run_lock(str(root)):
+        assert json.loads(open(path).read())["pid"] == os.getpid()
+    assert "taking over the stale lock" in caplog.text and f"pid {dead.pid}" in caplog.text
+    # another machine's lock cannot be checked: refused, saying how to clear it
+    with open(path, "w") as f:
+        json.dump({"pid": 1, "host": "elsewhere", "command": ["train.py"]}, f)
+    with pytest.raises(RunDirLocked, match=r"pid 1 on elsewhere.*another machine.*delete"):
+        with run_lock(str(root)):
+            pass
+    with open(path, "w") as f:
+        f.write("garbage")
+    with pytest.raises(RunDirLocked, match="does not say which process"):
+        with run_lock(str(root)):
+            pass
+
+
+@needs_fmnist
+def test_a_second_run_into_a_running_runs_directory_is_refused(tmp_path, capsys):
+    import signal
+
+    lock = tmp_path / "out" / "googlenet_bn" / ".lock"
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(
+        [sys.executable, os.path.join(TOOLS, "train.py"), "-c", DEFAULT]
+        + _o(tiny(tmp_path, n=4096, epochs=50)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=checkout_env(),
+    )
+    try:
+        deadline = time.time() + 120
+        while not lock.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert lock.exists(), open(tmp_path / "first.log").read()[-2000:]
+        config_yaml = tmp_path / "out" / "googlenet_bn" / "config.yaml"
+        rc, out, err = cli("train", "-c", DEFAULT, *_o(tiny(tmp_path)), capsys=capsys)
+        line = error_line(err)
+        assert rc == 2 and f"in use by another training run (pid {first.pid} on " in line, line
+        assert "tools/train.py" in line and "use another Global.output_dir" in line
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+        log.close()
+    assert lock.exists()  # SIGKILL left it behind: stale
+    mtime = config_yaml.stat().st_mtime if config_yaml.exists() else None
+    rc, out, err = cli("train", "-c", DEFAULT, *_o(tiny(tmp_path)), capsys=capsys)
+    assert rc == 0, err[-2000:]
+    assert f"taking over the stale lock {lock}" in out and f"pid {first.pid}" in out
+    assert not lock.exists()  # released at the end of the run
+    assert mtime is None or config_yaml.stat().st_mtime >= mtime
