@@ -169,8 +169,8 @@ def train(cfg: dict) -> dict:
     from .runlock import run_lock
 
     g = cfg["Global"]
-    # --- issue 11: check everything the config names (model, data, lists, files) before
-    # anything is written: an unknown Arch.name such as '../../x' must not create directories
+    # everything the config names (model, data lists, files) is checked before anything is
+    # written: an unknown Arch.name such as '../../x' creates no directory (issue 11)
     ctx = _prepare(cfg)
     out_root = os.path.join(g.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
     # data-parallel runs (paddle.distributed.launch): every rank trains, rank 0 alone writes
@@ -180,7 +180,6 @@ def train(cfg: dict) -> dict:
     with run_lock(out_root, enabled=writer):
         with run_log(os.path.join(out_root, "train.log") if writer else None):
             return _train(cfg, g, out_root, writer, ctx)
-    # --- end issue 11
 
 
 def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
