@@ -629,7 +629,7 @@ Arch: {{name: googlenet_bn, class_num: 2}}
 Loss: {{Train: [{{CELoss: {{}}}}]}}
 Optimizer: {{name: SGD, lr: {{name: Constant, learning_rate: 0.01}}}}
 DataLoader:
-  Train:
+  Train: &split
     dataset:
       name: ImageNetDataset
       image_root: {root}
@@ -639,6 +639,7 @@ DataLoader:
       transform_ops: [DecodeImage: {{}}, ResizeImage: {{size: 32}}]
     sampler: {{name: BatchSampler, batch_size: 3, shuffle: false}}
     loader: {{num_workers: {workers}, use_shared_memory: false}}
+  Eval: *split
 """
 
 
@@ -660,11 +661,20 @@ def test_train_reports_missing_listed_files_before_starting(tmp_path):
     assert not (tmp_path / "out").exists()  # found before anything was written
 
 
-def test_train_with_a_corrupt_image_exits_naming_it(tmp_path):
+def test_train_and_eval_with_a_corrupt_image_exit_naming_it(tmp_path):
+    import paddle_inception as pi
+
     root, lst = _image_list(tmp_path, lines_extra=["c0/corrupt.png 0"])
     (root / "c0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
     cfg = _file_cfg(tmp_path, root, lst, check=False)
     rc, out, err = run_tool("train.py", "-c", cfg, timeout=120)
+    line = error_line(err)
+    assert rc == 2 and f"corrupt.png (listed at {lst}:5)" in line, line
+    weights = str(tmp_path / "w.pdparams")
+    paddle.save(pi.create_model("googlenet_bn", num_classes=2).state_dict(), weights)
+    rc, out, err = run_tool(
+        "eval.py", "-c", cfg, "-o", f"Global.pretrained_model={weights}", timeout=120
+    )
     line = error_line(err)
     assert rc == 2 and f"corrupt.png (listed at {lst}:5)" in line, line
 
