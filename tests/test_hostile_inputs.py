@@ -323,11 +323,11 @@ def test_bombs_and_extreme_images_are_skipped_and_counted(tmp_path):
 LOADER_SCRIPT = """
 import sys
 from paddle_inception.data import build_dataloader
-root, lst, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+root, lst, workers, resize = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+ops = [{"DecodeImage": {}}] + ([{"ResizeImage": {"size": 8}}] if resize else [])
 cfg = {
     "dataset": {"name": "ImageNetDataset", "image_root": root, "cls_label_path": lst,
-                "check_files": False,
-                "transform_ops": [{"DecodeImage": {}}, {"ResizeImage": {"size": 8}}]},
+                "check_files": False, "transform_ops": ops},
     "sampler": {"name": "BatchSampler", "batch_size": 2},
     "loader": {"num_workers": workers},
 }
@@ -338,30 +338,33 @@ print("read", n)
 """
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_a_failing_sample_ends_the_loader_with_its_error(tmp_path, workers):
-    root, lst = _image_list(tmp_path, lines_extra=["c1/missing.png 1", "c0/corrupt.png 0"])
-    (root / "c0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    proc = subprocess.run(
-        [sys.executable, "-c", LOADER_SCRIPT, str(root), str(lst), str(workers)],
+def _read_all(root, lst, workers, resize=True):
+    return subprocess.run(
+        [sys.executable, "-c", LOADER_SCRIPT, str(root), str(lst), str(workers), str(int(resize))],
         capture_output=True,
         text=True,
         timeout=60,
         env=checkout_env(),
     )
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failing_sample_ends_the_loader_with_its_error(tmp_path, workers):
+    root, lst = _image_list(tmp_path, lines_extra=["c1/missing.png 1", "c0/corrupt.png 0"])
+    (root / "c0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    proc = _read_all(root, lst, workers)
     assert proc.returncode != 0
     assert "BadImageError" in proc.stderr and f"missing.png (listed at {lst}:5)" in proc.stderr
     assert "Blocking queue is killed" not in proc.stderr
     # the good ones alone: all read
     lst.write_text("\n".join(lst.read_text().splitlines()[:4]) + "\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", LOADER_SCRIPT, str(root), str(lst), str(workers)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=checkout_env(),
-    )
+    proc = _read_all(root, lst, workers)
     assert proc.returncode == 0 and "read 4" in proc.stdout, proc.stderr[-2000:]
+    # images of two sizes and no resize: the batch cannot be made; said, not hung
+    _save(str(root / "c1" / "1.png"), np.zeros((30, 30, 3), np.uint8))
+    proc = _read_all(root, lst, workers, resize=False)
+    assert proc.returncode != 0 and "Blocking queue is killed" not in proc.stderr
+    assert "cannot batch images of different shapes (3, 20, 24) and (3, 30, 30)" in proc.stderr
 
 
 def test_infer_reports_bombs_per_image_and_classifies_the_rest(tmp_path):

@@ -90,18 +90,21 @@ def dataset_from_config(
 
 class Collate:
     """Stack ``(image, label)`` samples into ``[images [N,C,H,W] float32, labels]``; with
-    batch ops, labels become soft ``[N, class_num]`` float32, else int64 ``[N, 1]``.
+    batch ops, labels become soft ``[N, class_num]`` float32, else int64 ``[N, 1]``. Images of
+    different shapes are a ValueError naming `key_path` and the shapes."""
 
-    A sample that failed in a DataLoader worker (see `DataLoader`) makes the whole batch a
-    failure record carrying the error to the main process."""
-
-    def __init__(self, batch_ops: T.BatchCompose | None = None):
+    def __init__(self, batch_ops: T.BatchCompose | None = None, key_path: str = "DataLoader"):
         self.batch_ops = batch_ops
+        self.key_path = key_path
 
     def __call__(self, batch):
-        for b in batch:
-            if isinstance(b, _SampleFailed):
-                return b.as_batch()
+        shapes = {np.shape(b[0]) for b in batch}
+        if len(shapes) > 1:
+            a, b = sorted(shapes)[:2]
+            raise ValueError(
+                f"{self.key_path}: cannot batch images of different shapes {a} and {b}; give "
+                f"the dataset's transform_ops a ResizeImage / CropImage to one size"
+            )
         images = np.stack([b[0] for b in batch]).astype(np.float32, copy=False)
         labels = np.asarray([b[1] for b in batch], np.int64)
         if self.batch_ops is not None:
@@ -147,6 +150,26 @@ def _failure_in(batch):
     return kind, message
 
 
+class _GuardedCollate:
+    """Inside DataLoader workers: the batch of a failed sample, or of a collate function that
+    raises, becomes a failure record (`_SampleFailed.as_batch`)."""
+
+    def __init__(self, collate_fn, key_path: str):
+        self.collate_fn, self.key_path = collate_fn, key_path
+
+    def __call__(self, batch):
+        for b in batch:
+            if isinstance(b, _SampleFailed):
+                return b.as_batch()
+        try:
+            return self.collate_fn(batch)
+        except Exception as e:  # noqa: BLE001 - reported by the main process
+            kind, text = type(e).__name__, str(e)
+            if not text.startswith(self.key_path):
+                text = f"{self.key_path}: making a batch: {kind}: {text}"
+            return _SampleFailed(kind, text).as_batch()
+
+
 class _GuardedDataset(paddle.io.Dataset):
     """Inside DataLoader workers: a sample that raises becomes a `_SampleFailed` record, so the
     error travels to the main process as data and is raised there (see `DataLoader`)."""
@@ -183,8 +206,8 @@ class DataLoader(paddle.io.DataLoader):
     key_path = "DataLoader"
 
     def __iter__(self):
-        if self.batch_sampler is None:
-            return super().__iter__()
+        if self.batch_sampler is None or self.collate_fn is None:
+            return super().__iter__()  # (build_dataloader always gives both)
         if self.num_workers == 0:
             return self._iter_in_this_thread()
         return self._iter_workers()
@@ -195,18 +218,20 @@ class DataLoader(paddle.io.DataLoader):
             yield [paddle.to_tensor(x) for x in batch]
 
     def _iter_workers(self):
-        # Paddle's iterator reads `self.dataset` when it starts the workers: give it the guarded
-        # view for that moment only.
-        user = self.dataset
-        self.dataset = _GuardedDataset(user, self.key_path)
+        # Paddle's iterator reads `self.dataset` and `self.collate_fn` when it starts the
+        # workers: give it the guarded versions for that moment only.
+        dataset, collate_fn = self.dataset, self.collate_fn
+        self.dataset = _GuardedDataset(dataset, self.key_path)
+        self.collate_fn = _GuardedCollate(collate_fn, self.key_path)
         try:
             it = super().__iter__()
         finally:
-            self.dataset = user
+            self.dataset, self.collate_fn = dataset, collate_fn
         for batch in it:
             failed = _failure_in(batch)
             if failed is not None:
-                del it  # shuts the workers down (Paddle's iterator does so when released)
+                # raising ends this generator, which releases Paddle's iterator: that stops
+                # its workers (the process exits normally)
                 kind, message = failed
                 if kind == "BadImageError":
                     raise BadImageError(message)
@@ -277,7 +302,7 @@ def build_dataloader(
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=Collate(batch_ops),
+        collate_fn=Collate(batch_ops, key_path),
         num_workers=num_workers,
         worker_init_fn=_WorkerInit(seed) if num_workers else None,
         **l_cfg,
