@@ -28,6 +28,9 @@ import yaml
 from .schema import (
     _ROOT,
     FREE,
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_DEPTH,
+    MAX_CONFIG_VALUES,
     ConfigError,
     Map,
     OpList,
@@ -36,6 +39,7 @@ from .schema import (
     _show,
     _type_name,
     _unknown_key_msg,
+    _value_cost,
     validate_config,
 )
 
@@ -95,18 +99,101 @@ def _yaml_error(err: yaml.YAMLError, source: str) -> ConfigError:
     return ConfigError(msg, [err_line], source)
 
 
+class _YamlTooBig(Exception):
+    """Internal: the YAML text is over a limit (args: message, line number or None)."""
+
+
+def _check_yaml_events(text: str, aliases: bool = True) -> None:
+    """Walk the YAML *events* (PyYAML's parser is iterative; its composer and constructor are
+    recursive) and refuse, before anything is built: nesting deeper than MAX_CONFIG_DEPTH, more
+    than MAX_CONFIG_VALUES values once aliases are expanded (a "billion laughs" alias bomb), an
+    alias inside the node it names, and, with aliases=False, any anchor or alias. Raises
+    _YamlTooBig(message, line) or yaml.YAMLError (invalid YAML)."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded cost, height) of its node
+    # open collections: [anchor, expanded cost so far, height of the highest child so far];
+    # heights count collections (a scalar is 0, a flat list 1)
+    stack: list[list] = []
+    total = 0
+    for ev in yaml.parse(text, Loader=_Loader):
+        line = ev.start_mark.line + 1 if ev.start_mark is not None else None
+        if not isinstance(ev, (yaml.NodeEvent, yaml.CollectionEndEvent)):
+            continue
+        if not aliases and isinstance(ev, yaml.NodeEvent) and ev.anchor is not None:
+            raise _YamlTooBig(
+                "YAML anchors and aliases (&name, *name) are not allowed here; write the value out",
+                line,
+            )
+        if isinstance(ev, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_CONFIG_DEPTH:
+                raise _YamlTooBig(f"nested more than {MAX_CONFIG_DEPTH} levels deep", line)
+            stack.append([ev.anchor, 1, 0])
+            total += 1
+            cost = height = None
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            anchor, cost, height = stack.pop()  # its values were counted as they came
+            height += 1
+            if anchor is not None:
+                anchors[anchor] = (cost, height)
+        elif isinstance(ev, yaml.AliasEvent):
+            if any(frame[0] == ev.anchor for frame in stack):
+                raise _YamlTooBig(f"the alias *{ev.anchor} is inside the value it names", line)
+            cost, height = anchors.get(ev.anchor, (1, 0))
+            if len(stack) + height > MAX_CONFIG_DEPTH:
+                raise _YamlTooBig(
+                    f"the alias *{ev.anchor} makes the config nested more than "
+                    f"{MAX_CONFIG_DEPTH} levels deep",
+                    line,
+                )
+            total += cost
+            if total > MAX_CONFIG_VALUES:
+                raise _YamlTooBig(
+                    f"the alias *{ev.anchor} expands the config to more than "
+                    f"{MAX_CONFIG_VALUES:,} values (a YAML alias bomb?)",
+                    line,
+                )
+        else:  # a scalar
+            cost, height = _value_cost(ev.value), 0
+            if ev.anchor is not None:
+                anchors[ev.anchor] = (cost, height)
+            total += cost
+        if total > MAX_CONFIG_VALUES:
+            raise _YamlTooBig(f"more than {MAX_CONFIG_VALUES:,} values", line)
+        if cost is not None and stack and not isinstance(ev, yaml.CollectionStartEvent):
+            frame = stack[-1]
+            frame[1] += cost
+            frame[2] = max(frame[2], height)
+
+
 def read_yaml(path: str | os.PathLike) -> dict:
     """Parse a YAML config file into plain dicts (safe loader, duplicate keys rejected)."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}", source=path) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}", source=path) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; not a config file", source=path
+        )
     try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start})",
+            source=path,
+        ) from None
+    try:
+        # bounds first: the loader itself recurses and expands aliases
+        _check_yaml_events(text)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except _YamlTooBig as e:
+        message, line = e.args
+        where = f"{path}:{line}" if line else path
+        raise ConfigError(f"{where}: {message}", source=path) from None
     except yaml.YAMLError as e:
         raise _yaml_error(e, path) from None
     if data is None:
@@ -121,26 +208,40 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 # ============================================================================ overrides
+def _brief(item) -> str:
+    """An override as error messages show it (cut: a -o value may be long)."""
+    return _show(item, 160)
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """'A.b.0.c=value' -> (['A', 'b', '0', 'c'], parsed value). The value is read with
     yaml.safe_load (scalars and flow collections); text YAML cannot read stays a string."""
     if not isinstance(item, str):
-        raise ConfigError(f"override {item!r}: expected a string 'Section.key=value'")
+        raise ConfigError(f"override {_brief(item)}: expected a string 'Section.key=value'")
     key, sep, raw = item.partition("=")
     key = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", key.strip())  # a[1].b -> a.1.b
     parts = key.split(".")
     if not sep or not key or any(not p.strip() for p in parts):
         raise ConfigError(
-            f"override {item!r}: expected 'Section.key=value' (e.g. Global.epochs=10)"
+            f"override {_brief(item)}: expected 'Section.key=value' (e.g. Global.epochs=10)"
         )
     parts = [p.strip() for p in parts]
+    if len(parts) > MAX_CONFIG_DEPTH:
+        raise ConfigError(
+            f"override {_brief(item)}: the key is {len(parts)} levels deep (a config nests at "
+            f"most {MAX_CONFIG_DEPTH})"
+        )
     text = raw.strip()
     try:
+        if text:
+            _check_yaml_events(text, aliases=False)  # before the recursive loader runs
         value = yaml.load(text, Loader=_Loader) if text else None  # noqa: S506 (safe)
+    except _YamlTooBig as e:
+        raise ConfigError(f"override {_brief(item)}: {e.args[0]}") from None
     except yaml.YAMLError as e:
         if text[:1] in "[{":
             problem = getattr(e, "problem", None) or str(e)
-            raise ConfigError(f"override {item!r}: invalid YAML value ({problem})") from None
+            raise ConfigError(f"override {_brief(item)}: invalid YAML value ({problem})") from None
         value = text
     if isinstance(value, (dict, list)) and text[:1] not in "[{":
         value = text  # e.g. 'a: b' or '- x' typed without brackets: keep the text
@@ -160,13 +261,13 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
         if isinstance(node, list):
             if not re.fullmatch(r"-?\d+", part):
                 raise ConfigError(
-                    f"override {item!r}: {where()} is a list; index it with an "
+                    f"override {_brief(item)}: {where()} is a list; index it with an "
                     f"integer, not {part!r}"
                 )
             idx = int(part)
             if not -len(node) <= idx < len(node):
                 raise ConfigError(
-                    f"override {item!r}: index {idx} is out of range for "
+                    f"override {_brief(item)}: index {idx} is out of range for "
                     f"{where()} ({len(node)} items)"
                 )
             done.append(part)
@@ -180,20 +281,22 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
             continue
         if not isinstance(node, dict):
             raise ConfigError(
-                f"override {item!r}: {where()} is {_type_name(node)} "
+                f"override {_brief(item)}: {where()} is {_type_name(node)} "
                 f"{_show(node)}, so it has no key {part!r}"
             )
         if isinstance(spec, tuple):  # one-key op mapping in an OpList
             oplist = spec[1]
             if part not in node:
                 have = next(iter(node), None)
-                raise ConfigError(f"override {item!r}: {where()} is the op {have!r}, not {part!r}")
+                raise ConfigError(
+                    f"override {_brief(item)}: {where()} is the op {have!r}, not {part!r}"
+                )
             child_spec = oplist.args_spec(part)
         elif isinstance(spec, Map):
             child_spec = spec.child(part)
             if child_spec is None:
                 raise ConfigError(
-                    f"override {item!r}: "
+                    f"override {_brief(item)}: "
                     + _unknown_key_msg(_join(where(), part), part, spec.fields)
                 )
         else:
@@ -205,12 +308,12 @@ def _set_path(cfg: dict, parts: list[str], value: Any, item: str) -> None:
         if node.get(part) is None:
             if isinstance(child_spec, OpList):
                 raise ConfigError(
-                    f"override {item!r}: {where()} is empty; set the whole list "
+                    f"override {_brief(item)}: {where()} is empty; set the whole list "
                     f"(e.g. {where()}=[{{Name: {{arg: 1}}}}])"
                 )
             if isinstance(child_spec, Value):
                 raise ConfigError(
-                    f"override {item!r}: {where()} is a single value, so it has "
+                    f"override {_brief(item)}: {where()} is a single value, so it has "
                     f"no key {parts[i + 1]!r}"
                 )
             node[part] = {}

@@ -24,6 +24,9 @@ from .._util import closest
 __all__ = [
     "ConfigError",
     "validate_config",
+    "check_config_bounds",
+    "MAX_CONFIG_VALUES",
+    "MAX_CONFIG_DEPTH",
     "check_section",
     "parse_number",
     "SECTIONS",
@@ -52,6 +55,77 @@ class ConfigError(ValueError):
             return cls(f"{where}{errors[0]}", errors, source)
         lines = "\n".join(f"  - {e}" for e in errors)
         return cls(f"{where}{len(errors)} problems in the config:\n{lines}", errors, source)
+
+
+# ============================================================================ bounds
+#: Limits that keep a hostile or broken config from hanging or crashing the tools. Real configs
+#: have a few hundred values nested at most ~8 deep. "Values" are counted as the config reads
+#: once YAML aliases are expanded (an alias counts as the whole value it repeats), and a long
+#: string counts one extra value per 100 characters, so that what is written back (config.yaml)
+#: and what error messages show stay bounded too.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 64
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def _value_cost(value: Any) -> int:
+    return 1 + len(value) // 100 if isinstance(value, (str, bytes)) else 1
+
+
+def check_config_bounds(cfg: Any, source: str | None = None, what: str = "the config") -> None:
+    """Raise ConfigError if `cfg` nests deeper than MAX_CONFIG_DEPTH, holds more than
+    MAX_CONFIG_VALUES values (shared sub-values counted at every place they appear, as YAML
+    aliases expand) or contains itself. Iterative, and linear in the number of distinct
+    containers, so it is safe on any input (a YAML alias bomb, 100,000-deep lists)."""
+    if not isinstance(cfg, (dict, list, tuple)):
+        return
+    where = f"{source}: " if source else ""
+    deep = f"{where}{what} is nested more than {MAX_CONFIG_DEPTH} levels deep"
+    done: dict[int, tuple[int, int]] = {}  # id of a walked container -> (cost, height)
+    open_ids = {id(cfg)}  # containers being walked: meeting one again inside itself is a cycle
+    # frames: [container, iterator over its children, cost so far, height of its subtree]
+    stack = [[cfg, _children(cfg), 1, 1]]
+    while stack:
+        frame = stack[-1]
+        child = next(frame[1], _MISSING)
+        if child is _MISSING:
+            stack.pop()
+            open_ids.discard(id(frame[0]))
+            done[id(frame[0])] = (frame[2], frame[3])
+            if not stack:
+                return
+            add, height, frame = frame[2], frame[3], stack[-1]
+        elif isinstance(child, (dict, list, tuple)):
+            cid = id(child)
+            if cid in open_ids:
+                raise ConfigError(f"{where}{what} contains itself (a recursive YAML alias)")
+            if cid not in done:
+                if len(stack) >= MAX_CONFIG_DEPTH:
+                    raise ConfigError(deep)
+                stack.append([child, _children(child), 1, 1])
+                open_ids.add(cid)
+                continue
+            add, height = done[cid]
+            if len(stack) + height > MAX_CONFIG_DEPTH:
+                raise ConfigError(deep)
+        else:
+            add, height = _value_cost(child), 0
+        frame[2] += add
+        frame[3] = max(frame[3], height + 1)
+        if frame[2] > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{where}{what} holds more than {MAX_CONFIG_VALUES:,} values (counting YAML "
+                f"aliases expanded); refusing it"
+            )
+
+
+def _children(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield v
+    else:
+        yield from value
 
 
 # ============================================================================ numbers
@@ -110,9 +184,44 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _repr_chunks(value: Any, limit: int):
+    """repr(value) in pieces, for plain YAML data (dicts, lists, tuples, scalars). The caller
+    stops reading after `limit` characters, so a value shared thousands of times through YAML
+    aliases, or nested thousands deep, costs no more than those characters to show."""
+    if isinstance(value, dict):
+        yield "{"
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                yield ", "
+            yield from _repr_chunks(k, limit)
+            yield ": "
+            yield from _repr_chunks(v, limit)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "[" if isinstance(value, list) else "("
+        for i, v in enumerate(value):
+            if i:
+                yield ", "
+            yield from _repr_chunks(v, limit)
+        if isinstance(value, tuple) and len(value) == 1:
+            yield ","
+        yield "]" if isinstance(value, list) else ")"
+    elif isinstance(value, (str, bytes)) and len(value) > limit:
+        yield repr(value[: limit + 1])  # cut: the caller shows at most `limit` characters
+    else:
+        yield repr(value)
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A value as repr() writes it, cut to `limit` characters; bounded in time and memory."""
+    parts, n = [], 0
+    for chunk in _repr_chunks(value, limit):
+        parts.append(chunk)
+        n += len(chunk)
+        if n > limit:
+            break
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_int(v: Any) -> bool:
@@ -894,6 +1003,7 @@ def validate_config(cfg: Mapping, source: str | None = None) -> dict:
     """Check `cfg` against the schema and return a normalized deep copy with defaults filled.
 
     Raises ConfigError listing every problem found (full key paths, suggestions)."""
+    check_config_bounds(cfg, source)  # before anything below walks or copies it recursively
     errors: list[str] = []
     out = _ROOT.check(copy.deepcopy(dict(cfg)), "", errors)
     if errors:
@@ -914,6 +1024,7 @@ def check_section(section: str, value: Any, key_path: str | None = None) -> Any:
     """Check one section (``"DataLoader.Train"``, ``"Optimizer"``...) on its own, as
     `validate_config` would inside a whole config; returns a normalized copy with defaults
     filled. Problems name their keys from `key_path` (default: `section`)."""
+    check_config_bounds(value, what=key_path or section)
     errors: list[str] = []
     out = _spec_at(section).check(copy.deepcopy(value), key_path or section, errors)
     if errors:

@@ -19,9 +19,16 @@ import paddle
 from .._util import did_you_mean
 from ..config import check_section
 from . import transforms as T
-from .datasets import FashionMNIST, ImageFolder, ImageNetDataset
+from .datasets import BadImageError, FashionMNIST, ImageFolder, ImageNetDataset
 
-__all__ = ["build_dataloader", "dataset_from_config", "Collate", "DATASETS"]
+__all__ = [
+    "build_dataloader",
+    "dataset_from_config",
+    "Collate",
+    "DataLoader",
+    "SampleError",
+    "DATASETS",
+]
 
 DATASETS = {
     "FashionMNIST": FashionMNIST,
@@ -83,18 +90,153 @@ def dataset_from_config(
 
 class Collate:
     """Stack ``(image, label)`` samples into ``[images [N,C,H,W] float32, labels]``; with
-    batch ops, labels become soft ``[N, class_num]`` float32, else int64 ``[N, 1]``."""
+    batch ops, labels become soft ``[N, class_num]`` float32, else int64 ``[N, 1]``. Images of
+    different shapes are a ValueError naming `key_path` and the shapes."""
 
-    def __init__(self, batch_ops: T.BatchCompose | None = None):
+    def __init__(self, batch_ops: T.BatchCompose | None = None, key_path: str = "DataLoader"):
         self.batch_ops = batch_ops
+        self.key_path = key_path
 
     def __call__(self, batch):
+        shapes = {np.shape(b[0]) for b in batch}
+        if len(shapes) > 1:
+            a, b = sorted(shapes)[:2]
+            raise ValueError(
+                f"{self.key_path}: cannot batch images of different shapes {a} and {b}; give "
+                f"the dataset's transform_ops a ResizeImage / CropImage to one size"
+            )
         images = np.stack([b[0] for b in batch]).astype(np.float32, copy=False)
         labels = np.asarray([b[1] for b in batch], np.int64)
         if self.batch_ops is not None:
             images, labels = self.batch_ops(images, labels)
             return [np.ascontiguousarray(images, np.float32), labels.astype(np.float32)]
         return [images, labels.reshape(-1, 1)]
+
+
+class SampleError(ValueError):
+    """A sample could not be loaded in a DataLoader worker (the message is the worker's error:
+    the file, and the list line where known)."""
+
+
+_FAILED_MARK = -(2**62)  # the label slot of a failure record (never a class id)
+_MAX_MESSAGE = 4000
+
+
+class _SampleFailed:
+    """What `_GuardedDataset` returns instead of raising: the error's type and message."""
+
+    __slots__ = ("kind", "message")
+
+    def __init__(self, kind: str, message: str):
+        self.kind, self.message = kind, message
+
+    def as_batch(self) -> list:
+        """A batch that crosses Paddle's worker queues like any other: the message as uint8
+        bytes where the images go, a marker where the labels go."""
+        text = f"{self.kind}\n{self.message}".encode("utf-8", "replace")[:_MAX_MESSAGE]
+        return [np.frombuffer(text, np.uint8).copy(), np.full((1,), _FAILED_MARK, np.int64)]
+
+
+def _failure_in(batch):
+    """(kind, message) if `batch` is a failure record from `_SampleFailed.as_batch`, else None."""
+    if not (isinstance(batch, (list, tuple)) and len(batch) == 2):
+        return None
+    data, mark = batch
+    if getattr(data, "ndim", None) != 1 or tuple(getattr(mark, "shape", ())) != (1,):
+        return None
+    if data.dtype != paddle.uint8 or int(mark.numpy()[0]) != _FAILED_MARK:
+        return None
+    kind, _, message = bytes(data.numpy()).decode("utf-8", "replace").partition("\n")
+    return kind, message
+
+
+class _GuardedCollate:
+    """Inside DataLoader workers: the batch of a failed sample, or of a collate function that
+    raises, becomes a failure record (`_SampleFailed.as_batch`)."""
+
+    def __init__(self, collate_fn, key_path: str):
+        self.collate_fn, self.key_path = collate_fn, key_path
+
+    def __call__(self, batch):
+        for b in batch:
+            if isinstance(b, _SampleFailed):
+                return b.as_batch()
+        try:
+            return self.collate_fn(batch)
+        except Exception as e:  # noqa: BLE001 - reported by the main process
+            kind, text = type(e).__name__, str(e)
+            if not text.startswith(self.key_path):
+                text = f"{self.key_path}: making a batch: {kind}: {text}"
+            return _SampleFailed(kind, text).as_batch()
+
+
+class _GuardedDataset(paddle.io.Dataset):
+    """Inside DataLoader workers: a sample that raises becomes a `_SampleFailed` record, so the
+    error travels to the main process as data and is raised there (see `DataLoader`)."""
+
+    def __init__(self, dataset, key_path: str):
+        super().__init__()
+        self.dataset, self.key_path = dataset, key_path
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, idx):
+        try:
+            return self.dataset[idx]
+        except Exception as e:  # noqa: BLE001 - reported by the main process, naming the sample
+            kind = type(e).__name__
+            if kind == "BadImageError":  # its message already names the file and list line
+                return _SampleFailed(kind, str(e))
+            return _SampleFailed(kind, f"{self.key_path}: sample {idx}: {kind}: {e}")
+
+
+class DataLoader(paddle.io.DataLoader):
+    """paddle.io.DataLoader that never hangs on a sample that raises.
+
+    Paddle's single-process loader (``num_workers=0``) reads in a helper thread; when a sample
+    raises (a missing or corrupt image) that thread dies without waking the consumer, and
+    training hangs forever with no message. Here batches are read in the calling thread
+    instead, so the exception reaches the caller as it was raised. With workers, a failing
+    sample comes back as a failure record (`_GuardedDataset`) and its error is raised in the
+    main process (`BadImageError`, else `SampleError`), where Paddle's own worker error
+    handling leaves the main thread a bare SystemError and the process unable to exit.
+    `loader.dataset` is the dataset given, as with paddle.io.DataLoader."""
+
+    key_path = "DataLoader"
+
+    def __iter__(self):
+        if self.batch_sampler is None or self.collate_fn is None:
+            return super().__iter__()  # (build_dataloader always gives both)
+        if self.num_workers == 0:
+            return self._iter_in_this_thread()
+        return self._iter_workers()
+
+    def _iter_in_this_thread(self):
+        for indices in self.batch_sampler:
+            batch = self.collate_fn([self.dataset[i] for i in indices])
+            yield [paddle.to_tensor(x) for x in batch]
+
+    def _iter_workers(self):
+        # Paddle's iterator reads `self.dataset` and `self.collate_fn` when it starts the
+        # workers: give it the guarded versions for that moment only.
+        dataset, collate_fn = self.dataset, self.collate_fn
+        self.dataset = _GuardedDataset(dataset, self.key_path)
+        self.collate_fn = _GuardedCollate(collate_fn, self.key_path)
+        try:
+            it = super().__iter__()
+        finally:
+            self.dataset, self.collate_fn = dataset, collate_fn
+        for batch in it:
+            failed = _failure_in(batch)
+            if failed is not None:
+                # raising ends this generator, which releases Paddle's iterator: that stops
+                # its workers (the process exits normally)
+                kind, message = failed
+                if kind == "BadImageError":
+                    raise BadImageError(message)
+                raise SampleError(message)
+            yield batch
 
 
 class _WorkerInit:
@@ -119,7 +261,7 @@ def build_dataloader(
     seed: int | None = None,
     dataset=None,
 ) -> paddle.io.DataLoader:
-    """A paddle.io.DataLoader for one ``DataLoader.<Mode>`` section.
+    """A paddle.io.DataLoader (our `DataLoader` subclass) for one ``DataLoader.<Mode>`` section.
 
     Args:
         loader_cfg: the section, ``{dataset: ..., sampler: ..., loader: ...}``.
@@ -157,11 +299,13 @@ def build_dataloader(
     num_workers = l_cfg.pop("num_workers")
     if seed is not None:
         T.seed_transforms(seed)
-    return paddle.io.DataLoader(
+    loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=Collate(batch_ops),
+        collate_fn=Collate(batch_ops, key_path),
         num_workers=num_workers,
         worker_init_fn=_WorkerInit(seed) if num_workers else None,
         **l_cfg,
     )
+    loader.key_path = key_path
+    return loader

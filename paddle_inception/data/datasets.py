@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import warnings
 from typing import Sequence
 
@@ -64,8 +65,14 @@ _FILES = {
 _MODES = {"train": "train", "test": "test", "eval": "test", "val": "test", "valid": "test"}
 
 
-class BadImageError(RuntimeError):
-    """An image file could not be read or decoded (the message names the path)."""
+class BadImageError(ValueError, RuntimeError):
+    """An image file could not be read or decoded (the message names the path, and the list
+    file line where it came from one). A ValueError, so the tools report it in one line; still
+    a RuntimeError, as it was first."""
+
+
+_LABEL_RE = re.compile(r"-?[0-9]+")  # ASCII only: int() would also take '1_0', '١', '１'
+_SHOW_MISSING = 5  # missing files named in the pre-flight message
 
 
 def _to_chw_float32(img, layout: str) -> np.ndarray:
@@ -236,13 +243,22 @@ class FashionMNIST(paddle.io.Dataset):
 class _FileDataset(paddle.io.Dataset):
     """(path, label) samples read from disk, with the bad-image policy."""
 
-    def __init__(self, samples: list, transform_ops, on_bad_image: str, key_path: str):
+    def __init__(
+        self,
+        samples: list,
+        transform_ops,
+        on_bad_image: str,
+        key_path: str,
+        origins: list | None = None,
+    ):
         super().__init__()
         if on_bad_image not in ("raise", "skip"):
             raise ValueError(
                 f"{key_path}.on_bad_image: expected 'raise' or 'skip', got {on_bad_image!r}"
             )
         self.samples = samples
+        # where each sample was listed ("list.txt:12"), for messages; None: not from a list
+        self.origins = origins
         self.on_bad_image = on_bad_image
         self.key_path = key_path
         self.transform = _as_compose(transform_ops, key_path, decode_first=True)
@@ -265,11 +281,37 @@ class _FileDataset(paddle.io.Dataset):
             with open(path, "rb") as f:
                 data = f.read()
             img = self.transform(data)
-        except (OSError, ImageDecodeError) as e:
+        except (OSError, ImageDecodeError, MemoryError) as e:
+            listed = f" (listed at {self.origins[idx]})" if self.origins else ""
             raise BadImageError(
-                f"{self.key_path}: cannot read image {path} ({type(e).__name__}: {e})"
+                f"{self.key_path}: cannot read image {path}{listed} ({type(e).__name__}: {e})"
             ) from e
         return _to_chw_float32(img, self.transform.layout), np.int64(label)
+
+    def _check_files_exist(self, what: str) -> None:
+        """Pre-flight: stat every sample (cheap next to a training run) so that a missing file is
+        reported before training starts, with the line that lists it and the count; with
+        on_bad_image='skip' a warning (they are skipped and counted when met)."""
+        missing = [i for i, (path, _) in enumerate(self.samples) if not os.path.isfile(path)]
+        if not missing:
+            return
+        shown = ", ".join(
+            f"{self.origins[i]}: {self.samples[i][0]}" if self.origins else self.samples[i][0]
+            for i in missing[:_SHOW_MISSING]
+        )
+        more = (
+            f", ... ({len(missing) - _SHOW_MISSING} more)" if len(missing) > _SHOW_MISSING else ""
+        )
+        msg = (
+            f"{what}: {len(missing)} of {len(self.samples)} listed images do not exist: "
+            f"{shown}{more}"
+        )
+        if self.on_bad_image == "skip":
+            warnings.warn(f"{msg}; they will be skipped", RuntimeWarning, stacklevel=3)
+            return
+        raise FileNotFoundError(
+            f"{msg} (set check_files: false to start anyway, or on_bad_image: skip)"
+        )
 
     def __getitem__(self, idx):
         if self.on_bad_image == "raise":
@@ -295,12 +337,33 @@ class _FileDataset(paddle.io.Dataset):
         )
 
 
+def _read_list_lines(path: str, what: str):
+    """(line number, text) of a list file read as UTF-8 with an optional byte-order mark (a BOM
+    would otherwise become part of the first path). Invalid UTF-8 is a ValueError naming
+    file:line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{what}: {path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x})"
+                ) from None
+
+
 class ImageNetDataset(_FileDataset):
     """PaddleClas' list-file dataset: ``cls_label_path`` has lines ``relative/path label``.
 
     Every line is checked at construction (blank lines are ignored): a malformed line, a
-    non-integer label or one outside ``[0, class_num)`` raises ValueError with ``file:line``.
-    `delimiter` ' ' (default) or None splits on any whitespace; other delimiters split exactly.
+    label that is not ASCII decimal digits (``1_0``, Arabic-Indic or full-width digits are
+    refused) or one outside ``[0, class_num)`` raises ValueError with ``file:line``. The file is
+    UTF-8, a leading byte-order mark is dropped. `delimiter` ' ' (default) or None splits on any
+    whitespace; other delimiters split exactly. `check_files` (default True): every listed image
+    is stat'ed at construction and missing ones are reported before training starts (the first
+    few with their lines, and the count): FileNotFoundError, or a warning with
+    ``on_bad_image='skip'``.
     """
 
     def __init__(
@@ -311,6 +374,7 @@ class ImageNetDataset(_FileDataset):
         delimiter: str | None = " ",
         class_num: int | None = None,
         on_bad_image: str = "raise",
+        check_files: bool = True,
         key_path: str = "dataset",
     ):
         for key, path, isdir in (
@@ -328,40 +392,42 @@ class ImageNetDataset(_FileDataset):
         self.cls_label_path = cls_label_path
         self.delimiter = delimiter
         self.class_num = class_num
-        samples = []
-        with open(cls_label_path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                parts = (
-                    line.split()
-                    if delimiter in (None, " ")
-                    else [p.strip() for p in line.split(delimiter)]
+        samples, origins = [], []
+        for lineno, line in _read_list_lines(cls_label_path, f"{key_path}.cls_label_path"):
+            line = line.strip()
+            if not line:
+                continue
+            parts = (
+                line.split()
+                if delimiter in (None, " ")
+                else [p.strip() for p in line.split(delimiter)]
+            )
+            where = f"{cls_label_path}:{lineno}"
+            if len(parts) != 2 or not parts[0]:
+                raise ValueError(
+                    f"{key_path}.cls_label_path: {where}: malformed line "
+                    f"{line!r}; expected '<relative/path>{delimiter or ' '}"
+                    f"<integer label>'"
                 )
-                where = f"{cls_label_path}:{lineno}"
-                if len(parts) != 2 or not parts[0]:
-                    raise ValueError(
-                        f"{key_path}.cls_label_path: {where}: malformed line "
-                        f"{line!r}; expected '<relative/path>{delimiter or ' '}"
-                        f"<integer label>'"
-                    )
-                try:
-                    label = int(parts[1])
-                except ValueError:
-                    raise ValueError(
-                        f"{key_path}.cls_label_path: {where}: label {parts[1]!r} is not an integer"
-                    ) from None
-                if label < 0 or (class_num is not None and label >= class_num):
-                    raise ValueError(
-                        f"{key_path}.cls_label_path: {where}: label {label} outside "
-                        f"[0, {class_num if class_num is not None else 'inf'}) "
-                        f"(class_num={class_num})"
-                    )
-                samples.append((os.path.join(image_root, parts[0]), label))
+            if not _LABEL_RE.fullmatch(parts[1]):
+                raise ValueError(
+                    f"{key_path}.cls_label_path: {where}: label {parts[1]!r} is not an "
+                    f"integer (ASCII digits 0-9)"
+                )
+            label = int(parts[1])
+            if label < 0 or (class_num is not None and label >= class_num):
+                raise ValueError(
+                    f"{key_path}.cls_label_path: {where}: label {label} outside "
+                    f"[0, {class_num if class_num is not None else 'inf'}) "
+                    f"(class_num={class_num})"
+                )
+            samples.append((os.path.join(image_root, parts[0]), label))
+            origins.append(where)
         if not samples:
             raise ValueError(f"{key_path}.cls_label_path: {cls_label_path} lists no images")
-        super().__init__(samples, transform_ops, on_bad_image, key_path)
+        super().__init__(samples, transform_ops, on_bad_image, key_path, origins)
+        if check_files:
+            self._check_files_exist(f"{key_path}.cls_label_path")
 
 
 class ImageFolder(_FileDataset):

@@ -59,6 +59,8 @@ __all__ = [
     "Compose",
     "BatchCompose",
     "ImageDecodeError",
+    "ImageTooLargeError",
+    "max_image_pixels",
     "create_operators",
     "create_batch_operators",
     "parse_number",
@@ -71,6 +73,24 @@ __all__ = [
 
 class ImageDecodeError(ValueError):
     """The bytes given to DecodeImage are not a readable image."""
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image (or what a resize would make of it) has more pixels than `max_image_pixels()`:
+    a decompression bomb, or an aspect ratio so extreme that resizing its shorter side explodes
+    the longer one. Datasets and inference treat it as a bad image."""
+
+
+#: used when Pillow's own limit (PIL.Image.MAX_IMAGE_PIXELS) has been switched off (None)
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's default: 0.25 GiB of 24-bit pixels
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image may have, decoded or after a resize: Pillow's
+    `PIL.Image.MAX_IMAGE_PIXELS` (89,478,485 by default; raise it there for huge scans), or
+    DEFAULT_MAX_IMAGE_PIXELS when that is None. Checked on the header, before decoding."""
+    limit = getattr(_pil(), "MAX_IMAGE_PIXELS", None)
+    return int(limit) if limit else DEFAULT_MAX_IMAGE_PIXELS
 
 
 # ----------------------------------------------------------------------------- randomness
@@ -108,6 +128,14 @@ def _size_wh(size, what: str) -> tuple[int, int]:
     if min(size) <= 0:
         raise ValueError(f"{what}: sizes must be positive, got {size!r}")
     return size
+
+
+def _output_size(size, what: str) -> tuple[int, int]:
+    """`_size_wh` for a size a resize produces: bounded by max_image_pixels()."""
+    w, h = _size_wh(size, what)
+    if w * h > max_image_pixels():
+        raise ValueError(f"{what}: {w}x{h} is over the limit of {max_image_pixels():,} pixels")
+    return w, h
 
 
 def _pair(value, what: str, lo_excl: float = 0.0) -> tuple[float, float]:
@@ -237,6 +265,70 @@ class _Op:
         return f"{type(self).__name__}({args})"
 
 
+def _decode_rgb(data: bytes) -> np.ndarray:
+    """Encoded bytes -> HWC uint8 RGB. The header's size is checked against max_image_pixels()
+    before any pixel is decoded; 16-bit and 32-bit grayscale and float images are scaled from
+    their real range (see `_to_uint8`) instead of being clipped by Pillow's convert("RGB")."""
+    Image = _pil()
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns between 1x and 2x its limit and raises above; we refuse at 1x
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+        with im:
+            w, h = im.size
+            if w * h > max_image_pixels():
+                raise ImageTooLargeError(
+                    f"image of {w}x{h} (w x h) = {w * h:,} pixels is over the limit of "
+                    f"{max_image_pixels():,} (a decompression bomb? raise "
+                    f"PIL.Image.MAX_IMAGE_PIXELS for genuinely huge images)"
+                )
+            if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+                gray = _to_uint8(np.asarray(im), im.mode)
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            return np.asarray(im.convert("RGB"))
+    except ImageDecodeError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError(f"unrecognised image data ({len(data)} bytes)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{e}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+        raise ImageDecodeError(f"cannot decode image ({type(e).__name__}: {e})") from e
+
+
+def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """A single-channel image of more than 8 bits -> uint8, by its real range:
+
+    * 16-bit ("I;16*"): 0..65535 -> 0..255 (round(v / 257), as Pillow/torchvision users scale);
+    * 32-bit integer ("I"): values within 0..255 are kept, within 0..65535 they are 16-bit data
+      (old Pillow versions open 16-bit PNGs as "I") and scaled as above; beyond: refused;
+    * float ("F"): values within [0, 1] are scaled by 255 (the float-image convention), within
+      [0, 255] rounded; NaN, infinities or other ranges are refused.
+    Refusals are ImageDecodeError naming the range found."""
+    if mode.startswith("I;16"):
+        return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    lo, hi = (arr.min(), arr.max()) if arr.size else (0, 0)
+    if mode == "F":
+        if not np.isfinite(arr).all():
+            raise ImageDecodeError("float image with NaN or infinite pixels")
+        if lo >= 0 and hi <= 1:
+            return np.rint(arr * np.float32(255)).astype(np.uint8)
+        if lo >= 0 and hi <= 255:
+            return np.rint(arr).astype(np.uint8)
+        raise ImageDecodeError(
+            f"float image with values in [{lo:g}, {hi:g}]: expected [0, 1] or [0, 255]"
+        )
+    if lo >= 0 and hi <= 255:
+        return arr.astype(np.uint8)
+    if lo >= 0 and hi <= 65535:
+        return ((arr.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)
+    raise ImageDecodeError(
+        f"32-bit integer image with values in [{lo}, {hi}]: no known range to scale from "
+        f"(expected 8- or 16-bit data)"
+    )
+
+
 class DecodeImage(_Op):
     """Encoded image bytes -> uint8 HWC (3 channels, RGB when ``to_rgb`` else BGR).
 
@@ -275,14 +367,7 @@ class DecodeImage(_Op):
                 raise ValueError(
                     f"DecodeImage: expected encoded bytes or an ndarray, got {type(data).__name__}"
                 )
-            Image = _pil()
-            try:
-                with Image.open(io.BytesIO(data)) as im:
-                    img = np.asarray(im.convert("RGB"))
-            except Image.UnidentifiedImageError:
-                raise ImageDecodeError(f"unrecognised image data ({len(data)} bytes)") from None
-            except (OSError, ValueError, SyntaxError, EOFError) as e:
-                raise ImageDecodeError(f"cannot decode image ({type(e).__name__}: {e})") from e
+            img = _decode_rgb(data)
             if not self.to_rgb:
                 img = np.ascontiguousarray(img[:, :, ::-1])
         if self.channel_first:
@@ -305,7 +390,7 @@ class ResizeImage(_Op):
             raise ValueError("ResizeImage: give exactly one of size / resize_short")
         if not return_numpy:
             raise ValueError("ResizeImage: return_numpy=False is not supported")
-        self.size = None if size is None else _size_wh(size, "ResizeImage.size")
+        self.size = None if size is None else _output_size(size, "ResizeImage.size")
         if resize_short is not None and (
             not isinstance(resize_short, (int, np.integer))
             or isinstance(resize_short, bool)
@@ -326,6 +411,12 @@ class ResizeImage(_Op):
             h, w = img.shape[:2]
             r = self.resize_short / min(h, w)
             wh = (max(1, int(round(w * r))), max(1, int(round(h * r))))
+            if wh[0] * wh[1] > max_image_pixels():
+                raise ImageTooLargeError(
+                    f"image of {w}x{h} (w x h): resize_short {self.resize_short} would make it "
+                    f"{wh[0]}x{wh[1]} = {wh[0] * wh[1]:,} pixels, over the limit of "
+                    f"{max_image_pixels():,} (aspect ratio too extreme)"
+                )
         return _resize(img, wh, self.interpolation)
 
 
@@ -344,7 +435,7 @@ class RandCropImage(_Op):
         use_log_aspect: bool = True,
         backend: str = "pil",
     ):
-        self.size = _size_wh(size, "RandCropImage.size")
+        self.size = _output_size(size, "RandCropImage.size")
         self.scale = _pair(scale if scale is not None else (0.08, 1.0), "RandCropImage.scale")
         self.ratio = _pair(ratio if ratio is not None else (3 / 4, 4 / 3), "RandCropImage.ratio")
         self.interpolation = _interp(interpolation, "RandCropImage.interpolation")

@@ -10,16 +10,20 @@ other images' results are still produced.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 from ..data.datasets import IMG_EXTENSIONS
-from ..data.transforms import ImageDecodeError
+from ..data.transforms import ImageDecodeError, ImageTooLargeError
 
 __all__ = ["collect_images", "load_image", "classify", "topk", "format_results"]
 
 
 # ------------------------------------------------------------------------------ inputs
+_LABEL_RE = re.compile(r"-?[0-9]+")  # a trailing label: ASCII digits only (not '١', '1_0')
+
+
 def _is_image_name(path: str) -> bool:
     return path.lower().endswith(IMG_EXTENSIONS)
 
@@ -46,7 +50,7 @@ def collect_images(inputs) -> list[tuple[str, str | None]]:
         elif item.lower().endswith(".txt"):
             base = os.path.dirname(os.path.abspath(item))
             try:
-                with open(item, encoding="utf-8") as f:
+                with open(item, encoding="utf-8-sig") as f:  # -sig: a BOM is not a path
                     lines = [ln.strip() for ln in f]
             except (OSError, UnicodeDecodeError) as e:
                 out.append((item, f"cannot read list file ({type(e).__name__}: {e})"))
@@ -56,7 +60,7 @@ def collect_images(inputs) -> list[tuple[str, str | None]]:
                 if not ln or ln.startswith("#"):
                     continue
                 parts = ln.rsplit(None, 1)
-                path = parts[0] if len(parts) == 2 and parts[1].lstrip("-").isdigit() else ln
+                path = parts[0] if len(parts) == 2 and _LABEL_RE.fullmatch(parts[1]) else ln
                 path = path if os.path.isabs(path) else os.path.join(base, path)
                 out.append((path, None if os.path.isfile(path) else "file not found"))
             if len(out) == n0:
@@ -67,7 +71,9 @@ def collect_images(inputs) -> list[tuple[str, str | None]]:
 
 
 def load_image(path: str, preprocess):
-    """(preprocessed array, None) or (None, error message)."""
+    """(preprocessed array, None) or (None, error message): an unreadable, undecodable or too
+    large image (over `max_image_pixels()`, decoded or resized) is an error for this image
+    only."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -77,10 +83,14 @@ def load_image(path: str, preprocess):
         return None, "empty file (0 bytes)"
     try:
         return np.asarray(preprocess(data), dtype=np.float32), None
+    except ImageTooLargeError as e:  # a decompression bomb, an extreme aspect ratio
+        return None, f"image too large: {e}"
     except ImageDecodeError as e:
         return None, f"not a readable image: {e}"
     except (ValueError, OSError) as e:
         return None, f"preprocessing failed: {e}"
+    except MemoryError:
+        return None, "preprocessing failed: out of memory (image too large?)"
 
 
 # ------------------------------------------------------------------------------ prediction

@@ -16,6 +16,7 @@ leaves every link pointing at a complete checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 
@@ -23,7 +24,13 @@ import paddle
 
 from ..weights import load_state_file, load_weights
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resolve_checkpoint", "prune_checkpoints"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_state_json",
+    "resolve_checkpoint",
+    "prune_checkpoints",
+]
 
 
 def _fsync_dir(path):
@@ -75,11 +82,22 @@ def portable_optimizer_state(optimizer, model) -> dict:
     return state
 
 
-def restore_optimizer_state(optimizer, model, state: dict) -> None:
+def restore_optimizer_state(optimizer, model, state: dict, source: str | None = None) -> None:
+    """Put a saved optimizer state (LR scheduler included) into `optimizer`. A state that does
+    not fit (written with another Optimizer or Optimizer.lr schedule) is a ValueError naming
+    `source`, not a KeyError from inside Paddle."""
     state = dict(state)
     if state.pop(_PORTABLE, False):
         state = _rename_keys(state, {n: p.name for n, p in model.named_parameters()})
-    optimizer.set_state_dict(state)
+    try:
+        optimizer.set_state_dict(state)
+    except (KeyError, ValueError, TypeError, AssertionError, RuntimeError) as e:
+        detail = f"{type(e).__name__}: {e}"
+        raise ValueError(
+            f"Global.checkpoints: the optimizer state in {source or 'the checkpoint'} does not "
+            f"fit the configured optimizer ({detail[:200]}); was it written with another "
+            f"Optimizer or Optimizer.lr schedule?"
+        ) from None
 
 
 def save_checkpoint(
@@ -153,6 +171,7 @@ def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> 
     (epoch, metrics). A checkpoint that does not fit the model exactly (another class count,
     another model) is an error listing the tensors: resuming it would train random heads."""
     ckpt = resolve_checkpoint(path)
+    state = read_state_json(os.path.join(ckpt, "state.json"))  # first: cheap, and loads nothing
     load_weights(
         model,
         os.path.join(ckpt, "model.pdparams"),
@@ -162,6 +181,50 @@ def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> 
     )
     opt_file = os.path.join(ckpt, "model.pdopt")
     if optimizer is not None and os.path.isfile(opt_file):
-        restore_optimizer_state(optimizer, model, load_state_file(opt_file, trusted=trusted))
-    with open(os.path.join(ckpt, "state.json"), encoding="utf-8") as f:
-        return json.load(f)
+        opt_state = load_state_file(opt_file, trusted=trusted)
+        restore_optimizer_state(optimizer, model, opt_state, source=opt_file)
+    elif optimizer is not None:
+        logging.getLogger("paddle_inception").warning(
+            "Global.checkpoints: %s has no model.pdopt: the optimizer and learning-rate schedule "
+            "start afresh",
+            ckpt,
+        )
+    return state
+
+
+_MAX_STATE_BYTES = 16 * 2**20
+
+
+def read_state_json(path: str) -> dict:
+    """A checkpoint's state.json: a JSON object whose `epoch` is a non-negative int (and
+    `best_metric`, `elapsed_s`, when present, numbers). Anything
+    else (missing, huge, 100,000-deep, not JSON) is a ValueError / FileNotFoundError naming the
+    file, never a RecursionError."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_STATE_BYTES + 1)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Global.checkpoints: {path} is missing (not a complete checkpoint directory)"
+        ) from None
+    if len(raw) > _MAX_STATE_BYTES:
+        raise ValueError(f"Global.checkpoints: {path} is over 16 MiB; not a checkpoint state")
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"Global.checkpoints: {path}: JSON nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"Global.checkpoints: {path}: not valid JSON ({e})") from None
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    if type(epoch) is not int or epoch < 0:
+        raise ValueError(
+            f"Global.checkpoints: {path}: expected a JSON object with a non-negative integer "
+            f"'epoch' (as training writes it)"
+        )
+    for key in ("best_metric", "elapsed_s"):
+        value = state.get(key)
+        if value is not None and type(value) not in (int, float):
+            raise ValueError(
+                f"Global.checkpoints: {path}: {key!r} must be a number, got {type(value).__name__}"
+            )
+    return state

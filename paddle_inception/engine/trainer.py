@@ -70,9 +70,18 @@ def select_device(requested: str | None) -> str:
 
 
 def build_network(cfg: dict):
-    """Model from the `Arch` section (registry or PaddleClas names; class_num -> num_classes)."""
-    name, kwargs = arch_kwargs(cfg["Arch"], cfg.get("Global", {}).get("image_shape"))
-    return create_model(name, **kwargs), name
+    """Model from the `Arch` section (registry or PaddleClas names; class_num -> num_classes).
+    An unknown name or constructor argument is a ValueError naming the Arch key."""
+    try:
+        name, kwargs = arch_kwargs(cfg["Arch"], cfg.get("Global", {}).get("image_shape"))
+    except ValueError as e:
+        raise ValueError(f"Arch.name: {e}") from None
+    try:
+        return create_model(name, **kwargs), name
+    except TypeError as e:
+        raise ValueError(
+            f"Arch: {e} (keys of Arch other than name and class_num go to the model)"
+        ) from None
 
 
 def _image_shape(cfg, network):
@@ -158,16 +167,23 @@ def train(cfg: dict) -> dict:
     line calls `paddle_inception.runtime.configure_cpu()` first, and so can a script."""
     import paddle.distributed as dist
 
+    from .runlock import run_lock
+
     g = cfg["Global"]
+    # everything the config names (model, data lists, files) is checked before anything is
+    # written: an unknown Arch.name such as '../../x' creates no directory (issue 11)
+    ctx = _prepare(cfg)
     out_root = os.path.join(g.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
     # data-parallel runs (paddle.distributed.launch): every rank trains, rank 0 alone writes
-    # logs, VisualDL records and checkpoints
+    # logs, VisualDL records and checkpoints, and holds the run directory's lock (a second run
+    # into the same directory is refused, naming the running process)
     writer = dist.get_rank() == 0
-    with run_log(os.path.join(out_root, "train.log") if writer else None):
-        return _train(cfg, g, out_root, writer)
+    with run_lock(out_root, enabled=writer):
+        with run_log(os.path.join(out_root, "train.log") if writer else None):
+            return _train(cfg, g, out_root, writer, ctx)
 
 
-def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
+def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
     from .callbacks import (
         CheckpointSaver,
         EpochSeed,
@@ -180,7 +196,6 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool) -> dict:
     from .checkpoint import load_checkpoint
     from .optim import build_optimizer
 
-    ctx = _prepare(cfg)
     paddle, network, model = ctx["paddle"], ctx["network"], ctx["model"]
     train_loader, eval_loader = ctx["loaders"]["Train"], ctx["loaders"].get("Eval")
     epochs = int(g["epochs"])
