@@ -3,16 +3,18 @@
 `ConvBNAct` is the one conv -> [BatchNorm] -> [ReLU] block; every convolution of every model goes
 through it, so the normalisation, bias and activation policy is configured in one place.
 
-`Conv2D` and `MaxPool2D` (and `max_pool2d`) are Paddle's, with the same parameters, names and
-results, but faster in eager mode on CPU (measured on the 2-core AMD EPYC, forward + backward):
+`Conv2D`, `MaxPool2D` and `AdaptiveAvgPool2D` (and their functional forms) are Paddle's, with
+the same parameters, names and results, but faster in eager mode on CPU (forward + backward;
+figures and the CPUs they were measured on: docs/cpu_speed.md):
 - Conv2D adds its bias with shape (C, 1, 1); nn.Conv2D adds it as (1, C, 1, 1), which Paddle's
-  broadcast kernel runs on a slow generic path: 24 ms vs 3 ms on a 16x192x28x28 output.
+  broadcast kernel runs on a slow generic path.
 - Conv2D runs convs with output maps of <= 16 pixels as one GEMM over the batch
   (`_conv2d_folded`): the 4x4, 2x2 and 1x1 maps of a 32x32 GoogLeNet input.
 - max pooling while gradients are recorded keeps the argmax mask, so the backward scatters
-  through it instead of searching every window again: 30 -> 15 ms on a 3x3/1 pool over
-  16x192x28x28, 50 -> 23 ms on GoogLeNet's first 3x3/2 pool at 224. The mask is int32 (one per
-  output), freed with the graph.
+  through it instead of searching every window again. The mask is int32 (one per output),
+  freed with the graph.
+- adaptive average pooling to 1x1 is a mean, and on small maps a matmul with the constant
+  pooling matrix (Paddle's pool kernel is slow on the aux heads' 2x2 -> 4x4 at 32 px).
 Static graphs (to_static / export) get the stock ops: the patterns Paddle Inference's oneDNN
 fusion passes match, and no mask where no backward runs.
 """
@@ -60,8 +62,7 @@ def batchnorm_eps(eps: float):
 # Conv2D's batch-folded GEMM path (`_conv2d_folded`) is taken when the output map has at most
 # FOLD_MAX_PIXELS pixels (4x4). Chosen by measurement on MKL's AVX2 path (the slowest CPUs this
 # runs on) and checked on its AVX-512 path; `python benchmarks/conv_paths.py` prints the table
-# (googlenet_bn, 1x32x32, batch 128: the convs of a train step 596 -> 272 ms fwd+bwd on AVX2).
-# 8x8 maps and a grayscale 7x7 first conv (49 rows per sample) gain nothing: they stay stock.
+# (docs/cpu_speed.md). 8x8 maps and a grayscale 7x7 first conv gain nothing: they stay stock.
 FOLD_MAX_PIXELS = 16
 SMALL_MAP_PIXELS = FOLD_MAX_PIXELS  # the name before 0.2
 
@@ -86,7 +87,7 @@ def _conv2d_folded(x, weight, stride=(1, 1), padding=None):
 
     Paddle's CPU conv kernel runs one GEMM per sample, hopelessly small on the 4x4, 2x2 and
     1x1 maps GoogLeNet reaches from a 32x32 input (a 2x2 map gives 4 columns): folding the
-    batch into the GEMM is 1.5-5x faster forward+backward there (`benchmarks/conv_paths.py`).
+    batch into the GEMM is much faster forward+backward there (`benchmarks/conv_paths.py`).
     `padding` is (ph, pw), symmetric; default 'same' for an odd kernel. A 'same' conv of a 1x1
     map only meets data with its centre tap (the rest sees zero padding), so it is a linear
     layer."""
@@ -204,10 +205,9 @@ def _adaptive_pool_matrix(h: int, w: int, oh: int, ow: int, like):
 
 
 def adaptive_avg_pool2d(x, output_size):
-    """F.adaptive_avg_pool2d (NCHW), eager fast paths: to 1x1 a mean over H and W (5x faster
-    forward+backward than Paddle's pool kernel), and on maps of <= 64 pixels a matmul with the
-    constant pooling matrix (the aux heads' 2x2 -> 4x4 at a 32x32 GoogLeNet input: 35 ms -> under
-    1 ms forward+backward at batch 128 on the Zen 1 CPU's profile). Same values, same bins."""
+    """F.adaptive_avg_pool2d (NCHW), eager fast paths: to 1x1 a mean over H and W, and on maps
+    of <= 64 pixels a matmul with the constant pooling matrix (the aux heads' 2x2 -> 4x4 at a
+    32x32 GoogLeNet input). Same values, same bins; static graphs keep the stock op."""
     size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     n, c, h, w = x.shape
     oh, ow = (h if size[0] is None else size[0]), (w if size[1] is None else size[1])

@@ -1,26 +1,22 @@
 """CPU runtime setup, done visibly (logged) by the tools and on request by library users.
 
-Three settings dominate Paddle's eager speed on CPUs like ours (measured on a 2-core AMD EPYC):
+Three settings dominate Paddle's eager speed on CPUs (the measurements behind them, with the
+CPUs they were taken on, are in docs/cpu_speed.md):
 
 - Paddle's CPU wheel bundles an MKL that dispatches to its slow generic code path on non-Intel
-  CPUs. `MKL_DEBUG_CPU_TYPE` picks the code path instead: 5 is AVX2 (`paddle.matmul` 2048x2048
-  went from 43 to 118-212 GFLOP/s, a GoogLeNet-BN train step at 64x64 from 14 to 120 images/s),
-  7 is AVX-512 for Xeon (Skylake-SP level), which AMD Zen 4/5 also have: 212 -> 371 GFLOP/s,
-  GoogLeNet-BN train step at 224 from 12.6 to 16.0 images/s. (6 is Xeon Phi's AVX-512: its
-  sgemm runs too, but Paddle Inference then dies of SIGILL on an instruction only Xeon Phi
-  has.) We pick 7 where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL, else 5 where it lists AVX2
-  and FMA, else nothing (a path the CPU lacks would crash). MKL reads the variable at its
-  first call, so it must be set before any Paddle computation runs. It is set only on AMD CPUs
-  and only when the user has not set it; results agree to float rounding (googlenet_bn logits
-  3e-6 apart between types 5 and 7; matmul error against float64 equal).
+  CPUs. `MKL_DEBUG_CPU_TYPE` picks the code path instead: 5 is AVX2, 7 is AVX-512 for Xeon
+  (Skylake-SP level), which AMD Zen 4/5 also have. (6 is Xeon Phi's AVX-512: its sgemm runs
+  too, but Paddle Inference then dies of SIGILL on an instruction only Xeon Phi has.) We pick 7
+  where /proc/cpuinfo lists AVX-512 F/CD/BW/DQ/VL, else 5 where it lists AVX2 and FMA, else
+  nothing (a path the CPU lacks would crash). MKL reads the variable at its first call, so it
+  must be set before any Paddle computation runs. It is set only on AMD CPUs and only when the
+  user has not set it; results agree to float rounding.
 - Eager Paddle uses one intra-op thread unless told otherwise: we set it to the CPUs available.
 - Eager Paddle allocates every op's output with plain malloc, and glibc serves blocks above
   128 KiB (up to 32 MiB, adaptively) with a fresh mmap that is unmapped again on free: every
-  output is page-faulted in anew (measured: an out-of-place ReLU on a 9.6 MB tensor ran at
-  3 GB/s, in place at 53 GB/s). `mallopt` (glibc only) makes malloc keep freed memory for reuse
-  instead: no mmap, and up to 2 GiB of freed heap kept before trimming. Out-of-place ops then
-  run at 26-50 GB/s; a GoogLeNet train step at 224 went from 8.5 to 10.0 images/s. It changes
-  no result, only where buffers come from; peak RSS can stay higher after a large transient.
+  output is page-faulted in anew. `mallopt` (glibc only) makes malloc keep freed memory for
+  reuse instead: no mmap, and up to 2 GiB of freed heap kept before trimming. It changes no
+  result, only where buffers come from; peak RSS can stay higher after a large transient.
 """
 
 from __future__ import annotations

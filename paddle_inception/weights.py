@@ -768,9 +768,8 @@ def load_state_file(path, *, trusted: bool = False) -> dict:
     """
     p = os.fspath(path)
     if not os.path.exists(p):
-        err = FileNotFoundError(f"weights file not found: '{p}'")
-        err.filename = p
-        raise err
+        # (errno, strerror, filename): str() reads "[Errno 2] weights file not found: '<p>'"
+        raise FileNotFoundError(2, "weights file not found", p)
     if os.path.isdir(p):
         raise WeightsError(
             f"cannot load '{p}': it is a directory, not a weights file "
