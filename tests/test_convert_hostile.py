@@ -608,7 +608,7 @@ ST_CASES = {
         b"",
         r"__metadata__ must map strings to strings",
     ),
-    "header not an object": (b'{"a": 1}', b"", r"tensor 'a': its entry is a JSON int"),
+    "entry a number": (b'{"a": 1}', b"", r"tensor 'a': its entry is a JSON int"),
     "header not UTF-8": (b'{"\xff": 1}', b"", r"the safetensors header is not UTF-8"),
     "header not JSON": (b"{nope}", b"", r"the safetensors header is not JSON"),
 }
@@ -653,6 +653,9 @@ def test_safetensors_header_limits(tmp_path):
     over = _safetensors(tmp_path / "a.safetensors", b"{" + b" " * R.SAFETENSORS_MAX_HEADER + b"}")
     with pytest.raises(R.ConversionError, match=r"header of \d+ bytes is over 16777216"):
         R.read_safetensors(over)
+    lst = _safetensors(tmp_path / "l.safetensors", b"[1, 2]")
+    with pytest.raises(R.ConversionError, match="header is a JSON list, not an object"):
+        R.read_safetensors(lst)
     path = tmp_path / "b.safetensors"
     path.write_bytes(struct.pack("<Q", 1 << 40) + b'{"a": 1}')
     with pytest.raises(R.ConversionError, match=r"header length 1099511627776, file size 16"):
@@ -683,10 +686,16 @@ def test_safetensors_reader_round_trip(tmp_path):
         assert np.array_equal(got[k], v) and got[k].flags.writeable, k
     st.save_file({}, str(tmp_path / "none.safetensors"))
     assert R.read_checkpoint(tmp_path / "none.safetensors") == {}
+
+
+def test_safetensors_bfloat16_and_bool(tmp_path):
+    """Without the package: bfloat16 widens exactly to float32, any non-zero bool byte is True."""
     bf16 = np.array([1.0, -2.5, 2.0**100], np.float32)  # exact in bfloat16
-    raw = (bf16.view(np.uint32) >> 16).astype("<u2").tobytes()
-    p = _safetensors(tmp_path / "bf.safetensors", {"b": _st("BF16", (3,), (0, 6))}, raw)
-    assert np.array_equal(R.read_checkpoint(p)["b"], bf16)
+    raw = (bf16.view(np.uint32) >> 16).astype("<u2").tobytes() + bytes([0, 1, 5])
+    header = {"b": _st("BF16", (3,), (0, 6)), "f": _st("BOOL", (3,), (6, 9))}
+    got = R.read_checkpoint(_safetensors(tmp_path / "bf.safetensors", header, raw))
+    assert got["b"].dtype == np.float32 and np.array_equal(got["b"], bf16)
+    assert got["f"].dtype == np.bool_ and got["f"].tolist() == [False, True, True]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,6 +854,7 @@ def _memory_cases(t):
     }
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and RLIMIT_AS")
 def test_huge_claims_stay_small_in_memory(tmp_path):
     cases = _memory_cases(tmp_path)
     paths = [p for p, _ in cases.values()]

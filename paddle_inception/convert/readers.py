@@ -27,9 +27,9 @@ Bounds (each a `ConversionError` naming the file and what is wrong, checked befo
   the header at most `SAFETENSORS_MAX_HEADER` bytes of UTF-8 JSON with integers of at most 19
   digits.
 
-Why not the `safetensors` package: it is optional here (the converter must work without it), its
-numpy API cannot read bfloat16 (numpy has no such dtype) and accepts duplicate names; the tests
-check that it refuses the same hostile headers as this reader where it is installed.
+Why not the `safetensors` package (paddlepaddle 3 installs it; this package does not declare
+it): its numpy API cannot read bfloat16 (numpy has no such dtype) and keeps the last of two
+entries with one name; the tests check that it refuses the same hostile headers as this reader.
 """
 
 from __future__ import annotations
