@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="{auto,true,false}",
         help="torchvision only: build with transform_input (auto: true, as the "
-        "published torchvision weights)",
+        "published torchvision weights, with a warning; false for a model trained from scratch, "
+        "torchvision's default with weights=None)",
     )
     p.add_argument(
         "--no-aux", dest="drop_aux", action="store_true", help="leave the auxiliary classifiers out"
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     print(f"preprocessing: {json.dumps(res.preprocessing)}")
     for note in res.notes:
         print(f"note: {note}")
+    for warning in res.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -32,14 +32,20 @@ paddleclas     GoogLeNet                              refused: not expressible (
                                                       `PADDLECLAS_GOOGLENET_WHY`)
 =============  =====================================  ===========================================
 
-Readers (`readers.py`) work without torch or safetensors installed:
+Readers (`readers.py`) work without torch or safetensors installed, run no code from the file
+and allocate no more than it can hold:
 
-- `.pth` / `.pt` (torch's zip format, and the legacy pre-1.6 format) are read with a restricted
-  unpickler that resolves only the handful of globals a state dict needs (torch's tensor rebuild
-  functions and storage classes, mapped to numpy; `collections.OrderedDict`; numpy scalars) and
-  rejects everything else (`UnsafeCheckpointError`), so a checkpoint cannot run code;
-- `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers);
-- `.pdparams` (a pickle of numpy arrays) by the same restricted unpickler.
+- `.pth` / `.pt` (torch's zip format, and the legacy pre-1.6 format) and `.pdparams` are read
+  with `paddle_inception.weights`' pure-Python restricted unpickler (bounded reads, opcode budget,
+  validated numpy stand-ins), extended with torch's tensor rebuild functions and storage classes
+  (mapped to numpy), `argparse.Namespace` and sets; every other global is refused
+  (`UnsafeCheckpointError`), so a checkpoint cannot run code;
+- `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers) as strict
+  as the `safetensors` package (ranges must tile the data exactly, no duplicate names);
+- every tensor view must stay inside its storage, every record hold exactly what it declares, and
+  everything decompressed or built stays within 4x the file size + 16 MiB
+  (`readers.MEMORY_FACTOR`, `readers.MEMORY_SLACK`); any malformed or hostile input is a one-line
+  `ConversionError` naming the file and what is wrong.
 """
 
 from ..models.pretrained import SIDECAR_FORMAT, load_converted, sidecar_path

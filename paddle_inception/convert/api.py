@@ -67,6 +67,9 @@ class ConversionResult:
     model: object = None  #: our model with the weights loaded (eval mode)
     notes: list = field(default_factory=list)
     source: dict = field(default_factory=dict)
+    #: assumptions the checkpoint cannot confirm (the CLI prints them as warnings), e.g.
+    #: torchvision's transform_input when not given
+    warnings: list = field(default_factory=list)
 
     def sidecar(self) -> dict:
         return {
@@ -76,6 +79,7 @@ class ConversionResult:
             "preprocessing": self.preprocessing,
             "source": self.source,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -94,7 +98,8 @@ def convert_state_dict(
     Builds our model, checks that every key and shape matches (raises `ConversionError` that
     lists the missing / unexpected / mis-shaped keys otherwise), loads it with
     `set_state_dict` and checks that Paddle reports nothing missing or unexpected either.
-    `transform_input` (torchvision only) defaults to True as the published weights expect;
+    `transform_input` (torchvision only) defaults to True as the published weights expect (the
+    result's `warnings` then says so: a model trained from scratch has it False);
     `drop_aux` leaves the auxiliary classifiers out; `tag` picks timm's preprocessing
     (e.g. "gluon_in1k"). `what` names the checkpoint in error messages.
     """
@@ -165,6 +170,7 @@ def convert_state_dict(
         model=model,
         notes=list(plan.notes),
         source=dict(framework=str(source).lower(), arch=peer, tag=opts["tag"]),
+        warnings=list(plan.warnings),
     )
     return result
 

@@ -172,6 +172,7 @@ class _Plan:
     layout: str = "torch"  # "torch": Linear weights are (out, in) and get transposed
     notes: list = field(default_factory=list)
     fold_fc_scale: float = 1.0
+    warnings: list = field(default_factory=list)  # assumptions the file cannot confirm
 
 
 def _tv_googlenet(sd, opts) -> _Plan:
@@ -188,6 +189,7 @@ def _tv_googlenet(sd, opts) -> _Plan:
         state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
     arch = "googlenet_bn" if kw["batch_norm"] else "googlenet"
     plan = _Plan(arch, kw, state, dict(_TV_PRE["googlenet"]))
+    _warn_transform_input(plan, opts, "googlenet")
     if kw["aux_logits"]:
         plan.notes.append(
             "torchvision's published GoogLeNet weights carry untrained aux heads "
@@ -201,6 +203,18 @@ def _transform_input(opts, default: bool) -> bool:
     return default if v is None else bool(v)
 
 
+def _warn_transform_input(plan: _Plan, opts, arch: str) -> None:
+    """A state dict does not record torchvision's transform_input (it has no weights): say what
+    was assumed, and how to change it, unless the caller chose."""
+    if opts.get("transform_input") is None:
+        plan.warnings.append(
+            f"assumed transform_input=True for torchvision {arch}, as its published weights "
+            f"need (the checkpoint cannot tell); a model trained from scratch (weights=None, "
+            f"torchvision's default) has transform_input=False: convert it with "
+            f"--transform-input false (transform_input=False)"
+        )
+
+
 def _v3_plan(sd, opts, transform_default, pre) -> _Plan:
     kw = _common_kwargs(sd, "fc.weight", "Conv2d_1a_3x3.conv.weight")
     kw["aux_logits"] = _has_prefix(sd, "AuxLogits.") and not opts.get("drop_aux")
@@ -212,7 +226,9 @@ def _v3_plan(sd, opts, transform_default, pre) -> _Plan:
 
 
 def _tv_inception_v3(sd, opts) -> _Plan:
-    return _v3_plan(sd, opts, True, dict(_TV_PRE["inception_v3"]))
+    plan = _v3_plan(sd, opts, True, dict(_TV_PRE["inception_v3"]))
+    _warn_transform_input(plan, opts, "inception_v3")
+    return plan
 
 
 def _timm_pre(arch, opts):

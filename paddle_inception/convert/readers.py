@@ -1,27 +1,73 @@
-"""Checkpoint readers that need neither torch nor safetensors, and run no code from the file.
+"""Checkpoint readers that need neither torch nor safetensors, run no code from the file, and
+allocate no more than the file can hold.
 
-- `.pth` / `.pt` (torch's zip format, and the legacy pre-1.6 format) are read with a restricted
-  unpickler that resolves only the handful of globals a state dict needs (torch's tensor rebuild
-  functions and storage classes, mapped to numpy; `collections.OrderedDict`; numpy scalars) and
-  rejects everything else (`UnsafeCheckpointError`);
-- `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers);
-- `.pdparams` (a pickle of numpy arrays) by the same restricted unpickler.
+- `.pth` / `.pt` (torch's zip format, and the legacy pre-1.6 format) and `.pdparams` (a pickle of
+  numpy arrays) are read with `_TorchUnpickler`: `paddle_inception.weights`' pure-Python restricted
+  unpickler (bounded reads, an opcode budget, validating stand-ins for numpy arrays / dtypes /
+  scalars, scalar-only dict keys, no object-building opcodes) extended with torch's tensor rebuild
+  functions, storage classes and dtypes (mapped to numpy), `argparse.Namespace` (training
+  checkpoints) and sets; every other global is refused (`UnsafeCheckpointError`);
+- `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers) that
+  checks the header as strictly as the `safetensors` package does (and refuses duplicate names).
+
+Bounds (each a `ConversionError` naming the file and what is wrong, checked before allocating):
+
+- memory: everything the reader decompresses or builds (zip records, the tensors it returns) is
+  charged to a budget of `MEMORY_FACTOR` x the file size + `MEMORY_SLACK` (4x + 16 MiB). A stored
+  torch checkpoint needs ~2x (its records, then the arrays), a bfloat16 one ~3x (widened to
+  float32); a zip record that inflates beyond that, or a view that broadcasts a small storage into
+  a huge tensor (stride 0), is refused;
+- geometry: a tensor view (storage, offset, size, stride) must consist of plain non-negative ints
+  (no bools), and every element it reaches must lie inside its storage; a storage record must hold
+  exactly the bytes its storage claims (numel x element size), and a zip record exactly the bytes
+  its header declares;
+- structure: containers at most `MAX_DEPTH` deep, no self references (a shared sub-tree is
+  converted once), dict keys and set members scalars only; safetensors ranges must tile the data
+  section exactly (no overlap, duplicate, gap or trailing bytes), shapes lists of ints below 2**63,
+  the header at most `SAFETENSORS_MAX_HEADER` bytes of UTF-8 JSON with integers of at most 19
+  digits.
+
+Why not the `safetensors` package (paddlepaddle 3 installs it; this package does not declare
+it): its numpy API cannot read bfloat16 (numpy has no such dtype) and keeps the last of two
+entries with one name; the tests check that it refuses the same hostile headers as this reader.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import json
-import math
 import os
 import pickle
+import re
+import types
 import zipfile
 
 import numpy as np
 
+from ..weights import (
+    _OPS_BASE,
+    _OPS_PER_BYTE,
+    MAX_DEPTH,
+    _Bad,
+    _BoundedReader,
+    _check_key,
+    _check_shape,
+    _counted,
+    _nelements,
+    _PendingArray,
+    _PendingDtype,
+    _short,
+    _Unsafe,
+)
+from ..weights import _RestrictedUnpickler as _ArrayUnpickler
+
 __all__ = [
     "ConversionError",
     "UnsafeCheckpointError",
+    "MEMORY_FACTOR",
+    "MEMORY_SLACK",
+    "SAFETENSORS_MAX_HEADER",
     "read_checkpoint",
     "read_torch_checkpoint",
     "read_safetensors",
@@ -29,19 +75,73 @@ __all__ = [
     "extract_state_dict",
 ]
 
+#: the reader decompresses and builds at most MEMORY_FACTOR x file size + MEMORY_SLACK bytes
+MEMORY_FACTOR = 4
+MEMORY_SLACK = 16 << 20
+#: safetensors headers hold ~150 bytes per tensor: 16 MiB is ~100k tensors (the package's own
+#: limit is 100 MB); parsed JSON costs up to ~25x its text, so this also bounds the parse
+SAFETENSORS_MAX_HEADER = 16 << 20
+
 
 class ConversionError(ValueError):
-    """The checkpoint cannot be converted (wrong arch, unknown format, corrupt file...)."""
+    """The checkpoint cannot be converted (wrong arch, unknown format, corrupt or hostile
+    file...); the message names the file (or key) and what is wrong."""
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(ConversionError, pickle.UnpicklingError):
     """The pickle inside a checkpoint references a global that a state dict never needs."""
 
 
+def _fmt_bytes(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _kind(x) -> str:
+    """A short, safe description of an untrusted object (never its repr)."""
+    names = {
+        _PendingArray: "numpy array",
+        _PendingDtype: "numpy dtype",
+        _LazyTensor: "torch tensor",
+        _Storage: "torch storage",
+        _StorageType: "torch storage class",
+        _TorchDType: "torch dtype",
+        _TensorType: "torch tensor class",
+        _Namespace: "argparse.Namespace",
+    }
+    return names.get(type(x), type(x).__name__)
+
+
+def _name(x, n: int = 80) -> str:
+    """A name from the file (a dict key, a record name) for a one-line message."""
+    return _short(repr(x), n) if type(x) in (str, bytes, int, float, bool) else _kind(x)
+
+
+class _Budget:
+    """Bytes the reader may still decompress or allocate for one file (see MEMORY_FACTOR)."""
+
+    def __init__(self, file_size: int):
+        self.file_size = file_size
+        self.left = MEMORY_FACTOR * file_size + MEMORY_SLACK
+
+    def take(self, nbytes: int, what) -> None:
+        """Charge `nbytes`; `what` (a str, or a function giving one) names it in the error."""
+        if nbytes > self.left:
+            what = what() if callable(what) else what
+            raise _Bad(
+                f"{what} needs {_fmt_bytes(nbytes)}, more than a {self.file_size}-byte file can "
+                f"hold (the reader decompresses and builds at most {MEMORY_FACTOR}x the file size "
+                f"+ {MEMORY_SLACK >> 20} MiB)"
+            )
+        self.left -= nbytes
+
+
 # =============================================================================================
-# restricted unpickling
+# dtypes
 # =============================================================================================
-# torch storage classes -> numpy dtype ("bfloat16" is kept as raw uint16 and widened later)
+# torch storage classes -> dtype name ("bfloat16" is kept as raw uint16 and widened to float32)
 _STORAGE_DTYPES = {
     "FloatStorage": "float32",
     "DoubleStorage": "float64",
@@ -57,7 +157,7 @@ _STORAGE_DTYPES = {
     "ComplexDoubleStorage": "complex128",
     "UntypedStorage": "uint8",
 }
-# torch dtype objects (pickled by _rebuild_tensor_v3) -> numpy dtype
+# torch dtype objects (pickled by _rebuild_tensor_v3) -> dtype name
 _TORCH_DTYPES = {
     "float32": "float32",
     "float": "float32",
@@ -81,403 +181,597 @@ _TORCH_DTYPES = {
     "uint32": "uint32",
     "uint64": "uint64",
 }
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_LEGACY_PROTOCOL = 1001
 
 
-def _no_build(self, *args):
-    raise UnsafeCheckpointError(f"refusing to set state on {type(self).__name__} while unpickling")
+def _src_dtype(name: str, byteorder: str = "little") -> np.dtype:
+    """The numpy dtype of the raw elements as stored (bfloat16 as uint16, bool as uint8)."""
+    dt = np.dtype({"bfloat16": "uint16", "bool": "uint8"}.get(name, name))
+    if dt.itemsize > 1:
+        dt = dt.newbyteorder("<" if byteorder == "little" else ">")
+    return dt
 
 
+def _out_dtype(name: str) -> np.dtype:
+    """The native numpy dtype of the array returned (bfloat16 widened exactly to float32)."""
+    return np.dtype("float32" if name == "bfloat16" else name)
+
+
+def _convert_elements(src: np.ndarray, name: str, out: np.ndarray) -> np.ndarray:
+    """Copy raw elements `src` (any strides, file byte order) into the preallocated native
+    array `out` (its byte size was charged to the budget), converting bfloat16 / bool."""
+    if name == "bfloat16":  # bf16 is the top half of a float32
+        wide = out.view(np.uint32)
+        wide[...] = src
+        wide <<= 16
+    elif name == "bool":  # any non-zero byte is True (numpy bools must be 0 or 1)
+        np.not_equal(src, 0, out=out)
+    else:
+        out[...] = src  # byte-swaps when the file's order is not native
+    return out
+
+
+# =============================================================================================
+# stand-ins for torch objects
+# =============================================================================================
 class _StorageType:
-    """Marker for a torch storage class / dtype (a fresh one per lookup)."""
+    """Marker for a torch storage class (FloatStorage...); immutable, never built on."""
 
     __slots__ = ("dtype",)
-    __setstate__ = _no_build
 
     def __init__(self, dtype: str):
         self.dtype = dtype
 
 
 class _TorchDType(_StorageType):
+    """Marker for a torch dtype (torch.float32...)."""
+
     __slots__ = ()
 
 
+class _TensorType:
+    """Marker for torch.Tensor / torch.nn.Parameter (only as _rebuild_from_type_v2's type)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 class _Storage:
-    """One torch storage: raw 1-D numpy data (filled when read), its element dtype."""
+    """One torch storage: its key, element dtype name, numel, byte order, raw bytes (once read)."""
 
-    __slots__ = ("key", "dtype", "numel", "data", "byteorder")
+    __slots__ = ("key", "dtype", "numel", "byteorder", "data")
 
-    def __init__(self, key, dtype: str, numel: int, byteorder: str = "little"):
-        self.key, self.dtype, self.numel, self.data = key, dtype, numel, None
-        self.byteorder = byteorder
+    def __init__(self, key: str, dtype: str, numel: int, byteorder: str, data=None):
+        self.key, self.dtype, self.numel = key, dtype, numel
+        self.byteorder, self.data = byteorder, data
 
 
 class _LazyTensor:
-    """A tensor whose storage may not be read yet (legacy format): materialised at the end."""
+    """A checked tensor view of a storage whose data may not be read yet (legacy format)."""
 
     __slots__ = ("storage", "offset", "size", "stride", "dtype")
 
-    def __init__(self, storage, offset, size, stride, dtype=None):
-        if not isinstance(storage, _Storage):
-            raise ConversionError(
-                f"corrupt checkpoint: tensor built on {type(storage).__name__}, not on a storage"
-            )
+    def __init__(self, storage, offset, size, stride, dtype):
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
         self.dtype = dtype
 
 
-class _FrozenClass(type):
-    def __setattr__(cls, name, value):
-        raise UnsafeCheckpointError("refusing to modify a class while unpickling")
+class _Namespace:
+    """argparse.Namespace in a training checkpoint; becomes a types.SimpleNamespace."""
+
+    __slots__ = ("state",)
+
+    def __init__(self):
+        self.state = None
 
 
-class _Opaque(metaclass=_FrozenClass):
-    """Harmless stand-in for classes some training checkpoints pickle alongside the weights
-    (argparse.Namespace, torch.Tensor / Parameter type markers): keeps whatever state it is
-    given and never runs foreign code."""
-
-    def __init__(self, *args, **kwargs):
-        self.args = args
-
-    def __setstate__(self, state):
-        self.state = state
-
-
-def _rebuild_tensor(storage, storage_offset, size, stride):
-    return _LazyTensor(storage, storage_offset, size, stride)
-
-
-def _rebuild_tensor_v2(
-    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
-):
-    return _LazyTensor(storage, storage_offset, size, stride)
-
-
-def _rebuild_tensor_v3(
-    storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype, metadata=None
-):
-    if not isinstance(dtype, _StorageType):
-        raise ConversionError("corrupt checkpoint: _rebuild_tensor_v3 without a dtype")
-    return _LazyTensor(storage, storage_offset, size, stride, dtype=dtype.dtype)
-
-
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *state):
-    return data
-
-
-def _rebuild_from_type_v2(func, new_type, args, state):
-    if not (
-        isinstance(func, _SafeCall)
-        and func.fn in (_rebuild_tensor, _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)
-    ):
-        raise UnsafeCheckpointError("refusing _rebuild_from_type_v2 with a foreign function")
-    return func(*args)
-
-
-def _codecs_encode(obj, encoding="utf-8"):
-    # protocol-2 pickles store bytes as _codecs.encode(str, "latin1")
-    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafeCheckpointError("refusing _codecs.encode other than str -> latin1 bytes")
-    return obj.encode("latin1")
-
-
-def _np_reconstruct(subtype, shape, dtype):
-    if subtype is not np.ndarray:
-        raise UnsafeCheckpointError("refusing numpy _reconstruct of a non-ndarray type")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
-
-
-def _np_scalar(dtype, data=None):
-    if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise UnsafeCheckpointError("refusing a numpy object scalar")
-    return np.frombuffer(data, dtype=dtype, count=1)[0] if data is not None else dtype.type()
-
-
-def _np_dtype(*args):
-    dt = np.dtype(*args)
-    return dt
-
-
-class _SafeCall:
-    """An allowed function, wrapped so that a pickle cannot modify it (BUILD on a plain function
-    could rewrite its defaults for later loads)."""
-
-    __slots__ = ("fn",)
-    __setstate__ = _no_build
-
-    def __init__(self, fn):
-        object.__setattr__(self, "fn", fn)
-
-    def __setattr__(self, name, value):
-        _no_build(self)
-
-    def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
-
-
-_SAFE_GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "slice"): slice,
-    ("builtins", "complex"): complex,
-    ("_codecs", "encode"): _codecs_encode,
-    ("argparse", "Namespace"): _Opaque,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
-    ("torch._tensor", "Tensor"): _Opaque,
-    ("torch", "Tensor"): _Opaque,
-    ("torch.nn.parameter", "Parameter"): _Opaque,
+_STORAGE_MARKERS = {name: _StorageType(dt) for name, dt in _STORAGE_DTYPES.items()}
+_DTYPE_MARKERS = {name: _TorchDType(dt) for name, dt in _TORCH_DTYPES.items()}
+_TENSOR_TYPES = {
+    "torch.Tensor": _TensorType("torch.Tensor"),
+    "torch._tensor.Tensor": _TensorType("torch.Tensor"),
+    "torch.nn.parameter.Parameter": _TensorType("torch.nn.Parameter"),
 }
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _SAFE_GLOBALS[(_mod, "_reconstruct")] = _np_reconstruct
-    _SAFE_GLOBALS[(_mod, "scalar")] = _np_scalar
-_SAFE_GLOBALS[("numpy", "ndarray")] = np.ndarray
-_SAFE_GLOBALS[("numpy", "dtype")] = _np_dtype
-for _name, _dt in _STORAGE_DTYPES.items():
-    _SAFE_GLOBALS[("torch", _name)] = _StorageType(_dt)
-for _name, _dt in _TORCH_DTYPES.items():
-    _SAFE_GLOBALS[("torch", _name)] = _TorchDType(_dt)
-_SAFE_GLOBALS[("torch.storage", "UntypedStorage")] = _StorageType("uint8")
-_SAFE_GLOBALS = {
-    k: (_SafeCall(v) if type(v).__name__ == "function" else v) for k, v in _SAFE_GLOBALS.items()
-}
+_STORAGE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only `_SAFE_GLOBALS`; torch storages come through `persistent_load`."""
+def _dims(shape) -> str:
+    return _short(str(list(shape)), 80)
 
-    def __init__(self, file, storage_loader=None):
-        super().__init__(file)
+
+def _check_int(v, what: str) -> int:
+    if type(v) is not int or not 0 <= v < 2**63:
+        if type(v) in (bool, int) and abs(int(v)).bit_length() < 64:
+            shown = repr(v)
+        else:
+            shown = f"an int of {v.bit_length()} bits" if type(v) is int else f"a {_kind(v)}"
+        raise _Bad(f"{what} must be a non-negative int below 2**63, got {shown}")
+    return v
+
+
+def _make_tensor(storage, offset, size, stride, dtype=None) -> _LazyTensor:
+    """Check a view's geometry against its storage, before anything is read or allocated."""
+    if type(storage) is not _Storage:
+        raise _Bad(f"a tensor is built on a {_kind(storage)}, not on a storage")
+    offset = _check_int(offset, "a tensor's storage offset")
+    size = _check_shape(size, "a tensor's size")
+    stride = _check_shape(stride, "a tensor's stride")
+    if len(size) != len(stride):
+        raise _Bad(f"a tensor has size {_dims(size)} but stride {_dims(stride)}")
+    dtype = dtype or storage.dtype
+    src = _src_dtype(dtype)
+    nbytes = storage.numel * _src_dtype(storage.dtype).itemsize
+    if nbytes % src.itemsize:
+        raise _Bad(f"storage {storage.key!r} is not a whole number of {dtype} elements")
+    elements = nbytes // src.itemsize
+    if _nelements([d for d in size if d]) * _out_dtype(dtype).itemsize >= 2**63:
+        raise _Bad(f"tensor size {_dims(size)} is too large")
+    if _nelements(size):
+        last = offset + sum((s - 1) * k for s, k in zip(size, stride))
+        if last >= elements:
+            raise _Bad(
+                f"a tensor of size {_dims(size)}, stride {_dims(stride)} and offset {offset} reads "
+                f"element {last} of storage {storage.key!r}, which has {elements}"
+            )
+    return _LazyTensor(storage, offset, size, stride, dtype)
+
+
+def _materialize(t: _LazyTensor, budget: _Budget, where) -> np.ndarray:
+    """The tensor as a new native array; `where()` names it in errors."""
+    st = t.storage
+    if st.data is None:
+        raise _Bad(f"storage {st.key!r} (used by {where()}) has no data")
+    out_dt = _out_dtype(t.dtype)
+    numel = _nelements(t.size)
+    budget.take(numel * out_dt.itemsize, lambda: f"{where()} (size {_dims(t.size)}, {t.dtype})")
+    out = np.empty(t.size, dtype=out_dt)
+    if numel:
+        if len(st.data) != st.numel * _src_dtype(st.dtype).itemsize:  # the readers ensure it
+            raise _Bad(f"storage {st.key!r} holds {len(st.data)} bytes, not its declared size")
+        src_dt = _src_dtype(t.dtype, st.byteorder)
+        data = np.frombuffer(st.data, dtype=src_dt)  # _make_tensor checked the bounds
+        strides = [k * src_dt.itemsize if s > 1 else 0 for s, k in zip(t.size, t.stride)]
+        view = np.lib.stride_tricks.as_strided(
+            data[t.offset :], shape=t.size, strides=strides, writeable=False
+        )
+        _convert_elements(view, t.dtype, out)
+    return out
+
+
+# =============================================================================================
+# the unpickler
+# =============================================================================================
+def _ops_for(nbytes: int) -> int:
+    return _OPS_BASE + int(nbytes * _OPS_PER_BYTE)
+
+
+class _TorchUnpickler(_ArrayUnpickler):
+    """weights' restricted unpickler plus torch's tensor globals; storages come through
+    `persistent_load` (the format's storage loader), tensors are checked `_LazyTensor`s."""
+
+    dispatch = dict(_ArrayUnpickler.dispatch)
+
+    def __init__(self, reader, max_ops: int, storage_loader=None):
+        super().__init__(reader, max_ops)
         self._storage_loader = storage_loader
+        allowed = self._allowed
+        for module in ("torch", "torch.storage"):
+            for name, marker in _STORAGE_MARKERS.items():
+                if module == "torch" or name == "UntypedStorage":
+                    allowed[f"{module}.{name}"] = marker
+        for name, marker in _DTYPE_MARKERS.items():
+            allowed[f"torch.{name}"] = marker
+        allowed.update(_TENSOR_TYPES)
+        self._rebuilders = {
+            "torch._utils._rebuild_tensor": self._rebuild_tensor,
+            "torch._utils._rebuild_tensor_v2": self._rebuild_tensor_v2,
+            "torch._utils._rebuild_tensor_v3": self._rebuild_tensor_v3,
+            "torch._utils._rebuild_parameter": self._rebuild_parameter,
+            "torch._utils._rebuild_parameter_with_state": self._rebuild_parameter,
+        }
+        allowed.update(self._rebuilders)
+        allowed["torch._tensor._rebuild_from_type_v2"] = self._rebuild_from_type_v2
+        allowed["torch._utils._rebuild_from_type_v2"] = self._rebuild_from_type_v2
+        allowed["argparse.Namespace"] = self._namespace
+        for module in ("builtins", "__builtin__"):
+            allowed[f"{module}.set"] = self._set
+            allowed[f"{module}.frozenset"] = self._frozenset
+            allowed[f"{module}.complex"] = self._complex
+
+    def _global_name(self, x) -> str:
+        """The name of an allowed global's stand-in, else a description of `x`."""
+        for name, stand_in in self._allowed.items():
+            if x is stand_in:
+                return name
+        return f"a {_kind(x)}"
 
     def find_class(self, module, name):
-        obj = _SAFE_GLOBALS.get((module, name))
-        if obj is None:
-            raise UnsafeCheckpointError(
-                f"refusing to unpickle global '{module}.{name}': a weights file needs only "
-                f"tensors, numbers, strings and dicts (this file may run code when opened "
-                f"with torch.load / pickle; if you trust it, re-save it as a plain state dict "
-                f"with torch.save(model.state_dict(), path))"
+        full = f"{module}.{name}"
+        if full not in self._allowed and module.startswith("torch") and "_rebuild" in name:
+            raise _Bad(
+                f"{_short(full, 100)}: this kind of tensor (quantized, sparse, nested, on a "
+                f"device or meta) is not supported; save dense CPU tensors"
             )
-        if isinstance(obj, _StorageType):
-            return type(obj)(obj.dtype)  # a fresh marker: nothing shared between loads
-        return obj
-
-    def load(self):
-        try:
-            return super().load()
-        except (UnsafeCheckpointError, ConversionError, MemoryError):
-            raise
-        except Exception as e:  # truncated / corrupt / malformed pickles
-            raise ConversionError(
-                f"corrupt or unsupported checkpoint pickle ({type(e).__name__}: {e})"
-            ) from e
+        return super().find_class(module, name)
 
     def persistent_load(self, pid):
         if self._storage_loader is None:
-            raise UnsafeCheckpointError(f"unexpected persistent id {pid!r} in a plain pickle")
+            raise _Bad(f"a persistent id (a {_kind(pid)}) in a plain pickle")
         return self._storage_loader(pid)
 
+    # ---- torch's rebuild functions ----------------------------------------------------------
+    def _rebuild_tensor(self, *args):
+        if len(args) != 4:
+            raise _Bad("_rebuild_tensor takes (storage, offset, size, stride)")
+        return _make_tensor(*args)
 
-def _check_storage_pid(pid) -> tuple:
-    if not (
-        isinstance(pid, tuple)
-        and len(pid) >= 5
-        and pid[0] == "storage"
-        and isinstance(pid[1], _StorageType)
-        and isinstance(pid[4], int)
-    ):
-        raise ConversionError(f"corrupt checkpoint: unexpected persistent id {pid!r}")
-    return pid
+    def _rebuild_tensor_v2(self, *args):
+        # (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
+        if not 6 <= len(args) <= 7:
+            raise _Bad("_rebuild_tensor_v2 takes 6 or 7 arguments")
+        return _make_tensor(*args[:4])
 
+    def _rebuild_tensor_v3(self, *args):
+        # (storage, offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
+        if not 7 <= len(args) <= 8 or type(args[6]) is not _TorchDType:
+            raise _Bad("_rebuild_tensor_v3 takes 7 or 8 arguments, the 7th a torch dtype")
+        return _make_tensor(*args[:4], dtype=args[6].dtype)
 
-def _materialize(t: _LazyTensor) -> np.ndarray:
-    st = t.storage
-    if st.data is None:
-        raise ConversionError(f"corrupt checkpoint: storage {st.key!r} has no data")
-    data = st.data
-    dtype = t.dtype or st.dtype
-    if dtype != st.dtype:  # typed view of an untyped (byte) storage
-        dt = _storage_numpy_dtype(dtype, st.byteorder)
-        if data.nbytes % dt.itemsize:
-            raise ConversionError(
-                f"corrupt checkpoint: storage {st.key!r} is not a whole number of {dtype} elements"
+    def _rebuild_parameter(self, *args):
+        # (data, requires_grad, backward_hooks[, state])
+        if not 3 <= len(args) <= 4 or type(args[0]) is not _LazyTensor:
+            raise _Bad("_rebuild_parameter takes a tensor, requires_grad, hooks (and state)")
+        return args[0]
+
+    def _rebuild_from_type_v2(self, *args):
+        if len(args) != 4:
+            raise _Bad("_rebuild_from_type_v2 takes (func, type, args, state)")
+        func, new_type, fargs, _state = args
+        if not any(func is f for f in self._rebuilders.values()):
+            raise _Bad(
+                f"_rebuild_from_type_v2 with {self._global_name(func)} instead of a tensor "
+                f"rebuild function"
             )
-        data = data.view(np.uint8).view(dt)
-    size, stride, offset = tuple(t.size), tuple(t.stride), t.offset
-    ints = size + stride + (offset,)
-    if not all(isinstance(v, int) and v >= 0 for v in ints) or len(size) != len(stride):
-        raise ConversionError(
-            f"corrupt checkpoint: bad tensor geometry size={size} stride={stride} offset={offset}"
-        )
-    n = math.prod(size)
-    if n == 0:
-        arr = np.zeros(size, dtype=data.dtype)
-    else:
-        last = offset + sum((s - 1) * k for s, k in zip(size, stride))
-        if last >= data.shape[0]:
-            raise ConversionError(
-                f"corrupt checkpoint: tensor of size {size} reads past the "
-                f"end of storage {st.key!r} ({data.shape[0]} elements)"
+        if type(new_type) is not _TensorType or type(fargs) is not tuple:
+            raise _Bad("_rebuild_from_type_v2 takes a tensor type and an argument tuple")
+        return func(*fargs)
+
+    # ---- other globals ----------------------------------------------------------------------
+    def _namespace(self, *args, **kwargs):
+        if args or kwargs:
+            raise _Bad("argparse.Namespace is only rebuilt empty, then given its state")
+        return _Namespace()
+
+    def _members(self, args, what):
+        if not args:
+            return ()
+        if len(args) != 1 or type(args[0]) not in (list, tuple):
+            raise _Bad(f"{what}() is only allowed on a list or tuple")
+        for item in args[0]:
+            _check_key(item)
+        return args[0]
+
+    def _set(self, *args):
+        return set(self._members(args, "set"))
+
+    def _frozenset(self, *args):
+        return frozenset(self._members(args, "frozenset"))
+
+    def _complex(self, *args):
+        if not 1 <= len(args) <= 2 or any(type(a) not in (int, float) for a in args):
+            raise _Bad("complex() is only allowed on one or two numbers")
+        if any(type(a) is int and a.bit_length() > 64 for a in args):
+            raise _Bad("complex() argument out of range")
+        return complex(*args)
+
+    # ---- opcodes ----------------------------------------------------------------------------
+    def _load_build(self):
+        if len(self.stack) < 2:
+            raise _Bad("BUILD without an object")
+        inst = self.stack[-2]
+        if type(inst) in (_PendingArray, _PendingDtype):
+            return _ArrayUnpickler._load_build(self)
+        state = self.stack.pop()
+        if type(inst) is _Namespace:
+            if inst.state is not None or type(state) is not dict:
+                raise _Bad("argparse.Namespace state must be one dict")
+            for key in state:
+                if type(key) is not str:
+                    raise _Bad("argparse.Namespace attribute names must be strings")
+            inst.state = state
+        elif type(inst) is collections.OrderedDict:
+            # a state_dict's `_metadata` (module versions): dropped, as it is never needed
+            if type(state) is not dict:
+                raise _Bad("OrderedDict state must be a dict")
+        else:
+            raise _Bad(
+                f"BUILD (object state) on a {_kind(inst)}: only numpy arrays and dtypes, "
+                f"OrderedDicts and argparse.Namespace take state in a checkpoint"
             )
-        view = np.lib.stride_tricks.as_strided(
-            data[offset:], shape=size, strides=[k * data.itemsize for k in stride], writeable=False
+
+    def _load_newobj(self):
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if cls is not self._allowed["argparse.Namespace"] or type(args) is not tuple or args:
+            raise _Bad(
+                f"NEWOBJ (object creation) of {self._global_name(cls)}: only an empty "
+                f"argparse.Namespace is created that way in a checkpoint"
+            )
+        self.append(_Namespace())
+
+    dispatch[pickle.BUILD[0]] = _counted(_load_build)
+    dispatch[pickle.NEWOBJ[0]] = _counted(_load_newobj)
+
+
+def _check_pid(pid, length: int):
+    """('storage', storage class, key, location, numel[, view]) -> (marker, key, numel)."""
+    if type(pid) is not tuple or len(pid) != length or pid[0] != "storage":
+        shown = f"a tuple of {len(pid)}" if type(pid) is tuple else f"a {_kind(pid)}"
+        raise _Bad(
+            f"unexpected persistent id ({shown}; torch writes a {length}-tuple "
+            f"('storage', storage class, key, location, numel{', view' if length == 6 else ''}))"
         )
-        arr = np.array(view, order="C")
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    if dtype == "bfloat16":  # widen exactly: bf16 is the top half of a float32
-        arr = (arr.astype(np.uint32) << 16).view(np.float32)
-    return arr
+    stype, key, location, numel = pid[1:5]
+    if type(stype) is not _StorageType:
+        raise _Bad(f"a storage of a {_kind(stype)} instead of a torch storage class")
+    if type(key) is not str or not _STORAGE_KEY.match(key):
+        raise _Bad(f"storage key {_name(key, 40)} is not a short name")
+    if type(location) is not str:
+        raise _Bad(f"storage {key!r} has a location that is not a string")
+    _check_int(numel, f"storage {key!r} element count")
+    return stype, key, numel
 
 
-def _resolve(obj, depth=0):
-    """Replace every _LazyTensor in a dict/list/tuple tree by its numpy array."""
-    if depth > 100:
-        raise ConversionError("checkpoint nests containers more than 100 deep")
-    if isinstance(obj, _LazyTensor):
-        return _materialize(obj)
-    if isinstance(obj, dict):
-        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
-        for k, v in obj.items():
-            out[k] = _resolve(v, depth + 1)
+def _storage_nbytes(stype: _StorageType, numel: int) -> int:
+    return numel * _src_dtype(stype.dtype).itemsize
+
+
+# =============================================================================================
+# after unpickling: turn the tree into plain Python + numpy
+# =============================================================================================
+_LEAVES = frozenset([str, bytes, int, float, bool, complex, type(None), set, frozenset])
+
+
+class _Resolver:
+    """Replaces stand-ins by the real objects: tensors are materialised (charged to the budget),
+    containers rebuilt; nesting deeper than MAX_DEPTH and self references are refused, and a
+    shared sub-tree is converted once (a memoised DAG would otherwise cost exponential time)."""
+
+    def __init__(self, budget: _Budget):
+        self.budget = budget
+        self.done = {}  # id -> (object, result): keeps both alive
+        self.active = set()
+        self.path = []
+
+    def where(self) -> str:
+        if not self.path:
+            return "the top-level tensor"
+        return "tensor " + _name("/".join(str(k) for k in self.path), 100)
+
+    def resolve(self, obj):
+        t = type(obj)
+        if t in _LEAVES or isinstance(obj, np.generic):
+            return obj
+        key = id(obj)
+        if key in self.done:
+            return self.done[key][1]
+        if t is _LazyTensor:
+            out = _materialize(obj, self.budget, self.where)
+        elif t is _PendingArray:
+            if obj.array is None:
+                raise _Bad("a numpy array never received its data (incomplete pickle)")
+            out = obj.array
+        elif t is _PendingDtype:
+            if obj.dtype is None:
+                raise _Bad("a numpy dtype never received its state (incomplete pickle)")
+            out = obj.dtype
+        elif t in (dict, collections.OrderedDict, list, tuple, _Namespace):
+            if key in self.active:
+                raise _Bad("the file holds a self-referencing structure")
+            if len(self.active) >= MAX_DEPTH:
+                raise _Bad(f"containers nested more than {MAX_DEPTH} deep")
+            self.active.add(key)
+            out = self._container(obj, t)
+            self.active.discard(key)
+        else:
+            raise _Bad(f"unexpected {_kind(obj)} in the checkpoint (not part of a state dict)")
+        self.done[key] = (obj, out)
         return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, depth + 1) for v in obj)
-    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
-        raise UnsafeCheckpointError("refusing a numpy object array")
-    return obj
+
+    def _container(self, obj, t):
+        if t is _Namespace:
+            if obj.state is None:
+                return types.SimpleNamespace()
+            return types.SimpleNamespace(**self._container(obj.state, dict))
+        if t in (dict, collections.OrderedDict):
+            out = t()
+            for k, v in obj.items():
+                self.path.append(k)
+                out[k] = self.resolve(v)
+                self.path.pop()
+            return out
+        items = []
+        for i, v in enumerate(obj):
+            self.path.append(i)
+            items.append(self.resolve(v))
+            self.path.pop()
+        return items if t is list else tuple(items)
 
 
-def _storage_numpy_dtype(dtype: str, byteorder: str) -> np.dtype:
-    dt = np.dtype("uint16") if dtype == "bfloat16" else np.dtype(dtype)
-    if dt.itemsize > 1:
-        dt = dt.newbyteorder("<" if byteorder == "little" else ">")
-    return dt
+# =============================================================================================
+# torch zip format
+# =============================================================================================
+def _read_record(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, limit=None):
+    """The bytes of one zip entry: its declared size checked (against `limit` and the budget)
+    before anything is read, the read bounded, and the actual size checked against the
+    declared one (a stream longer than declared is refused, not cut)."""
+    name = _name(info.filename)
+    if limit is not None and info.file_size > limit:
+        raise _Bad(f"zip record {name} declares {info.file_size} bytes, at most {limit} expected")
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise _Bad(
+            f"zip record {name} is stored with {info.compress_size} bytes but declares "
+            f"{info.file_size}"
+        )
+    budget.take(info.file_size, f"zip record {name}")
+    probe = copy.copy(info)
+    probe.file_size = info.file_size + 1  # lets one byte more through, to see it
+    try:
+        with zf.open(probe) as f:
+            data = f.read(info.file_size + 1)
+    except zipfile.BadZipFile as e:  # a stream longer than declared fails the CRC here
+        raise _Bad(
+            f"zip record {name} fails its check ({_detail(e)}): corrupt, or longer than the "
+            f"{info.file_size} bytes its header declares"
+        ) from None
+    if len(data) != info.file_size:
+        raise _Bad(
+            f"zip record {name} holds {'more than' if len(data) > info.file_size else len(data)} "
+            f"bytes, not the {info.file_size} its header declares"
+        )
+    return data
 
 
-def _read_torch_zip(path: str):
+def _read_torch_zip(path: str, size: int):
+    budget = _Budget(size)
     with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        pkls = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
+        infos = zf.infolist()
+        by_name = {}
+        for info in infos:
+            if info.filename in by_name:
+                raise _Bad(f"the zip archive holds {_name(info.filename)} twice")
+            by_name[info.filename] = info
+        pkls = [n for n in by_name if n == "data.pkl" or n.endswith("/data.pkl")]
         if not pkls:
             hint = (
                 " (this is a TorchScript archive: load it with torch.jit.load and save "
                 "model.state_dict() with torch.save)"
-                if any(n.endswith("constants.pkl") for n in names)
+                if any(n.endswith("constants.pkl") for n in by_name)
                 else ""
             )
-            raise ConversionError(
-                f"{path}: a zip file without data.pkl, not a torch checkpoint{hint}"
-            )
+            raise _Bad(f"a zip file without data.pkl, not a torch checkpoint{hint}")
         pkl = min(pkls, key=len)
         prefix = pkl[: -len("data.pkl")]
         byteorder = "little"
-        if prefix + "byteorder" in names:
-            byteorder = zf.read(prefix + "byteorder").decode("ascii").strip()
+        if prefix + "byteorder" in by_name:
+            raw = _read_record(zf, by_name[prefix + "byteorder"], budget, limit=16)
+            byteorder = raw.decode("latin-1").strip()
             if byteorder not in ("little", "big"):
-                raise ConversionError(f"{path}: unknown byteorder {byteorder!r}")
+                raise _Bad(f"the byteorder record holds {_name(raw, 40)}, not little or big")
         storages: dict = {}
 
         def load_storage(pid):
-            _, stype, key, _location, numel = _check_storage_pid(pid)[:5]
-            key = str(key)
-            if key not in storages:
-                rec = f"{prefix}data/{key}"
-                if rec not in names:
-                    raise ConversionError(f"{path}: missing tensor data record {rec!r}")
-                st = _Storage(key, stype.dtype, numel, byteorder)
-                st.data = np.frombuffer(
-                    zf.read(rec), dtype=_storage_numpy_dtype(stype.dtype, byteorder)
+            stype, key, numel = _check_pid(pid, 5)
+            st = storages.get(key)
+            if st is not None:
+                if (st.dtype, st.numel) != (stype.dtype, numel):
+                    raise _Bad(f"storage {key!r} is declared twice, with different types or sizes")
+                return st
+            rec = f"{prefix}data/{key}"
+            info = by_name.get(rec)
+            if info is None:
+                raise _Bad(f"missing tensor data record {rec!r}")
+            want = _storage_nbytes(stype, numel)
+            if info.file_size != want:
+                raise _Bad(
+                    f"record {rec!r} declares {info.file_size} bytes but its storage holds "
+                    f"{numel} {stype.dtype} elements ({want} bytes)"
                 )
-                storages[key] = st
-            return storages[key]
+            st = _Storage(key, stype.dtype, numel, byteorder, _read_record(zf, info, budget))
+            storages[key] = st
+            return st
 
-        with zf.open(pkl) as f:
-            obj = _RestrictedUnpickler(f, load_storage).load()
-    return _resolve(obj)
+        info = by_name[pkl]
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise _Bad(f"zip record {pkl!r} is stored with a size that differs from its header")
+        budget.take(info.file_size, f"zip record {pkl!r}")
+        with zf.open(info) as f:
+            unpickler = _TorchUnpickler(
+                _BoundedReader(f, info.file_size), _ops_for(info.file_size), load_storage
+            )
+            obj = unpickler.load()
+    return _Resolver(budget).resolve(obj)
 
 
-def _read_torch_legacy(f, path: str):
+# =============================================================================================
+# plain pickles and torch's legacy format
+# =============================================================================================
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+
+def _read_pickles(path: str, size: int):
+    """A plain pickle (`.pdparams`), or torch's legacy format (which starts with a magic
+    number pickle)."""
+    budget = _Budget(size)
+    with open(path, "rb") as f:
+        reader = _BoundedReader(f, size)
+        first = _TorchUnpickler(reader, _ops_for(size)).load()
+        if type(first) is int and first == _LEGACY_MAGIC:
+            obj = _read_legacy(reader, size, budget)
+        else:
+            obj = first
+    return _Resolver(budget).resolve(obj)
+
+
+def _read_legacy(reader: _BoundedReader, size: int, budget: _Budget):
     """torch's pre-1.6 format: magic, protocol, sys_info, the object pickle (storages as
-    persistent ids), the list of storage keys, then each storage's raw data."""
-    protocol = _RestrictedUnpickler(f).load()
-    if protocol != _LEGACY_PROTOCOL:
-        raise ConversionError(f"{path}: unsupported legacy torch protocol {protocol!r}")
-    sys_info = _RestrictedUnpickler(f).load()
-    little = bool(sys_info.get("little_endian", True)) if isinstance(sys_info, dict) else True
+    persistent ids), the list of storage keys, then each storage as (numel, raw data)."""
+    protocol = _TorchUnpickler(reader, _ops_for(size)).load()
+    if type(protocol) is not int or protocol != _LEGACY_PROTOCOL:
+        raise _Bad(f"unsupported legacy torch protocol {_name(protocol, 40)}")
+    sys_info = _TorchUnpickler(reader, _ops_for(size)).load()
+    if type(sys_info) is not dict:
+        raise _Bad("corrupt legacy checkpoint (sys_info is not a dict)")
+    little = sys_info.get("little_endian", True)
+    if type(little) is not bool:
+        raise _Bad("corrupt legacy checkpoint (little_endian is not a bool)")
+    order = "little" if little else "big"
     storages: dict = {}
 
     def load_storage(pid):
-        if isinstance(pid, tuple) and pid and pid[0] == "module":
-            raise ConversionError(
-                f"{path}: contains a whole pickled nn.Module; save its state_dict() instead"
-            )
-        _, stype, key, _location, numel = _check_storage_pid(pid)[:5]
-        if len(pid) > 5 and pid[5] is not None:
-            raise ConversionError(
-                f"{path}: legacy storage views are not supported; re-save "
-                f"the file with a current torch"
-            )
-        key = str(key)
-        if key not in storages:
-            storages[key] = _Storage(key, stype.dtype, numel, "little" if little else "big")
-        return storages[key]
-
-    obj = _RestrictedUnpickler(f, load_storage).load()
-    keys = _RestrictedUnpickler(f).load()
-    if not isinstance(keys, list):
-        raise ConversionError(f"{path}: corrupt legacy checkpoint (no storage key list)")
-    for key in keys:
-        st = storages.get(str(key))
+        if type(pid) is tuple and pid and pid[0] == "module":
+            raise _Bad("contains a whole pickled nn.Module; save its state_dict() instead")
+        if type(pid) is tuple and len(pid) == 6 and pid[5] is not None:
+            raise _Bad("legacy storage views are not supported; re-save it with a current torch")
+        stype, key, numel = _check_pid(pid, 6)
+        st = storages.get(key)
         if st is None:
-            raise ConversionError(f"{path}: corrupt legacy checkpoint (unknown storage {key!r})")
-        head = f.read(8)
-        if len(head) != 8:
-            raise ConversionError(f"{path}: truncated legacy checkpoint")
-        numel = int.from_bytes(head, "little" if little else "big", signed=True)
-        dt = _storage_numpy_dtype(st.dtype, "little" if little else "big")
-        nbytes = numel * dt.itemsize
-        buf = f.read(nbytes)
-        if numel < 0 or len(buf) != nbytes:
-            raise ConversionError(f"{path}: truncated legacy checkpoint (storage {key!r})")
-        st.data = np.frombuffer(buf, dtype=dt)
-    return _resolve(obj)
+            st = storages[key] = _Storage(key, stype.dtype, numel, order)
+        elif (st.dtype, st.numel) != (stype.dtype, numel):
+            raise _Bad(f"storage {key!r} is declared twice, with different types or sizes")
+        return st
+
+    obj = _TorchUnpickler(reader, _ops_for(size), load_storage).load()
+    keys = _TorchUnpickler(reader, _ops_for(size)).load()
+    if type(keys) is not list:
+        raise _Bad("corrupt legacy checkpoint (no storage key list)")
+    for key in keys:
+        st = storages.get(key) if type(key) is str else None
+        if st is None:
+            raise _Bad(f"corrupt legacy checkpoint (unknown storage {_name(key, 40)})")
+        if st.data is not None:
+            raise _Bad(f"corrupt legacy checkpoint (storage {key!r} listed twice)")
+        numel = int.from_bytes(reader.read(8), order, signed=True)
+        if numel != st.numel:
+            raise _Bad(
+                f"legacy storage {key!r} holds {numel} elements but the pickle says {st.numel}"
+            )
+        nbytes = numel * _src_dtype(st.dtype).itemsize
+        budget.take(nbytes, f"legacy storage {key!r}")
+        if nbytes > reader._left:  # checked before reading (and allocating)
+            raise _Bad(
+                f"truncated: legacy storage {key!r} needs {nbytes} bytes, the file has "
+                f"{reader._left} left"
+            )
+        st.data = reader.read(nbytes)
+    return obj
 
 
-def read_pickle_file(path: str):
-    """A pickle-based file: torch's legacy format, or a plain pickle (`.pdparams`)."""
-    with open(path, "rb") as f:
-        first = _RestrictedUnpickler(f).load()
-        if isinstance(first, int) and first == _LEGACY_MAGIC:
-            return _read_torch_legacy(f, path)
-    return _resolve(first)
-
-
-def read_torch_checkpoint(path: str):
-    """What `torch.load(path, map_location="cpu")` returns, with numpy arrays for tensors
-    (bfloat16 is widened to float32), without importing torch and without running code."""
-    path = os.fspath(path)
-    if zipfile.is_zipfile(path):
-        return _read_torch_zip(path)
-    with open(path, "rb") as f:
-        head = f.read(512)
-    if head[:2] == b"\x1f\x8b" or (len(head) > 262 and head[257:262] == b"ustar"):
-        raise ConversionError(
-            f"{path}: torch's pre-0.4 tar format is not supported; load and "
-            f"re-save it with a current torch"
-        )
-    if not head.startswith(b"\x80"):
-        raise ConversionError(f"{path}: not a torch checkpoint (neither zip nor pickle)")
-    return read_pickle_file(path)
-
-
+# =============================================================================================
+# safetensors
+# =============================================================================================
 _ST_DTYPES = {
     "F64": "float64",
     "F32": "float32",
@@ -495,68 +789,244 @@ _ST_DTYPES = {
 }
 
 
-def read_safetensors(path: str) -> dict:
-    """A `.safetensors` file -> {name: numpy array} (own reader; bfloat16 widened to float32)."""
-    path = os.fspath(path)
-    size = os.path.getsize(path)
+def _json_pairs(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Bad(f"the safetensors header names {_name(k)} twice")
+        out[k] = v
+    return out
+
+
+def _json_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > 19:
+        raise _Bad(f"the safetensors header holds an integer of {digits} digits")
+    return int(text)
+
+
+def _json_refused(text: str):
+    raise _Bad(f"the safetensors header holds the number {_short(text, 30)} (only integers)")
+
+
+def _parse_st_header(raw: bytes) -> dict:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Bad(f"the safetensors header is not UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        header = json.loads(
+            text,
+            object_pairs_hook=_json_pairs,
+            parse_int=_json_int,
+            parse_float=_json_refused,
+            parse_constant=_json_refused,
+        )
+    except RecursionError:
+        raise _Bad("the safetensors header nests too deep (a header nests 3 levels)") from None
+    except json.JSONDecodeError as e:
+        raise _Bad(f"the safetensors header is not JSON ({e.msg} at character {e.pos})") from None
+    if type(header) is not dict:
+        raise _Bad(f"the safetensors header is a JSON {type(header).__name__}, not an object")
+    return header
+
+
+def _st_entries(header: dict, data_len: int) -> list:
+    """Checked (begin, end, name, dtype name, shape) of every tensor, sorted by offset."""
+    meta = header.pop("__metadata__", None)
+    if meta is not None and (
+        type(meta) is not dict or any(type(v) is not str for v in meta.values())
+    ):
+        raise _Bad("the safetensors __metadata__ must map strings to strings")
+    entries = []
+    for name, info in header.items():
+        what = f"tensor {_name(name)}"
+        if type(info) is not dict:
+            raise _Bad(f"{what}: its entry is a JSON {type(info).__name__}, not an object")
+        missing = [k for k in ("dtype", "shape", "data_offsets") if k not in info]
+        if missing:
+            raise _Bad(f"{what}: its entry has no {', '.join(missing)}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if type(dtype) is not str or dtype not in _ST_DTYPES:
+            raise _Bad(
+                f"{what}: unsupported dtype {_name(dtype, 30)} (supported: {', '.join(_ST_DTYPES)})"
+            )
+        if type(shape) is not list:
+            raise _Bad(f"{what}: its shape is a JSON {type(shape).__name__}, not a list")
+        shape = _check_shape(tuple(shape), f"{what}: shape")
+        if (
+            type(offsets) is not list
+            or len(offsets) != 2
+            or any(type(v) is not int for v in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_len
+        ):
+            shown = (
+                str(offsets)
+                if type(offsets) is list
+                and len(offsets) <= 2
+                and all(type(v) is int for v in offsets)
+                else f"a JSON {type(offsets).__name__}"
+            )
+            raise _Bad(
+                f"{what}: data_offsets {shown} are not [begin, end] within the "
+                f"{data_len}-byte data section"
+            )
+        begin, end = offsets
+        dt_name = _ST_DTYPES[dtype]
+        nbytes = _nelements(shape) * _src_dtype(dt_name).itemsize
+        if end - begin != nbytes:
+            raise _Bad(
+                f"{what}: shape {_dims(shape)} of {dtype} needs {nbytes} bytes, its data_offsets "
+                f"[{begin}, {end}] hold {end - begin}"
+            )
+        entries.append((begin, end, name, dt_name, shape))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    pos, prev = 0, None
+    for begin, end, name, _, _ in entries:
+        if begin < pos:
+            raise _Bad(
+                f"tensor {_name(name)} (bytes {begin}-{end}) overlaps tensor {_name(prev[2])} "
+                f"(bytes {prev[0]}-{prev[1]})"
+            )
+        if begin > pos:
+            raise _Bad(f"{begin - pos} unused bytes before tensor {_name(name)} (at {pos})")
+        pos, prev = end, (begin, end, name)
+    if pos != data_len:
+        raise _Bad(f"{data_len - pos} bytes after the last tensor are not part of any tensor")
+    return entries
+
+
+def _read_safetensors(path: str, size: int) -> dict:
+    budget = _Budget(size)
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) != 8:
-            raise ConversionError(f"{path}: not a safetensors file (too short)")
+            raise _Bad("not a safetensors file (shorter than 8 bytes)")
         n = int.from_bytes(head, "little")
-        if not 2 <= n <= min(size - 8, 100 << 20):
-            raise ConversionError(f"{path}: not a safetensors file (header length {n})")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConversionError(f"{path}: not a safetensors file ({e})") from None
-        buf = f.read()
-    if not isinstance(header, dict):
-        raise ConversionError(f"{path}: safetensors header is not a JSON object")
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise ConversionError(f"{path}: bad safetensors entry for {name!r}") from None
-        if dtype not in _ST_DTYPES:
-            raise ConversionError(f"{path}: tensor {name!r} has unsupported dtype {dtype}")
-        dt = _storage_numpy_dtype(_ST_DTYPES[dtype], "little")
-        if not (
-            isinstance(shape, list)
-            and all(isinstance(s, int) and s >= 0 for s in shape)
-            and isinstance(begin, int)
-            and isinstance(end, int)
-            and 0 <= begin <= end <= len(buf)
-            and end - begin == math.prod(shape) * dt.itemsize
-        ):
-            raise ConversionError(f"{path}: tensor {name!r} has bad offsets/shape")
-        count = math.prod(shape)
-        arr = np.frombuffer(buf, dtype=dt, count=count, offset=begin).reshape(shape)
-        arr = arr.astype(arr.dtype.newbyteorder("="))  # a native, writable copy
-        if _ST_DTYPES[dtype] == "bfloat16":
-            arr = (arr.astype(np.uint32) << 16).view(np.float32)
-        out[name] = arr
+        if not 2 <= n <= size - 8:
+            raise _Bad(f"not a safetensors file (header length {n}, file size {size})")
+        if n > SAFETENSORS_MAX_HEADER:
+            raise _Bad(f"the safetensors header of {n} bytes is over {SAFETENSORS_MAX_HEADER}")
+        raw = f.read(n)
+        if len(raw) != n:
+            raise _Bad("truncated: the file shrank while being read")
+        start = 8 + n
+        entries = _st_entries(_parse_st_header(raw), size - start)
+        out = {}
+        for begin, end, name, dt_name, shape in entries:
+            src_dt = _src_dtype(dt_name, "little")
+            out_dt = _out_dtype(dt_name)
+            count = _nelements(shape)
+            extra = 0 if (src_dt == out_dt and src_dt.isnative) else count * out_dt.itemsize
+            budget.take(end - begin + extra, f"tensor {_name(name)}")
+            src = np.empty(count, dtype=src_dt)
+            if count:
+                f.seek(start + begin)
+                if f.readinto(memoryview(src).cast("B")) != end - begin:
+                    raise _Bad("truncated: the file shrank while being read")
+            if extra:
+                src = _convert_elements(src, dt_name, np.empty(count, dtype=out_dt))
+            out[name] = src.reshape(shape)
     return out
+
+
+# =============================================================================================
+# entry points: every failure is a one-line ConversionError naming the file
+# =============================================================================================
+def _guarded(path: str, fn, *args):
+    try:
+        return fn(path, *args)
+    except _Unsafe as e:
+        raise UnsafeCheckpointError(
+            f"{path}: refusing to unpickle global '{_short(e.args[0], 200)}': a weights file "
+            f"needs only tensors, numbers, strings and dicts (this file may run code when opened "
+            f"with torch.load / pickle; if you trust it, re-save it as a plain state dict with "
+            f"torch.save(model.state_dict(), path))"
+        ) from None
+    except _Bad as e:
+        raise ConversionError(f"{path}: {e}") from None
+    except (ConversionError, FileNotFoundError, MemoryError):
+        raise
+    except (EOFError, pickle.UnpicklingError) as e:
+        what = "truncated" if isinstance(e, EOFError) else "corrupt pickle"
+        raise ConversionError(f"{path}: {what} ({_detail(e)})") from None
+    except zipfile.BadZipFile as e:
+        raise ConversionError(f"{path}: corrupt zip archive ({_detail(e)})") from None
+    except Exception as e:  # noqa: BLE001 - whatever else a malformed file makes the stdlib raise
+        raise ConversionError(
+            f"{path}: corrupt or unsupported checkpoint ({type(e).__name__}: {_detail(e)})"
+        ) from None
+
+
+def _detail(e: BaseException) -> str:
+    try:
+        text = str(e)
+    except Exception:  # noqa: BLE001 - str() of a hostile exception argument
+        text = ""
+    return _short(" ".join(text.split()), 200) or type(e).__name__
+
+
+def _file_size(path: str) -> int:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return os.path.getsize(path)
+
+
+def _read_torch(path: str):
+    size = _file_size(path)
+    if zipfile.is_zipfile(path):
+        return _read_torch_zip(path, size)
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:2] == b"\x1f\x8b" or (len(head) > 262 and head[257:262] == b"ustar"):
+        raise _Bad(
+            "torch's pre-0.4 tar format is not supported; load and re-save it with a current torch"
+        )
+    if not head.startswith(b"\x80"):
+        raise _Bad("not a torch checkpoint (neither zip nor pickle)")
+    return _read_pickles(path, size)
+
+
+def _read_any(path: str):
+    size = _file_size(path)
+    if zipfile.is_zipfile(path):
+        return _read_torch_zip(path, size)
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head.startswith(b"\x80"):
+        return _read_pickles(path, size)
+    if len(head) == 9 and head[8:9] == b"{":
+        return _read_safetensors(path, size)
+    return _read_torch(path)  # a clear error for tar / unknown files
+
+
+def read_torch_checkpoint(path: str):
+    """What `torch.load(path, map_location="cpu", weights_only=True)` returns, with numpy
+    arrays for tensors (bfloat16 widened to float32), without importing torch, running code or
+    allocating more than the file can hold (see the module doc)."""
+    path = os.fspath(path)
+    return _guarded(path, _read_torch)
+
+
+def read_pickle_file(path: str):
+    """A pickle-based file: torch's legacy format, or a plain pickle (`.pdparams`)."""
+    path = os.fspath(path)
+    return _guarded(path, lambda p: _read_pickles(p, _file_size(p)))
+
+
+def read_safetensors(path: str) -> dict:
+    """A `.safetensors` file -> {name: numpy array} (own reader; bfloat16 widened to float32)."""
+    path = os.fspath(path)
+    return _guarded(path, lambda p: _read_safetensors(p, _file_size(p)))
 
 
 def read_checkpoint(path: str):
     """Read any supported weights file, by content: torch zip / legacy pickle, safetensors,
-    `.pdparams` pickle. Returns the unpickled object (usually a dict of numpy arrays)."""
+    `.pdparams` pickle. Returns the unpickled object (usually a dict of numpy arrays). Raises
+    FileNotFoundError, or ConversionError (UnsafeCheckpointError for a pickle that references a
+    global a state dict never needs) whose one-line message names the file and what is wrong."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if zipfile.is_zipfile(path):
-        return _read_torch_zip(path)
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if head.startswith(b"\x80"):
-        return read_pickle_file(path)
-    if len(head) == 9 and head[8:9] == b"{":
-        return read_safetensors(path)
-    return read_torch_checkpoint(path)  # raises a clear error for tar / unknown files
+    return _guarded(path, _read_any)
 
 
 # =============================================================================================
@@ -587,13 +1057,17 @@ def extract_state_dict(obj, use_ema: bool = False, path: str = "checkpoint") -> 
                 obj = obj[k]
                 break
         else:
-            top = list(obj)[:12] if isinstance(obj, dict) else type(obj).__name__
+            top = (
+                ", ".join(_name(k, 40) for k in list(obj)[:12])
+                if isinstance(obj, dict)
+                else _kind(obj)
+            )
             want = "an EMA state dict (state_dict_ema)" if use_ema else "a state dict"
             raise ConversionError(f"{path}: could not find {want}; top-level entries: {top}")
     elif use_ema:
         raise ConversionError(f"{path}: use_ema requested but the file holds a plain state dict")
     if not _is_state_dict(obj):
-        raise ConversionError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
+        raise ConversionError(f"{path}: expected a dict of tensors, got {_kind(obj)}")
     sd = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module.") :]: v for k, v in sd.items()}
