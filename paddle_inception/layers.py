@@ -82,6 +82,45 @@ def _centre_one_hot(taps: int, like):
     return _ONE_HOT[key]
 
 
+_TAP_INDEX = {}
+
+
+def _tap_index(h, w, kh, kw, stride, padding, ho, wo):
+    """(h*w * ho*wo,) int64 tensor: for input pixel q and output pixel p (q-major), the kernel
+    tap that connects them, or kh*kw where none does (a cached constant)."""
+    key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo)
+    if key not in _TAP_INDEX:
+        import numpy as np
+
+        (sh, sw), (ph, pw) = stride, padding
+        qy, qx = np.divmod(np.arange(h * w), w)
+        py, px = np.divmod(np.arange(ho * wo), wo)
+        ky = qy[:, None] - py[None, :] * sh + ph  # (Q, P)
+        kx = qx[:, None] - px[None, :] * sw + pw
+        ok = (ky >= 0) & (ky < kh) & (kx >= 0) & (kx < kw)
+        idx = np.where(ok, ky * kw + kx, kh * kw).astype(np.int64).reshape(-1)
+        _TAP_INDEX[key] = paddle.to_tensor(idx)
+    return _TAP_INDEX[key]
+
+
+def _conv2d_dense(x, weight, stride=(1, 1), padding=(0, 0)):
+    """A convolution of a tiny map as one matmul with the dense (C*H*W, O*Ho*Wo) matrix the
+    kernel amounts to on that map, gathered from the weight: no im2col and no transposes of
+    activations, and fewer multiply-adds than im2col whenever the map has fewer pixels than the
+    kernel has taps (a 3x3 or 5x5 'same' conv of a 2x2 map: taps falling on the padding are
+    never multiplied). Gradients reach the weight through the gather."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    taps = weight.reshape([o, c, kh * kw])
+    taps = paddle.concat([taps, paddle.zeros([o, c, 1], taps.dtype)], axis=2)  # + a zero tap
+    idx = _tap_index(h, w, kh, kw, (sh, sw), (ph, pw), ho, wo)
+    dense = paddle.index_select(taps, idx, axis=2).reshape([o, c, h * w, ho * wo])
+    dense = dense.transpose([1, 2, 0, 3]).reshape([c * h * w, o * ho * wo])
+    return paddle.matmul(x.reshape([n, c * h * w]), dense).reshape([n, o, ho, wo])
+
+
 def _conv2d_folded(x, weight, stride=(1, 1), padding=None):
     """A convolution as ONE GEMM over the whole batch: (N*Ho*Wo, C*kh*kw) @ (C*kh*kw, O).
 
@@ -96,6 +135,10 @@ def _conv2d_folded(x, weight, stride=(1, 1), padding=None):
     sh, sw = stride
     ph, pw = ((kh - 1) // 2, (kw - 1) // 2) if padding is None else padding
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if 4 * h * w <= kh * kw:
+        # e.g. a 5x5 conv of a 2x2 map: 1/6 of im2col's multiply-adds, ~2x faster measured
+        # (3x3 of 2x2 is not: the weight gather then costs more than it saves)
+        return _conv2d_dense(x, weight, (sh, sw), (ph, pw))
     if h == 1 and w == 1 and ho == 1 and wo == 1 and (ph, pw) == ((kh - 1) // 2, (kw - 1) // 2):
         # the centre tap, picked by a one-hot matmul: a slice's backward scatters into a zero
         # tensor of the weight's shape, 2x slower here
