@@ -93,6 +93,7 @@ def test_quick_run_is_well_formed(quick_report):
     assert train["macs_per_image"] > infer["macs_per_image"]  # the aux heads count in train
 
 
+@pytest.mark.slow
 def test_peers_are_measured_on_the_same_inputs_or_skipped(quick_report):
     rep = quick_report
     by = {(r["framework"], r["task"]): r for r in rep["results"]}
@@ -117,6 +118,7 @@ def test_peers_are_measured_on_the_same_inputs_or_skipped(quick_report):
     )
 
 
+@pytest.mark.slow
 def test_table_and_json_round_trip(quick_report):
     table = B.format_table(quick_report)
     for col in ("img/s", "ours/this", "MMAC/img", "GFLOP/s", "%peak", "RSS MiB"):

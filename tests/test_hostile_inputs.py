@@ -349,6 +349,7 @@ def _read_all(root, lst, workers, resize=True):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.slow
 def test_a_failing_sample_ends_the_loader_with_its_error(tmp_path, workers):
     root, lst = _image_list(tmp_path, lines_extra=["c1/missing.png 1", "c0/corrupt.png 0"])
     (root / "c0" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
@@ -518,6 +519,7 @@ def _checkpoint(root, epoch=1, num_classes=10, state=None):
 
 
 @needs_fmnist
+@pytest.mark.slow
 def test_resume_refuses_code_in_checkpoint_files_and_loads_real_ones(tmp_path, capsys):
     import shutil
 
@@ -656,6 +658,7 @@ def _file_cfg(tmp_path, root, lst, policy="raise", check=True, workers=0):
     return path
 
 
+@pytest.mark.slow
 def test_train_reports_missing_listed_files_before_starting(tmp_path):
     root, lst = _image_list(tmp_path, lines_extra=["c1/missing.png 1"], bom=True)
     rc, out, err = run_tool("train.py", "-c", _file_cfg(tmp_path, root, lst), timeout=120)
@@ -664,6 +667,7 @@ def test_train_reports_missing_listed_files_before_starting(tmp_path):
     assert not (tmp_path / "out").exists()  # found before anything was written
 
 
+@pytest.mark.slow
 def test_train_and_eval_with_a_corrupt_image_exit_naming_it(tmp_path):
     import paddle_inception as pi
 
@@ -682,6 +686,7 @@ def test_train_and_eval_with_a_corrupt_image_exit_naming_it(tmp_path):
     assert rc == 2 and f"corrupt.png (listed at {lst}:5)" in line, line
 
 
+@pytest.mark.slow
 def test_train_skips_and_counts_bombs_with_a_bom_list(tmp_path):
     root, lst = _image_list(tmp_path, lines_extra=["c0/bomb.png 0", "c1/wide.png 1"], bom=True)
     (root / "c0" / "bomb.png").write_bytes(_png_header_bomb())
@@ -734,6 +739,7 @@ def test_run_lock_unit(tmp_path, caplog):
 
 
 @needs_fmnist
+@pytest.mark.slow
 def test_a_second_run_into_a_running_runs_directory_is_refused(tmp_path, capsys):
     import signal
 

@@ -263,6 +263,7 @@ ENGINE_CASES = [
 
 @needs_peer
 @pytest.mark.parametrize("yaml_name,arch,ours,n_train,n_eval,batch", ENGINE_CASES)
+@pytest.mark.slow
 def test_engine_train_then_eval_on_paddleclas_yaml(
     tmp_path, yaml_name, arch, ours, n_train, n_eval, batch
 ):
@@ -294,6 +295,7 @@ def test_engine_train_then_eval_on_paddleclas_yaml(
 
 
 @needs_peer
+@pytest.mark.slow
 def test_contract_loss_metric_recmodel(tmp_path):
     """Registration, the three-output contract with a batch of exactly 3 (GoogLeNetLoss and
     GoogLeNetTopkAcc against a manual computation, train and eval mode), and a RecModel with our
@@ -341,6 +343,7 @@ print("RESULT " + json.dumps(dict(argv=sys.argv[1:], ppcls=ppcls.arch.__file__,
 
 
 @needs_peer
+@pytest.mark.slow
 def test_launcher_runs_a_paddleclas_script_from_its_checkout(tmp_path):
     """`python -m paddle_inception ppcls tools/<script>.py ARGS` from a PaddleClas checkout
     (ppcls/ next to tools/, nothing on PYTHONPATH but our package): the names are registered
@@ -377,6 +380,7 @@ def test_launcher_runs_a_paddleclas_script_from_its_checkout(tmp_path):
 
 
 @needs_peer
+@pytest.mark.slow
 def test_engine_export_matches_eager(tmp_path):
     """PaddleClas' Engine in export mode (ExportModel + paddle.jit.to_static with its
     InputSpec) on GoogLeNet.yaml; the exported model's single output vs eager logits."""

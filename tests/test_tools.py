@@ -435,6 +435,7 @@ def test_infer_main_with_the_fashion_mnist_config(images, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ hub
+@pytest.mark.slow
 def test_paddle_hub_lists_and_loads_every_model():
     names = paddle.hub.list(ROOT, source="local")
     assert sorted(names) == pi.list_models()

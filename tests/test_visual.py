@@ -177,6 +177,7 @@ def test_visualdl_config_section_defaults_and_errors():
         load_config(DEFAULT, ["VisualDL.embeddings=-1"])
 
 
+@pytest.mark.slow
 def test_log_graph_works_on_a_copy_and_leaves_the_network_untouched(tmp_path, caplog):
     from visualdl import LogWriter
 
