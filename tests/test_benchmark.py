@@ -234,15 +234,18 @@ def test_cli_json_ours_only_with_data(capsys):
     from paddle_inception.data.datasets import FASHION_MNIST_DIRS
 
     have_data = any(os.path.isdir(os.path.expanduser(d)) for d in FASHION_MNIST_DIRS)
-    tasks = "onnx,data" if have_data else "onnx"
-    assert (
-        B.main(TINY + ["--frameworks", "ours", "--tasks", tasks, "--data-batches", "1", "--json"])
-        == 0
-    )
+    # the [onnx] extra is optional: the README's test command runs without it
+    have_onnx = all(importlib.util.find_spec(n) for n in ("paddle2onnx", "onnxruntime"))
+    tasks = [t for t, ok in (("onnx", have_onnx), ("data", have_data)) if ok]
+    if not tasks:
+        pytest.skip("needs the [onnx] extra (pip install '.[onnx]') or Fashion-MNIST")
+    argv = ["--frameworks", "ours", "--tasks", ",".join(tasks), "--data-batches", "1", "--json"]
+    assert B.main(TINY + argv) == 0
     out = capsys.readouterr().out
     rep = json.loads(out)  # stdout carries the JSON alone
     rows = {r["task"]: r for r in rep["results"]}
-    assert rows["onnx"]["status"] == "ok" and rows["onnx"]["images_per_s"] > 0
+    if have_onnx:
+        assert rows["onnx"]["status"] == "ok" and rows["onnx"]["images_per_s"] > 0
     if have_data:
         data = rows["data"]
         assert data["status"] == "ok", data.get("error")
