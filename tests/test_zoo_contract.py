@@ -10,6 +10,10 @@ import paddle_inception as pi
 from paddle_inception.models.base import InceptionModel
 
 MODELS = pi.list_models()
+# the two largest models' cases (299 px, 55M and 43M parameters) take most of this file's time:
+# in the full suite only, so that `-m "not slow"` stays a quick loop over the rest of the zoo
+SLOW = {"inception_resnet_v2", "inception_v4"}
+ZOO = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
 
 
 def _small_size(name):
@@ -40,7 +44,7 @@ def test_unknown_model_suggests_a_name():
         pi.create_model("inception_v33")
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_default_cfg_is_complete_and_consistent(name):
     cfg = pi.get_model_cfg(name)
     for key in (
@@ -61,7 +65,7 @@ def test_default_cfg_is_complete_and_consistent(name):
     assert len(cfg["mean"]) == len(cfg["std"]) == cfg["input_size"][0] == 3
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_train_forward_backward_every_parameter_gets_a_gradient(name):
     model = pi.create_model(name, num_classes=7)
     model.train()
@@ -80,7 +84,7 @@ def test_train_forward_backward_every_parameter_gets_a_gradient(name):
     assert not missing, f"parameters without a finite gradient: {missing[:10]}"
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_eval_returns_main_logits_features_and_stages(name):
     model = pi.create_model(name, num_classes=5, in_channels=1)
     model.eval()
@@ -104,7 +108,7 @@ def test_eval_returns_main_logits_features_and_stages(name):
     assert reds == sorted(reds)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_num_classes_zero_returns_pooled_features(name):
     kwargs = {"aux_logits": False} if "aux_logits" in _init_args(name) else {}
     model = pi.create_model(name, num_classes=0, **kwargs)
@@ -123,7 +127,7 @@ def _init_args(name):
     return inspect.signature(model_cls.__init__).parameters
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_bad_inputs_raise_clear_errors(name):
     model = pi.create_model(name, num_classes=3)
     model.eval()
@@ -138,7 +142,7 @@ def test_bad_inputs_raise_clear_errors(name):
         model(paddle.randn([3, m, m]))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_bad_options_raise(name):
     with pytest.raises(ValueError, match="num_classes"):
         pi.create_model(name, num_classes=-1)
@@ -149,7 +153,7 @@ def test_bad_options_raise(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_export_round_trip_gives_the_same_logits(name, tmp_path):
     model = pi.create_model(name, num_classes=6)
     model.eval()
@@ -166,7 +170,7 @@ def test_export_round_trip_gives_the_same_logits(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_pretrained_local_path_round_trip(name, tmp_path):
     model = pi.create_model(name, num_classes=4)
     path = str(tmp_path / "w.pdparams")
@@ -186,7 +190,7 @@ def test_pretrained_local_path_round_trip(name, tmp_path):
         pi.create_model(name, pretrained=str(tmp_path / "nope.pdparams"))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ZOO)
 def test_state_dict_keys_are_clean(name):
     """Structured names (no static-graph ParamAttr names leaking into keys)."""
     keys = list(pi.create_model(name).state_dict())
