@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -90,8 +91,6 @@ def _tap_index(h, w, kh, kw, stride, padding, ho, wo):
     tap that connects them, or kh*kw where none does (a cached constant)."""
     key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo)
     if key not in _TAP_INDEX:
-        import numpy as np
-
         (sh, sw), (ph, pw) = stride, padding
         qy, qx = np.divmod(np.arange(h * w), w)
         py, px = np.divmod(np.arange(ho * wo), wo)
@@ -107,8 +106,9 @@ def _conv2d_dense(x, weight, stride=(1, 1), padding=(0, 0)):
     """A convolution of a tiny map as one matmul with the dense (C*H*W, O*Ho*Wo) matrix the
     kernel amounts to on that map, gathered from the weight: no im2col and no transposes of
     activations, and fewer multiply-adds than im2col whenever the map has fewer pixels than the
-    kernel has taps (a 3x3 or 5x5 'same' conv of a 2x2 map: taps falling on the padding are
-    never multiplied). Gradients reach the weight through the gather."""
+    kernel has taps (taps falling on the padding are never multiplied). `_conv2d_folded` uses it
+    where that saving outweighs the gather (a 5x5 conv of a 2x2 map). Gradients reach the weight
+    through the gather."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -231,7 +231,6 @@ def _adaptive_pool_matrix(h: int, w: int, oh: int, ow: int, like):
     averages input rows floor(i*h/n) .. ceil((i+1)*h/n)-1), a cached constant."""
     key = (h, w, oh, ow, str(like.dtype), str(like.place))
     if key not in _POOL_MATRICES:
-        import numpy as np
 
         def bins(n_in, n_out):
             m = np.zeros((n_in, n_out), np.float64)

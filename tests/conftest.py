@@ -26,6 +26,16 @@ def checkout_env(**extra) -> dict:
     return env
 
 
+#: the zoo's two largest models (299 px, 55M and 43M parameters): their registry-wide cases run
+#: in the full suite only, so that `-m "not slow"` stays a quick loop over the rest of the zoo
+LARGE_MODELS = {"inception_resnet_v2", "inception_v4"}
+
+
+def zoo_params(names) -> list:
+    """Registry names as pytest parameters, the large models' marked `slow`."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in LARGE_MODELS else n for n in names]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",

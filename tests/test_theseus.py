@@ -12,12 +12,12 @@ import copy
 import numpy as np
 import paddle
 import pytest
+from conftest import zoo_params
 
 import paddle_inception as pi
 from paddle_inception.models.theseus import HEAD_STOP_POINTS, Identity
 
 MODELS = pi.list_models()
-SLOW = {"inception_resnet_v2", "inception_v4"}
 
 
 def _size(name):
@@ -37,9 +37,7 @@ def _sequence_block(model):
     return None
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
-)
+@pytest.mark.parametrize("name", zoo_params(MODELS))
 def test_theseus_methods(name):
     paddle.seed(0)
     model = pi.create_model(name, num_classes=5)

@@ -5,15 +5,13 @@ import re
 import numpy as np
 import paddle
 import pytest
+from conftest import zoo_params
 
 import paddle_inception as pi
 from paddle_inception.models.base import InceptionModel
 
 MODELS = pi.list_models()
-# the two largest models' cases (299 px, 55M and 43M parameters) take most of this file's time:
-# in the full suite only, so that `-m "not slow"` stays a quick loop over the rest of the zoo
-SLOW = {"inception_resnet_v2", "inception_v4"}
-ZOO = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS]
+ZOO = zoo_params(MODELS)
 
 
 def _small_size(name):
