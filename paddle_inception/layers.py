@@ -68,56 +68,51 @@ FOLD_MAX_PIXELS = 16
 SMALL_MAP_PIXELS = FOLD_MAX_PIXELS  # the name before 0.2
 
 
-_ONE_HOT = {}
+_TAP_MATRIX = {}
+
+# the dense matrix of `_conv2d_dense` is built only up to this many elements (64 MiB in float32)
+DENSE_MAX_ELEMENTS = 1 << 24
 
 
-def _centre_one_hot(taps: int, like):
-    """(taps, 1) column selecting the centre tap of an odd kernel, with `like`'s dtype and
-    place (a cached constant)."""
-    key = (taps, str(like.dtype), str(like.place))
-    if key not in _ONE_HOT:
-        col = paddle.zeros([taps, 1], dtype=like.dtype)
-        col[taps // 2] = 1
-        col.stop_gradient = True
-        _ONE_HOT[key] = col
-    return _ONE_HOT[key]
-
-
-_TAP_INDEX = {}
-
-
-def _tap_index(h, w, kh, kw, stride, padding, ho, wo):
-    """(h*w * ho*wo,) int64 tensor: for input pixel q and output pixel p (q-major), the kernel
-    tap that connects them, or kh*kw where none does (a cached constant)."""
-    key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo)
-    if key not in _TAP_INDEX:
+def _tap_matrix(h, w, kh, kw, stride, padding, ho, wo, like):
+    """(kh*kw, h*w * ho*wo) 0/1 matrix: column (q, p) (input pixel q, output pixel p, q-major)
+    selects the kernel tap connecting them, or is all zero where none does (a cached constant
+    with `like`'s dtype and place)."""
+    key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo, str(like.dtype), str(like.place))
+    if key not in _TAP_MATRIX:
         (sh, sw), (ph, pw) = stride, padding
         qy, qx = np.divmod(np.arange(h * w), w)
         py, px = np.divmod(np.arange(ho * wo), wo)
-        ky = qy[:, None] - py[None, :] * sh + ph  # (Q, P)
-        kx = qx[:, None] - px[None, :] * sw + pw
-        ok = (ky >= 0) & (ky < kh) & (kx >= 0) & (kx < kw)
-        idx = np.where(ok, ky * kw + kx, kh * kw).astype(np.int64).reshape(-1)
-        _TAP_INDEX[key] = paddle.to_tensor(idx)
-    return _TAP_INDEX[key]
+        ky = (qy[:, None] - py[None, :] * sh + ph).reshape(-1)  # (Q*P,)
+        kx = (qx[:, None] - px[None, :] * sw + pw).reshape(-1)
+        cols = np.nonzero((ky >= 0) & (ky < kh) & (kx >= 0) & (kx < kw))[0]
+        mat = np.zeros((kh * kw, h * w * ho * wo), np.float32)
+        mat[ky[cols] * kw + kx[cols], cols] = 1.0
+        t = paddle.to_tensor(mat).astype(like.dtype)
+        t.stop_gradient = True
+        _TAP_MATRIX[key] = t
+    return _TAP_MATRIX[key]
 
 
 def _conv2d_dense(x, weight, stride=(1, 1), padding=(0, 0)):
     """A convolution of a tiny map as one matmul with the dense (C*H*W, O*Ho*Wo) matrix the
-    kernel amounts to on that map, gathered from the weight: no im2col and no transposes of
-    activations, and fewer multiply-adds than im2col whenever the map has fewer pixels than the
-    kernel has taps (taps falling on the padding are never multiplied). `_conv2d_folded` uses it
-    where that saving outweighs the gather (a 5x5 conv of a 2x2 map). Gradients reach the weight
-    through the gather."""
+    kernel amounts to on that map: no im2col and no transposes of activations, and fewer
+    multiply-adds than im2col whenever the map has fewer pixels than the kernel has taps (taps
+    falling on the padding are never multiplied; on a 1x1 map only the centre tap is left).
+    The matrix is gathered from the weight by a matmul with a constant 0/1 tap matrix, whose
+    backward is a matmul too (an index_select's backward was 10x slower on large weights).
+    `_conv2d_folded` uses it where it pays (see there)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    taps = weight.reshape([o, c, kh * kw])
-    taps = paddle.concat([taps, paddle.zeros([o, c, 1], taps.dtype)], axis=2)  # + a zero tap
-    idx = _tap_index(h, w, kh, kw, (sh, sw), (ph, pw), ho, wo)
-    dense = paddle.index_select(taps, idx, axis=2).reshape([o, c, h * w, ho * wo])
-    dense = dense.transpose([1, 2, 0, 3]).reshape([c * h * w, o * ho * wo])
+    taps = weight.reshape([o * c, kh * kw])
+    dense = paddle.matmul(taps, _tap_matrix(h, w, kh, kw, (sh, sw), (ph, pw), ho, wo, taps))
+    if h * w * ho * wo == 1:
+        dense = dense.reshape([o, c]).t()
+    else:  # (O, C, Q, P) -> (C*Q, O*P)
+        dense = dense.reshape([o, c, h * w, ho * wo]).transpose([1, 2, 0, 3])
+        dense = dense.reshape([c * h * w, o * ho * wo])
     return paddle.matmul(x.reshape([n, c * h * w]), dense).reshape([n, o, ho, wo])
 
 
@@ -127,24 +122,18 @@ def _conv2d_folded(x, weight, stride=(1, 1), padding=None):
     Paddle's CPU conv kernel runs one GEMM per sample, hopelessly small on the 4x4, 2x2 and
     1x1 maps GoogLeNet reaches from a 32x32 input (a 2x2 map gives 4 columns): folding the
     batch into the GEMM is much faster forward+backward there (`benchmarks/conv_paths.py`).
-    `padding` is (ph, pw), symmetric; default 'same' for an odd kernel. A 'same' conv of a 1x1
-    map only meets data with its centre tap (the rest sees zero padding), so it is a linear
-    layer."""
+    `padding` is (ph, pw), symmetric; default 'same' for an odd kernel. Maps no larger than the
+    kernel go through `_conv2d_dense` instead."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     sh, sw = stride
     ph, pw = ((kh - 1) // 2, (kw - 1) // 2) if padding is None else padding
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    if 4 * h * w <= kh * kw:
-        # e.g. a 5x5 conv of a 2x2 map: 1/6 of im2col's multiply-adds, ~2x faster measured
-        # (3x3 of 2x2 is not: the weight gather then costs more than it saves)
+    if 1 < kh * kw and h * w <= kh * kw and c * h * w * o * ho * wo <= DENSE_MAX_ELEMENTS:
+        # the map is no larger than the kernel (a 3x3 or 5x5 conv of a 2x2 or 1x1 map, a 5x5
+        # conv of a 4x4 map): the dense matrix needs fewer multiply-adds than im2col and no
+        # activation transposes, 2-9x faster forward+backward (benchmarks/conv_paths.py)
         return _conv2d_dense(x, weight, (sh, sw), (ph, pw))
-    if h == 1 and w == 1 and ho == 1 and wo == 1 and (ph, pw) == ((kh - 1) // 2, (kw - 1) // 2):
-        # the centre tap, picked by a one-hot matmul: a slice's backward scatters into a zero
-        # tensor of the weight's shape, 2x slower here
-        taps = weight.reshape([o * c, kh * kw])
-        centre = taps if kh * kw == 1 else paddle.matmul(taps, _centre_one_hot(kh * kw, taps))
-        return F.linear(x.reshape([n, c]), centre.reshape([o, c]).t()).reshape([n, o, 1, 1])
     if kh == 1 and kw == 1 and (sh, sw) == (1, 1) and (ph, pw) == (0, 0):
         cols = x.transpose([0, 2, 3, 1]).reshape([n * h * w, c])
     else:  # im2col: (N, C*kh*kw, Ho*Wo)
