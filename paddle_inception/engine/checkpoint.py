@@ -15,6 +15,7 @@ leaves every link pointing at a complete checkpoint.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -98,6 +99,35 @@ def restore_optimizer_state(optimizer, model, state: dict, source: str | None = 
             f"fit the configured optimizer ({detail[:200]}); was it written with another "
             f"Optimizer or Optimizer.lr schedule?"
         ) from None
+    _follow_new_schedule(optimizer, source)
+
+
+def _follow_new_schedule(optimizer, source: str | None) -> None:
+    """After a restore, the scheduler holds the checkpoint's step count and the learning rate
+    its own schedule gave there. When the run's schedule differs (more epochs: a longer cosine),
+    that rate is recomputed on the run's schedule for the same step, so the first step after
+    resuming does not use the old schedule's rate; an unchanged schedule keeps the restored
+    state bit for bit."""
+    sched = getattr(optimizer, "_learning_rate", None)
+    if not isinstance(sched, paddle.optimizer.lr.LRScheduler) or isinstance(
+        sched, paddle.optimizer.lr.ReduceOnPlateau
+    ):
+        return
+    restored = copy.deepcopy(sched.state_dict())
+    old_lr = float(sched.last_lr)
+    sched.step(sched.last_epoch)  # the closed form at the restored step, on this schedule
+    new_lr = float(sched.last_lr)
+    if abs(new_lr - old_lr) <= 1e-6 * max(abs(old_lr), abs(new_lr), 1e-12):
+        sched.set_state_dict(restored)
+        return
+    logging.getLogger("paddle_inception").info(
+        "Global.checkpoints: %s was written on another learning-rate schedule; step %d "
+        "continues on this run's: lr %.6g (the checkpoint's schedule had %.6g)",
+        source or "the checkpoint",
+        sched.last_epoch,
+        new_lr,
+        old_lr,
+    )
 
 
 def save_checkpoint(
