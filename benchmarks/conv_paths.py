@@ -4,9 +4,10 @@ model at a given input size and batch, through Paddle's conv kernel ("stock") an
 drifts between processes) and reported as medians, with the path `layers.Conv2D` takes.
 
     python benchmarks/conv_paths.py --model googlenet_bn --in-channels 1 --size 32 --batch 128
-    MKL_DEBUG_CPU_TYPE=5 python benchmarks/conv_paths.py ...   # MKL's AVX2 kernels
+    MKL_DEBUG_CPU_TYPE=5 python benchmarks/conv_paths.py ...   # MKL's AVX2 kernels (AMD)
+    MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/conv_paths.py ...   # the same on Intel
 
-The threshold `layers.FOLD_MAX_PIXELS` was chosen from these tables.
+The thresholds `layers.FOLD_MAX_PIXELS` and `FOLD_ROWS_MAX_PIXELS` were chosen from these tables.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     shapes = conv_shapes(model, paddle.randn([args.batch, args.in_channels, args.size, args.size]))
     probe = Conv2D(1, 1, 1)
     print(
-        f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}, {args.model}, input "
+        f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}, "
+        f"MKL_ENABLE_INSTRUCTIONS={os.environ.get('MKL_ENABLE_INSTRUCTIONS')}, {args.model}, input "
         f"{args.in_channels}x{args.size}x{args.size}, batch {args.batch}; ms fwd+bwd, median"
     )
     print(
@@ -109,6 +111,7 @@ def main(argv=None) -> int:
         s, f = time_paths(xs, ws, st, pd, args.repeats)
         probe._kernel_size, probe._stride, probe._updated_padding = list(ws[2:]), list(st), list(pd)
         probe._groups, probe._dilation, probe._padding_algorithm = 1, [1, 1], "EXPLICIT"
+        probe._out_channels = ws[0]
         folded = probe._folded(paddle.zeros([1, *xs[1:]]))
         total["stock"] += s * n
         total["folded"] += f * n

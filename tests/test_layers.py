@@ -49,7 +49,7 @@ def test_conv2d_matches_paddle_forward_and_backward(kernel, stride, padding, gro
     y_ours, g_ours = _forward_backward(ours, x, 1.0)
     y_stock, g_stock = _forward_backward(stock, x, 1.0)
     assert y_ours.shape == y_stock.shape
-    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
     for a, b in zip(g_ours, g_stock):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
@@ -77,23 +77,49 @@ def _out_pixels(hw, kernel, padding, stride):
 @pytest.mark.parametrize("hw,kernel,padding,stride", _SMALL_MAP_CASES)
 @pytest.mark.parametrize("bias", [True, False])
 def test_conv2d_small_maps_match_paddle(hw, kernel, padding, stride, bias):
-    """Output maps of <= FOLD_MAX_PIXELS pixels take the batch-folded GEMM path (1x1 maps of a
-    'same' conv: the centre tap only), larger ones the stock kernel. Both must equal nn.Conv2D,
+    """Output maps of <= FOLD_MAX_PIXELS pixels take the batch-folded GEMM path (maps no larger
+    than the kernel: the dense matrix), larger ones the stock kernel. Both must equal nn.Conv2D,
     forward and backward, for any kernel, padding and stride."""
     paddle.seed(2)
     ours = Conv2D(6, 5, kernel, stride=stride, padding=padding, bias_attr=None if bias else False)
     stock = nn.Conv2D(
         6, 5, kernel, stride=stride, padding=padding, bias_attr=None if bias else False
     )
-    stock.set_state_dict(ours.state_dict())
     x = paddle.randn([3, 6, *hw])
     assert ours._folded(x) == (_out_pixels(hw, kernel, padding, stride) <= L.FOLD_MAX_PIXELS)
+    _assert_same_as_stock(ours, stock, x)
+
+
+def _assert_same_as_stock(ours, stock, x):
+    stock.set_state_dict(ours.state_dict())
     g = paddle.randn(stock(x).shape)
     y_ours, g_ours = _forward_backward(ours, x, g)
     y_stock, g_stock = _forward_backward(stock, x, g)
-    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
     for a, b in zip(g_ours, g_stock):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # sums of ~200 products
+
+
+# maps of 17-64 output pixels with a kernel > 1 and no more input pixels than output channels:
+# the folded path with `_im2col_rows`; with fewer output channels than input pixels, stock
+_ROWS_CASES = [
+    (hw, k, p, s, o)
+    for hw in [(8, 8), (6, 7), (9, 9), (5, 12)]
+    for k, p in [(3, 1), ((1, 7), (0, 3)), ((7, 1), (3, 0)), (3, 0), (5, 2)]
+    for s in (1, 2)
+    for o in (90, 30)
+    if 16 < _out_pixels(hw, k, p, s) <= 64
+]
+
+
+@pytest.mark.parametrize("hw,kernel,padding,stride,out_channels", _ROWS_CASES)
+def test_conv2d_im2col_rows_path_matches_paddle(hw, kernel, padding, stride, out_channels):
+    paddle.seed(3)
+    ours = Conv2D(5, out_channels, kernel, stride=stride, padding=padding)
+    stock = nn.Conv2D(5, out_channels, kernel, stride=stride, padding=padding)
+    x = paddle.randn([3, 5, *hw])
+    assert ours._folded(x) == (hw[0] * hw[1] <= out_channels)
+    _assert_same_as_stock(ours, stock, x)
 
 
 def test_conv2d_without_bias_and_convbnact_use_it():
@@ -172,7 +198,7 @@ def test_adaptive_avg_pool_matches_paddle_forward_and_backward(hw, out):
     y_ours, (gx_ours,) = _forward_backward(ours, x, g)
     y_stock, (gx_stock,) = _forward_backward(stock, x, g)
     assert y_ours.shape == y_stock.shape
-    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gx_ours, gx_stock, rtol=0, atol=1e-5)
 
 
