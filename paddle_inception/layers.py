@@ -238,10 +238,37 @@ class Conv2D(nn.Conv2D):
         return x if self.bias is None else x + self.bias.reshape([-1, 1, 1])
 
 
+def _pool_out(size: int, kernel_size, stride, padding, ceil_mode: bool):
+    """Output (h, w) of a max pool over a size x size map, or None for a padding Paddle's pool
+    takes in another form (4 values, per-side lists)."""
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+    if isinstance(padding, int):
+        p = (padding, padding)
+    elif len(padding) == 2 and all(isinstance(v, int) for v in padding):
+        p = tuple(padding)
+    else:
+        return None
+    out = []
+    for i in range(2):
+        span = size + 2 * p[i] - k[i]
+        n = (-(-span // s[i]) if ceil_mode else span // s[i]) + 1
+        if ceil_mode and (n - 1) * s[i] >= size + p[i]:
+            n -= 1  # the last window must start inside the map or its left padding
+        out.append(n)
+    return tuple(out)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
     """F.max_pool2d (NCHW); keeps the argmax mask for the backward when one will run.
     (Paddle's masked pool takes only symmetric padding: an int or one (h, w) pair.)"""
     symmetric = isinstance(padding, int) or len(padding) == 2
+    if (
+        paddle.in_dynamic_mode()
+        and tuple(x.shape[2:]) == (1, 1)
+        and _pool_out(1, kernel_size, stride, padding, ceil_mode) == (1, 1)
+    ):
+        return x  # a 1x1 map pooled to 1x1 (GoogLeNet's pool branches at 32 px): the pixel itself
     if symmetric and paddle.in_dynamic_mode() and not x.stop_gradient and paddle.is_grad_enabled():
         return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True)[
             0

@@ -216,3 +216,36 @@ def test_adaptive_avg_pool_static_graph_gets_the_stock_op():
         nn.functional.adaptive_avg_pool2d(x, 4).numpy(),
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,padding,ceil",
+    [(3, 1, 1, True), (3, 1, 1, False), (2, 2, 0, True), (3, 2, 1, False), (1, 1, 0, False)],
+)
+def test_maxpool_of_a_1x1_map_is_the_pixel_itself(kernel, stride, padding, ceil):
+    x = paddle.randn([2, 5, 1, 1])
+    stock = nn.MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    ours = MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    g = paddle.randn(stock(x).shape)
+    y_ours, (gx_ours,) = _forward_backward(ours, x, g)
+    y_stock, (gx_stock,) = _forward_backward(stock, x, g)
+    assert y_ours.shape == y_stock.shape == (2, 5, 1, 1)
+    np.testing.assert_array_equal(y_ours, y_stock)
+    np.testing.assert_array_equal(gx_ours, gx_stock)
+
+
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding,ceil",
+    [
+        (size, *case)
+        for size in (1, 2, 3, 7, 8, 15)
+        for case in [(3, 1, 1, True), (3, 2, 0, True), (3, 2, 0, False), (2, 2, 0, True)]
+        + [(3, 2, 1, True)]
+        if size + 2 * case[2] >= case[0]  # a window fits
+    ],
+)
+def test_pool_output_size_matches_paddle(size, kernel, stride, padding, ceil):
+    y = paddle.nn.functional.max_pool2d(
+        paddle.zeros([1, 1, size, size]), kernel, stride, padding, ceil_mode=ceil
+    )
+    assert L._pool_out(size, kernel, stride, padding, ceil) == tuple(y.shape[2:])
