@@ -66,10 +66,11 @@ def batchnorm_eps(eps: float):
 # (docs/cpu_speed.md). 8x8 maps and a grayscale 7x7 first conv gain nothing: they stay stock.
 FOLD_MAX_PIXELS = 16
 SMALL_MAP_PIXELS = FOLD_MAX_PIXELS  # the name before 0.2
-# ... and for a kernel larger than 1x1 up to FOLD_ROWS_MAX_PIXELS output pixels (8x8) when the
-# input map has no more pixels than the conv has output channels: its im2col then goes through
-# `_im2col_rows` at a fraction of the conv's cost (GoogLeNet's 3x3 conv2 of an 8x8 map at a
-# 32 px input: 43 -> 29 ms forward+backward on an Intel Xeon, AVX-512)
+# ... and up to FOLD_ROWS_MAX_PIXELS output pixels (8x8) when the input map has no more pixels
+# than the conv has output channels: a larger kernel's im2col then goes through `_im2col_rows` at
+# a fraction of the conv's cost (GoogLeNet's 3x3 conv2 of an 8x8 map at a 32 px input: 43 -> 29
+# ms forward+backward on an Intel Xeon, AVX-512; its 3x3/5x5 convs of 7x7 maps at 224 px,
+# batch 16: 1.5-1.7x), and 1x1 convs of such maps gain 1.2-1.4x (8x8, 7x7)
 FOLD_ROWS_MAX_PIXELS = 64
 
 
@@ -211,7 +212,7 @@ class Conv2D(nn.Conv2D):
         if ho * wo <= FOLD_MAX_PIXELS:
             return True
         h, w = x.shape[2], x.shape[3]
-        return kh * kw > 1 and ho * wo <= FOLD_ROWS_MAX_PIXELS and h * w <= self._out_channels
+        return ho * wo <= FOLD_ROWS_MAX_PIXELS and h * w <= self._out_channels
 
     def forward(self, x):
         if (

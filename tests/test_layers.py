@@ -100,12 +100,12 @@ def _assert_same_as_stock(ours, stock, x):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # sums of ~200 products
 
 
-# maps of 17-64 output pixels with a kernel > 1 and no more input pixels than output channels:
-# the folded path with `_im2col_rows`; with fewer output channels than input pixels, stock
+# maps of 17-64 output pixels and no more input pixels than output channels: the folded path
+# (`_im2col_rows` for kernels > 1); with fewer output channels than input pixels, stock
 _ROWS_CASES = [
     (hw, k, p, s, o)
     for hw in [(8, 8), (6, 7), (9, 9), (5, 12)]
-    for k, p in [(3, 1), ((1, 7), (0, 3)), ((7, 1), (3, 0)), (3, 0), (5, 2)]
+    for k, p in [(3, 1), ((1, 7), (0, 3)), ((7, 1), (3, 0)), (3, 0), (5, 2), (1, 0)]
     for s in (1, 2)
     for o in (90, 30)
     if 16 < _out_pixels(hw, k, p, s) <= 64
