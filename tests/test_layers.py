@@ -49,7 +49,7 @@ def test_conv2d_matches_paddle_forward_and_backward(kernel, stride, padding, gro
     y_ours, g_ours = _forward_backward(ours, x, 1.0)
     y_stock, g_stock = _forward_backward(stock, x, 1.0)
     assert y_ours.shape == y_stock.shape
-    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
     for a, b in zip(g_ours, g_stock):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
@@ -90,14 +90,14 @@ def test_conv2d_small_maps_match_paddle(hw, kernel, padding, stride, bias):
     _assert_same_as_stock(ours, stock, x)
 
 
-def _assert_same_as_stock(ours, stock, x):
+def _assert_same_as_stock(ours, stock, x, rtol=0.0):
     stock.set_state_dict(ours.state_dict())
     g = paddle.randn(stock(x).shape)
     y_ours, g_ours = _forward_backward(ours, x, g)
     y_stock, g_stock = _forward_backward(stock, x, g)
-    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=rtol, atol=1e-5)
     for a, b in zip(g_ours, g_stock):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # sums of ~200 products
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-5)
 
 
 # maps of 17-64 output pixels and no more input pixels than output channels: the folded path
@@ -119,7 +119,8 @@ def test_conv2d_im2col_rows_path_matches_paddle(hw, kernel, padding, stride, out
     stock = nn.Conv2D(5, out_channels, kernel, stride=stride, padding=padding)
     x = paddle.randn([3, 5, *hw])
     assert ours._folded(x) == (hw[0] * hw[1] <= out_channels)
-    _assert_same_as_stock(ours, stock, x)
+    # weight gradients here are sums over 3 samples x up to 64 pixels, of magnitude ~30
+    _assert_same_as_stock(ours, stock, x, rtol=1e-5)
 
 
 def test_conv2d_without_bias_and_convbnact_use_it():
@@ -198,7 +199,7 @@ def test_adaptive_avg_pool_matches_paddle_forward_and_backward(hw, out):
     y_ours, (gx_ours,) = _forward_backward(ours, x, g)
     y_stock, (gx_stock,) = _forward_backward(stock, x, g)
     assert y_ours.shape == y_stock.shape
-    np.testing.assert_allclose(y_ours, y_stock, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y_ours, y_stock, rtol=0, atol=1e-5)
     np.testing.assert_allclose(gx_ours, gx_stock, rtol=0, atol=1e-5)
 
 
