@@ -63,64 +63,73 @@ def batchnorm_eps(eps: float):
 # Conv2D's batch-folded GEMM path (`_conv2d_folded`) is taken when the output map has at most
 # FOLD_MAX_PIXELS pixels (4x4). Chosen by measurement on MKL's AVX2 path (the slowest CPUs this
 # runs on) and checked on its AVX-512 path; `python benchmarks/conv_paths.py` prints the table
-# (docs/cpu_speed.md). 8x8 maps and a grayscale 7x7 first conv gain nothing: they stay stock.
+# (docs/cpu_speed.md).
 FOLD_MAX_PIXELS = 16
 SMALL_MAP_PIXELS = FOLD_MAX_PIXELS  # the name before 0.2
 # ... and up to FOLD_ROWS_MAX_PIXELS output pixels (8x8) when the input map has no more pixels
 # than the conv has output channels: a larger kernel's im2col then goes through `_im2col_rows` at
 # a fraction of the conv's cost (GoogLeNet's 3x3 conv2 of an 8x8 map at a 32 px input: 43 -> 29
 # ms forward+backward on an Intel Xeon, AVX-512; its 3x3/5x5 convs of 7x7 maps at 224 px,
-# batch 16: 1.5-1.7x), and 1x1 convs of such maps gain 1.2-1.4x (8x8, 7x7)
+# batch 16: 1.5-1.7x), and 1x1 convs of such maps gain 1.2-1.4x (8x8, 7x7). A grayscale 7x7
+# first conv (1024 input pixels, 64 channels) stays stock.
 FOLD_ROWS_MAX_PIXELS = 64
 
-
-_TAP_MATRIX = {}
 
 # the dense matrix of `_conv2d_dense` is built only up to this many elements (64 MiB in float32)
 DENSE_MAX_ELEMENTS = 1 << 24
 
+_CONSTANTS = {}
+
+
+def _constant(key: tuple, build, like):
+    """A constant tensor (no gradient) with `like`'s dtype and place, built once from the numpy
+    array `build()` returns and cached under `key`."""
+    key = (*key, str(like.dtype), str(like.place))
+    if key not in _CONSTANTS:
+        t = paddle.to_tensor(build()).astype(like.dtype)
+        t.stop_gradient = True
+        _CONSTANTS[key] = t
+    return _CONSTANTS[key]
+
+
+def _conv_links(h, w, kh, kw, stride, padding, ho, wo):
+    """Every (output pixel p, kernel tap k, input pixel q) a convolution of an h x w map links
+    (taps on the padding left out): three index arrays, p-major."""
+    (sh, sw), (ph, pw) = stride, padding
+    p, k = np.divmod(np.arange(ho * wo * kh * kw), kh * kw)
+    (py, px), (ty, tx) = np.divmod(p, wo), np.divmod(k, kw)
+    iy, ix = py * sh - ph + ty, px * sw - pw + tx
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    return p[inside], k[inside], (iy * w + ix)[inside]
+
 
 def _tap_matrix(h, w, kh, kw, stride, padding, ho, wo, like):
     """(kh*kw, h*w * ho*wo) 0/1 matrix: column (q, p) (input pixel q, output pixel p, q-major)
-    selects the kernel tap connecting them, or is all zero where none does (a cached constant
-    with `like`'s dtype and place)."""
-    key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo, str(like.dtype), str(like.place))
-    if key not in _TAP_MATRIX:
-        (sh, sw), (ph, pw) = stride, padding
-        qy, qx = np.divmod(np.arange(h * w), w)
-        py, px = np.divmod(np.arange(ho * wo), wo)
-        ky = (qy[:, None] - py[None, :] * sh + ph).reshape(-1)  # (Q*P,)
-        kx = (qx[:, None] - px[None, :] * sw + pw).reshape(-1)
-        cols = np.nonzero((ky >= 0) & (ky < kh) & (kx >= 0) & (kx < kw))[0]
+    selects the kernel tap linking them, or is all zero where none does (a cached constant)."""
+
+    def build():
+        p, k, q = _conv_links(h, w, kh, kw, stride, padding, ho, wo)
         mat = np.zeros((kh * kw, h * w * ho * wo), np.float32)
-        mat[ky[cols] * kw + kx[cols], cols] = 1.0
-        t = paddle.to_tensor(mat).astype(like.dtype)
-        t.stop_gradient = True
-        _TAP_MATRIX[key] = t
-    return _TAP_MATRIX[key]
+        mat[k, q * (ho * wo) + p] = 1.0
+        return mat
 
-
-_SHIFT_MATRIX = {}
+    key = ("taps", h, w, kh, kw, tuple(stride), tuple(padding))
+    return _constant(key, build, like)
 
 
 def _shift_matrix(h, w, kh, kw, stride, padding, ho, wo, like):
     """(Ho*Wo*kh*kw, H*W) 0/1 matrix: row (p, k) (output pixel p, kernel tap k) picks the input
     pixel tap k of output p sees, or is all zero where that tap falls on the padding (a cached
-    constant with `like`'s dtype and place)."""
-    key = (h, w, kh, kw, tuple(stride), tuple(padding), ho, wo, str(like.dtype), str(like.place))
-    if key not in _SHIFT_MATRIX:
-        (sh, sw), (ph, pw) = stride, padding
-        py, px = np.divmod(np.arange(ho * wo), wo)
-        ty, tx = np.divmod(np.arange(kh * kw), kw)
-        iy = (py[:, None] * sh - ph + ty[None, :]).reshape(-1)  # (P*K,)
-        ix = (px[:, None] * sw - pw + tx[None, :]).reshape(-1)
-        rows = np.nonzero((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w))[0]
+    constant)."""
+
+    def build():
+        p, k, q = _conv_links(h, w, kh, kw, stride, padding, ho, wo)
         mat = np.zeros((ho * wo * kh * kw, h * w), np.float32)
-        mat[rows, iy[rows] * w + ix[rows]] = 1.0
-        t = paddle.to_tensor(mat).astype(like.dtype)
-        t.stop_gradient = True
-        _SHIFT_MATRIX[key] = t
-    return _SHIFT_MATRIX[key]
+        mat[p * (kh * kw) + k, q] = 1.0
+        return mat
+
+    key = ("shift", h, w, kh, kw, tuple(stride), tuple(padding))
+    return _constant(key, build, like)
 
 
 def _im2col_rows(x, kh, kw, stride, padding, ho, wo):
@@ -147,11 +156,8 @@ def _conv2d_dense(x, weight, stride=(1, 1), padding=(0, 0)):
     ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     taps = weight.reshape([o * c, kh * kw])
     dense = paddle.matmul(taps, _tap_matrix(h, w, kh, kw, (sh, sw), (ph, pw), ho, wo, taps))
-    if h * w * ho * wo == 1:
-        dense = dense.reshape([o, c]).t()
-    else:  # (O, C, Q, P) -> (C*Q, O*P)
-        dense = dense.reshape([o, c, h * w, ho * wo]).transpose([1, 2, 0, 3])
-        dense = dense.reshape([c * h * w, o * ho * wo])
+    dense = dense.reshape([o, c, h * w, ho * wo]).transpose([1, 2, 0, 3])  # (C, Q, O, P)
+    dense = dense.reshape([c * h * w, o * ho * wo])
     return paddle.matmul(x.reshape([n, c * h * w]), dense).reshape([n, o, ho, wo])
 
 
@@ -286,27 +292,21 @@ class MaxPool2D(nn.MaxPool2D):
         return max_pool2d(x, self.ksize, self.stride, self.padding, self.ceil_mode)
 
 
-_POOL_MATRICES = {}
-
-
 def _adaptive_pool_matrix(h: int, w: int, oh: int, ow: int, like):
     """(h*w, oh*ow) matrix of adaptive average pooling (Paddle's and torch's bins: output i of n
     averages input rows floor(i*h/n) .. ceil((i+1)*h/n)-1), a cached constant."""
-    key = (h, w, oh, ow, str(like.dtype), str(like.place))
-    if key not in _POOL_MATRICES:
 
-        def bins(n_in, n_out):
-            m = np.zeros((n_in, n_out), np.float64)
-            for i in range(n_out):
-                lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-                m[lo:hi, i] = 1.0 / (hi - lo)
-            return m
+    def bins(n_in, n_out):
+        m = np.zeros((n_in, n_out), np.float64)
+        for i in range(n_out):
+            lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+            m[lo:hi, i] = 1.0 / (hi - lo)
+        return m
 
-        mat = np.kron(bins(h, oh), bins(w, ow))  # (h*w, oh*ow), row-major pixels
-        t = paddle.to_tensor(mat.astype(np.float32)).astype(like.dtype)
-        t.stop_gradient = True
-        _POOL_MATRICES[key] = t
-    return _POOL_MATRICES[key]
+    def build():  # row-major pixels
+        return np.kron(bins(h, oh), bins(w, ow)).astype(np.float32)
+
+    return _constant(("adaptive_pool", h, w, oh, ow), build, like)
 
 
 def adaptive_avg_pool2d(x, output_size):
