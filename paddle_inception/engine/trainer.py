@@ -16,7 +16,7 @@ from .visual_callbacks import eval_report_callback, visual_callbacks
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["train", "evaluate", "build_network", "run_log", "select_device"]
+__all__ = ["train", "evaluate", "eval_schedule", "build_network", "run_log", "select_device"]
 
 _LOG_FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
 
@@ -160,6 +160,34 @@ def _prepare(cfg, for_training=True):
     )
 
 
+def eval_schedule(epochs: int, interval: int, start_eval: int = 0, start_epoch: int = 0):
+    """The 1-based epochs after which a training run evaluates: PaddleClas' rule (every
+    `interval`-th epoch, from epoch `start_eval` on) plus, always, the last epoch, so that the
+    run's final accuracy is that of the weights it ends with. A resumed run evaluates only the
+    epochs it still trains."""
+    interval = max(1, int(interval))
+    return [
+        e
+        for e in range(start_epoch + 1, epochs + 1)
+        if e == epochs or (e % interval == 0 and e >= start_eval)
+    ]
+
+
+class _EvalFreq(int):
+    """`eval_freq` for `paddle.Model.fit`, which evaluates after its (0-based) epoch `i` when
+    `i % eval_freq == 0`: that rule alone cannot name the last epoch, so this int answers the
+    modulo itself (Python asks the right operand first when it subclasses the left one's
+    type): 0 for the epochs of `eval_schedule`, 1 for the rest."""
+
+    def __new__(cls, eval_epochs, start_epoch: int):
+        self = super().__new__(cls, 1)
+        self.eval_epochs, self.start_epoch = frozenset(eval_epochs), int(start_epoch)
+        return self
+
+    def __rmod__(self, i):
+        return 0 if self.start_epoch + int(i) + 1 in self.eval_epochs else 1
+
+
 def train(cfg: dict) -> dict:
     """Train as configured; returns a summary (epochs, seconds, final and best eval metrics).
 
@@ -205,9 +233,11 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
         optimizer, ctx["train_loss"], ctx["metrics"], amp_configs=_amp_configs(cfg, ctx["device"])
     )
 
-    start_epoch, best, elapsed_before = 0, None, 0.0
+    ema_decay = (cfg.get("EMA") or {}).get("decay")
+    start_epoch, best, elapsed_before, ema = 0, None, 0.0, None
     if g.get("checkpoints"):
-        state = load_checkpoint(g["checkpoints"], network, optimizer)
+        state = load_checkpoint(g["checkpoints"], network, optimizer, ema_decay=ema_decay)
+        ema = state.get("ema")
         start_epoch, best = int(state["epoch"]), state.get("best_metric")
         elapsed_before = float(state.get("elapsed_s", 0.0))
         logger.info("resumed from %s: %d of %d epochs done", g["checkpoints"], start_epoch, epochs)
@@ -228,6 +258,18 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
             len(rep["skipped"]),
         )
 
+    if ema_decay is not None and ema is None:  # after any pretrained weights: averaged from them
+        from .ema import ModelEMA
+
+        ema = ModelEMA(network, ema_decay)
+    if ema is not None:
+        logger.info(
+            "EMA: weights averaged with decay %g (warmed up: %.4f at update %d); evaluation, "
+            "`best` and model.pdparams use the averaged weights, train.pdparams the training ones",
+            ema.decay,
+            ema.current_decay(),
+            ema.updates,
+        )
     if writer:
         from ..config import dump_config
 
@@ -244,9 +286,15 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
 
     remaining = epochs - start_epoch
     do_eval = bool(g.get("eval_during_train", True)) and eval_loader is not None
-    eval_interval = max(1, int(g.get("eval_interval", 1)))
     eval_epochs = (
-        [start_epoch + r + 1 for r in range(remaining) if r % eval_interval == 0] if do_eval else []
+        eval_schedule(
+            epochs,
+            int(g.get("eval_interval", 1)),
+            int(g.get("start_eval_epoch", 0) or 0),
+            start_epoch,
+        )
+        if do_eval
+        else []
     )
     log_freq = max(1, int(g.get("print_batch_step", 10)))
     t0 = time.time()
@@ -267,6 +315,7 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
         extra_state={"arch": ctx["arch_name"]},
         enabled=writer,
         clock=clock,
+        ema=ema,
     )
 
     class _Clock(paddle.callbacks.Callback):  # elapsed wall time into each checkpoint
@@ -290,12 +339,16 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
         # before `vdl`, which closes the shared writer at the end of training
         callbacks += visual_callbacks(cfg, ctx, vdl.writer, start_epoch, steps)
         callbacks.append(vdl)
+    if ema is not None:
+        # last: its eval-begin swap-in and eval-end swap-out enclose every other callback's
+        # view of the eval pass (the checkpoint saved at eval end holds both weight sets)
+        callbacks.append(ema)
     if remaining > 0:
         model.fit(
             train_loader,
             eval_loader if do_eval else None,
             epochs=remaining,
-            eval_freq=eval_interval,
+            eval_freq=_EvalFreq(eval_epochs, start_epoch),
             log_freq=log_freq,
             verbose=2,
             callbacks=callbacks,
