@@ -195,6 +195,60 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 
 
 @needs_fmnist
+def test_eval_interval_evaluates_every_nth_epoch_and_always_the_last(tmp_path):
+    # paddle.Model.fit alone would evaluate epochs 1 and 3 of 3 at eval_freq 2, and skip the
+    # last of 4: the run's final accuracy would be that of older weights (or missing)
+    summary = train(
+        load_config(
+            DEFAULT,
+            small(tmp_path, "Global.eval_interval=2", epochs=3, n_train=128, n_eval=64),
+        )
+    )
+    assert [(h["epoch"], h["eval"] is not None) for h in summary["history"]] == [
+        (1, False),
+        (2, True),
+        (3, True),
+    ]
+    assert summary["final_eval"] == summary["history"][-1]["eval"]
+
+
+@needs_fmnist
+def test_ema_evaluates_and_saves_the_average_and_resumes_both_weight_sets(tmp_path):
+    # warm-up spanning epoch 1: the 1-epoch run's first epoch is the 2-epoch run's (see
+    # test_resume_continues_exactly_where_it_stopped)
+    ema = ["EMA.decay=0.9", "Optimizer.lr.warmup_epoch=1"]
+    full = train(load_config(DEFAULT, small(tmp_path / "a", *ema, epochs=2, n_train=192)))
+    root = tmp_path / "a" / "googlenet_bn"
+    latest = root / "latest"
+    avg = paddle.load(str(latest / "model.pdparams"))
+    trn = paddle.load(str(latest / "train.pdparams"))
+    assert avg.keys() == trn.keys()
+    assert any(not np.allclose(avg[k].numpy(), trn[k].numpy()) for k in avg)
+    assert json.load(open(latest / "state.json"))["ema_updates"] == 2 * 3  # 3 steps/epoch
+    # the recorded eval accuracy is the averaged weights' (tools/eval.py loads model.pdparams)
+    from paddle_inception.engine.trainer import evaluate
+
+    res = evaluate(load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={latest}")))
+    assert res["top1"] == pytest.approx(full["history"][-1]["eval"]["top1"], abs=1e-6)
+    # 1 epoch, then resumed to 2: the same training weights and the same average
+    train(load_config(DEFAULT, small(tmp_path / "b", *ema, epochs=1, n_train=192)))
+    b = tmp_path / "b" / "googlenet_bn"
+    train(
+        load_config(
+            DEFAULT,
+            small(tmp_path / "b", *ema, f"Global.checkpoints={b / 'latest'}", n_train=192),
+        )
+    )
+    for name in ("model.pdparams", "train.pdparams"):
+        x = paddle.load(str(latest / name))
+        y = paddle.load(str(b / "latest" / name))
+        for k in x:
+            np.testing.assert_allclose(
+                x[k].numpy(), y[k].numpy(), rtol=1e-4, atol=1e-5, err_msg=f"{name} {k}"
+            )
+
+
+@needs_fmnist
 def test_sigkill_then_resume_reaches_the_same_epochs_without_corruption(tmp_path):
     args = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", DEFAULT]
     overrides = small(tmp_path, epochs=4, n_train=256, n_eval=64)

@@ -316,8 +316,10 @@ class CheckpointSaver(ModelCheckpoint):
         extra_state=None,
         enabled=True,
         clock=None,
+        ema=None,
     ):
         super().__init__(save_freq=save_interval, save_dir=None)
+        self.ema = ema  # an engine.ema.ModelEMA: model.pdparams are then its averaged weights
         self.clock = clock  # a RunClock: its ETA goes into the checkpoint line
         self.enabled = enabled  # False on data-parallel ranks other than 0
         self.root, self.save_interval = root, max(1, int(save_interval))
@@ -360,7 +362,13 @@ class CheckpointSaver(ModelCheckpoint):
             lr=current_lr(self.model),
         )
         path = save_checkpoint(
-            self.root, self.epoch, self.model.network, self.model._optimizer, state, links=links
+            self.root,
+            self.epoch,
+            self.model.network,
+            self.model._optimizer,
+            state,
+            links=links,
+            ema=self.ema,
         )
         self.history.append(dict(epoch=self.epoch, eval=eval_logs, train=self.train_logs))
         prune_checkpoints(self.root, self.save_interval)

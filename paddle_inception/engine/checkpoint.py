@@ -2,7 +2,9 @@
 
 Layout under `Global.output_dir/<Arch.name>/`:
 
-    epoch_0003/model.pdparams   model weights (loadable as `pretrained_model`)
+    epoch_0003/model.pdparams   model weights (loadable as `pretrained_model`); with an
+                                `EMA:` section, the averaged weights (engine/ema.py)
+    epoch_0003/train.pdparams   with `EMA:` only: the training weights, to resume from
     epoch_0003/model.pdopt      optimizer state, LR scheduler included
     epoch_0003/state.json       epoch, metrics, best metric so far
     latest -> epoch_0003        symlinks, each replaced atomically
@@ -54,6 +56,7 @@ def _atomic_link(root, link_name, target_name):
 
 
 _PORTABLE = "@keys_by_structured_name"
+TRAIN_WEIGHTS = "train.pdparams"  # beside model.pdparams when it holds averaged (EMA) weights
 
 
 def _rename_keys(state: dict, mapping: dict) -> dict:
@@ -131,16 +134,29 @@ def _follow_new_schedule(optimizer, source: str | None) -> None:
 
 
 def save_checkpoint(
-    root: str, epoch: int, model, optimizer=None, state: dict | None = None, links=("latest",)
+    root: str,
+    epoch: int,
+    model,
+    optimizer=None,
+    state: dict | None = None,
+    links=("latest",),
+    ema=None,
 ) -> str:
-    """Write `root/epoch_{epoch:04d}` atomically and point `links` at it; returns its path."""
+    """Write `root/epoch_{epoch:04d}` atomically and point `links` at it; returns its path.
+    With `ema` (an engine.ema.ModelEMA), `model.pdparams` holds its averaged weights and
+    `train.pdparams` the training weights."""
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{epoch:04d}"
     final = os.path.join(root, name)
     tmp = os.path.join(root, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    paddle.save(model.state_dict(), os.path.join(tmp, "model.pdparams"))
+    if ema is None:
+        paddle.save(model.state_dict(), os.path.join(tmp, "model.pdparams"))
+    else:
+        paddle.save(ema.averaged_state(), os.path.join(tmp, "model.pdparams"))
+        paddle.save(ema.training_state(), os.path.join(tmp, TRAIN_WEIGHTS))
+        state = dict(state or {}, ema_updates=ema.updates)
     if optimizer is not None:
         paddle.save(portable_optimizer_state(optimizer, model), os.path.join(tmp, "model.pdopt"))
     with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
@@ -196,19 +212,50 @@ def resolve_checkpoint(path: str) -> str:
     )
 
 
-def load_checkpoint(path: str, model, optimizer=None, trusted: bool = False) -> dict:
+def load_checkpoint(
+    path: str, model, optimizer=None, trusted: bool = False, ema_decay: float | None = None
+) -> dict:
     """Resume: restore model (+ optimizer and LR scheduler) strictly, and return the saved state
     (epoch, metrics). A checkpoint that does not fit the model exactly (another class count,
-    another model) is an error listing the tensors: resuming it would train random heads."""
+    another model) is an error listing the tensors: resuming it would train random heads.
+
+    The model gets the training weights (`train.pdparams` where the run averaged its weights,
+    else `model.pdparams`). With `ema_decay` (the run's `EMA.decay`) the returned state has
+    `"ema"`: an engine.ema.ModelEMA holding the checkpoint's averaged weights, or starting from
+    the restored weights when the checkpoint has none."""
+    from .ema import ModelEMA
+
+    log = logging.getLogger("paddle_inception")
     ckpt = resolve_checkpoint(path)
     state = read_state_json(os.path.join(ckpt, "state.json"))  # first: cheap, and loads nothing
+    averaged = os.path.join(ckpt, "model.pdparams")
+    training = os.path.join(ckpt, TRAIN_WEIGHTS)
+    has_average = os.path.isfile(training)
     load_weights(
         model,
-        os.path.join(ckpt, "model.pdparams"),
+        training if has_average else averaged,
         mode="strict",
         trusted=trusted,
         what="Global.checkpoints",
     )
+    if ema_decay is not None:
+        updates = state.get("ema_updates") if has_average else 0
+        ema = ModelEMA(model, ema_decay, updates=updates if type(updates) is int else 0)
+        if has_average:
+            ema.load(averaged, trusted=trusted)
+        else:
+            log.info(
+                "Global.checkpoints: %s has no averaged weights; EMA starts from its weights",
+                ckpt,
+            )
+        state["ema"] = ema
+    elif has_average:
+        log.warning(
+            "Global.checkpoints: %s was trained with EMA; this run has no EMA section, so it "
+            "resumes the training weights (%s) and the average is not continued",
+            ckpt,
+            TRAIN_WEIGHTS,
+        )
     opt_file = os.path.join(ckpt, "model.pdopt")
     if optimizer is not None and os.path.isfile(opt_file):
         opt_state = load_state_file(opt_file, trusted=trusted)
@@ -250,6 +297,11 @@ def read_state_json(path: str) -> dict:
         raise ValueError(
             f"Global.checkpoints: {path}: expected a JSON object with a non-negative integer "
             f"'epoch' (as training writes it)"
+        )
+    updates = state.get("ema_updates")
+    if updates is not None and (type(updates) is not int or updates < 0):
+        raise ValueError(
+            f"Global.checkpoints: {path}: 'ema_updates' must be a non-negative integer"
         )
     for key in ("best_metric", "elapsed_s"):
         value = state.get(key)
