@@ -2,11 +2,11 @@
 allocate no more than the file can hold.
 
 - `.pth` / `.pt` (torch's zip format, and the legacy pre-1.6 format) and `.pdparams` (a pickle of
-  numpy arrays) are read with `_TorchUnpickler`: `paddle_inception.weights`' pure-Python restricted
-  unpickler (bounded reads, an opcode budget, validating stand-ins for numpy arrays / dtypes /
-  scalars, scalar-only dict keys, no object-building opcodes) extended with torch's tensor rebuild
-  functions, storage classes and dtypes (mapped to numpy), `argparse.Namespace` (training
-  checkpoints) and sets; every other global is refused (`UnsafeCheckpointError`);
+  numpy arrays) are read with `_TorchUnpickler`: `paddle_inception._safe_pickle`'s pure-Python
+  restricted unpickler (bounded reads, an opcode budget, validating stand-ins for numpy arrays /
+  dtypes / scalars, scalar-only dict keys, no object-building opcodes) extended with torch's
+  tensor rebuild functions, storage classes and dtypes (mapped to numpy), `argparse.Namespace`
+  (training checkpoints) and sets; every other global is refused (`UnsafeCheckpointError`);
 - `.safetensors` by a small own reader (8-byte header length, JSON header, raw buffers) that
   checks the header as strictly as the `safetensors` package does (and refuses duplicate names).
 
@@ -45,22 +45,22 @@ import zipfile
 
 import numpy as np
 
-from ..weights import (
-    _OPS_BASE,
-    _OPS_PER_BYTE,
+from .._safe_pickle import (
     MAX_DEPTH,
-    _Bad,
-    _BoundedReader,
-    _check_key,
-    _check_shape,
-    _counted,
-    _nelements,
-    _PendingArray,
-    _PendingDtype,
-    _short,
-    _Unsafe,
+    OPS_BASE,
+    OPS_PER_BYTE,
+    BoundedReader,
+    Malformed,
+    PendingArray,
+    PendingDtype,
+    Refused,
+    check_key,
+    check_shape,
+    counted,
+    nelements,
+    shorten,
 )
-from ..weights import _RestrictedUnpickler as _ArrayUnpickler
+from .._safe_pickle import RestrictedUnpickler as _ArrayUnpickler
 
 __all__ = [
     "ConversionError",
@@ -102,8 +102,8 @@ def _fmt_bytes(n: int) -> str:
 def _kind(x) -> str:
     """A short, safe description of an untrusted object (never its repr)."""
     names = {
-        _PendingArray: "numpy array",
-        _PendingDtype: "numpy dtype",
+        PendingArray: "numpy array",
+        PendingDtype: "numpy dtype",
         _LazyTensor: "torch tensor",
         _Storage: "torch storage",
         _StorageType: "torch storage class",
@@ -116,7 +116,7 @@ def _kind(x) -> str:
 
 def _name(x, n: int = 80) -> str:
     """A name from the file (a dict key, a record name) for a one-line message."""
-    return _short(repr(x), n) if type(x) in (str, bytes, int, float, bool) else _kind(x)
+    return shorten(repr(x), n) if type(x) in (str, bytes, int, float, bool) else _kind(x)
 
 
 class _Budget:
@@ -130,7 +130,7 @@ class _Budget:
         """Charge `nbytes`; `what` (a str, or a function giving one) names it in the error."""
         if nbytes > self.left:
             what = what() if callable(what) else what
-            raise _Bad(
+            raise Malformed(
                 f"{what} needs {_fmt_bytes(nbytes)}, more than a {self.file_size}-byte file can "
                 f"hold (the reader decompresses and builds at most {MEMORY_FACTOR}x the file size "
                 f"+ {MEMORY_SLACK >> 20} MiB)"
@@ -277,7 +277,7 @@ _STORAGE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,128}\Z")
 
 
 def _dims(shape) -> str:
-    return _short(str(list(shape)), 80)
+    return shorten(str(list(shape)), 80)
 
 
 def _check_int(v, what: str) -> int:
@@ -286,31 +286,31 @@ def _check_int(v, what: str) -> int:
             shown = repr(v)
         else:
             shown = f"an int of {v.bit_length()} bits" if type(v) is int else f"a {_kind(v)}"
-        raise _Bad(f"{what} must be a non-negative int below 2**63, got {shown}")
+        raise Malformed(f"{what} must be a non-negative int below 2**63, got {shown}")
     return v
 
 
 def _make_tensor(storage, offset, size, stride, dtype=None) -> _LazyTensor:
     """Check a view's geometry against its storage, before anything is read or allocated."""
     if type(storage) is not _Storage:
-        raise _Bad(f"a tensor is built on a {_kind(storage)}, not on a storage")
+        raise Malformed(f"a tensor is built on a {_kind(storage)}, not on a storage")
     offset = _check_int(offset, "a tensor's storage offset")
-    size = _check_shape(size, "a tensor's size")
-    stride = _check_shape(stride, "a tensor's stride")
+    size = check_shape(size, "a tensor's size")
+    stride = check_shape(stride, "a tensor's stride")
     if len(size) != len(stride):
-        raise _Bad(f"a tensor has size {_dims(size)} but stride {_dims(stride)}")
+        raise Malformed(f"a tensor has size {_dims(size)} but stride {_dims(stride)}")
     dtype = dtype or storage.dtype
     src = _src_dtype(dtype)
     nbytes = storage.numel * _src_dtype(storage.dtype).itemsize
     if nbytes % src.itemsize:
-        raise _Bad(f"storage {storage.key!r} is not a whole number of {dtype} elements")
+        raise Malformed(f"storage {storage.key!r} is not a whole number of {dtype} elements")
     elements = nbytes // src.itemsize
-    if _nelements([d for d in size if d]) * _out_dtype(dtype).itemsize >= 2**63:
-        raise _Bad(f"tensor size {_dims(size)} is too large")
-    if _nelements(size):
+    if nelements([d for d in size if d]) * _out_dtype(dtype).itemsize >= 2**63:
+        raise Malformed(f"tensor size {_dims(size)} is too large")
+    if nelements(size):
         last = offset + sum((s - 1) * k for s, k in zip(size, stride))
         if last >= elements:
-            raise _Bad(
+            raise Malformed(
                 f"a tensor of size {_dims(size)}, stride {_dims(stride)} and offset {offset} reads "
                 f"element {last} of storage {storage.key!r}, which has {elements}"
             )
@@ -321,14 +321,14 @@ def _materialize(t: _LazyTensor, budget: _Budget, where) -> np.ndarray:
     """The tensor as a new native array; `where()` names it in errors."""
     st = t.storage
     if st.data is None:
-        raise _Bad(f"storage {st.key!r} (used by {where()}) has no data")
+        raise Malformed(f"storage {st.key!r} (used by {where()}) has no data")
     out_dt = _out_dtype(t.dtype)
-    numel = _nelements(t.size)
+    numel = nelements(t.size)
     budget.take(numel * out_dt.itemsize, lambda: f"{where()} (size {_dims(t.size)}, {t.dtype})")
     out = np.empty(t.size, dtype=out_dt)
     if numel:
         if len(st.data) != st.numel * _src_dtype(st.dtype).itemsize:  # the readers ensure it
-            raise _Bad(f"storage {st.key!r} holds {len(st.data)} bytes, not its declared size")
+            raise Malformed(f"storage {st.key!r} holds {len(st.data)} bytes, not its declared size")
         src_dt = _src_dtype(t.dtype, st.byteorder)
         data = np.frombuffer(st.data, dtype=src_dt)  # _make_tensor checked the bounds
         strides = [k * src_dt.itemsize if s > 1 else 0 for s, k in zip(t.size, t.stride)]
@@ -343,7 +343,7 @@ def _materialize(t: _LazyTensor, budget: _Budget, where) -> np.ndarray:
 # the unpickler
 # =============================================================================================
 def _ops_for(nbytes: int) -> int:
-    return _OPS_BASE + int(nbytes * _OPS_PER_BYTE)
+    return OPS_BASE + int(nbytes * OPS_PER_BYTE)
 
 
 class _TorchUnpickler(_ArrayUnpickler):
@@ -389,67 +389,67 @@ class _TorchUnpickler(_ArrayUnpickler):
     def find_class(self, module, name):
         full = f"{module}.{name}"
         if full not in self._allowed and module.startswith("torch") and "_rebuild" in name:
-            raise _Bad(
-                f"{_short(full, 100)}: this kind of tensor (quantized, sparse, nested, on a "
+            raise Malformed(
+                f"{shorten(full, 100)}: this kind of tensor (quantized, sparse, nested, on a "
                 f"device or meta) is not supported; save dense CPU tensors"
             )
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
         if self._storage_loader is None:
-            raise _Bad(f"a persistent id (a {_kind(pid)}) in a plain pickle")
+            raise Malformed(f"a persistent id (a {_kind(pid)}) in a plain pickle")
         return self._storage_loader(pid)
 
     # ---- torch's rebuild functions ----------------------------------------------------------
     def _rebuild_tensor(self, *args):
         if len(args) != 4:
-            raise _Bad("_rebuild_tensor takes (storage, offset, size, stride)")
+            raise Malformed("_rebuild_tensor takes (storage, offset, size, stride)")
         return _make_tensor(*args)
 
     def _rebuild_tensor_v2(self, *args):
         # (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
         if not 6 <= len(args) <= 7:
-            raise _Bad("_rebuild_tensor_v2 takes 6 or 7 arguments")
+            raise Malformed("_rebuild_tensor_v2 takes 6 or 7 arguments")
         return _make_tensor(*args[:4])
 
     def _rebuild_tensor_v3(self, *args):
         # (storage, offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
         if not 7 <= len(args) <= 8 or type(args[6]) is not _TorchDType:
-            raise _Bad("_rebuild_tensor_v3 takes 7 or 8 arguments, the 7th a torch dtype")
+            raise Malformed("_rebuild_tensor_v3 takes 7 or 8 arguments, the 7th a torch dtype")
         return _make_tensor(*args[:4], dtype=args[6].dtype)
 
     def _rebuild_parameter(self, *args):
         # (data, requires_grad, backward_hooks[, state])
         if not 3 <= len(args) <= 4 or type(args[0]) is not _LazyTensor:
-            raise _Bad("_rebuild_parameter takes a tensor, requires_grad, hooks (and state)")
+            raise Malformed("_rebuild_parameter takes a tensor, requires_grad, hooks (and state)")
         return args[0]
 
     def _rebuild_from_type_v2(self, *args):
         if len(args) != 4:
-            raise _Bad("_rebuild_from_type_v2 takes (func, type, args, state)")
+            raise Malformed("_rebuild_from_type_v2 takes (func, type, args, state)")
         func, new_type, fargs, _state = args
         if not any(func is f for f in self._rebuilders.values()):
-            raise _Bad(
+            raise Malformed(
                 f"_rebuild_from_type_v2 with {self._global_name(func)} instead of a tensor "
                 f"rebuild function"
             )
         if type(new_type) is not _TensorType or type(fargs) is not tuple:
-            raise _Bad("_rebuild_from_type_v2 takes a tensor type and an argument tuple")
+            raise Malformed("_rebuild_from_type_v2 takes a tensor type and an argument tuple")
         return func(*fargs)
 
     # ---- other globals ----------------------------------------------------------------------
     def _namespace(self, *args, **kwargs):
         if args or kwargs:
-            raise _Bad("argparse.Namespace is only rebuilt empty, then given its state")
+            raise Malformed("argparse.Namespace is only rebuilt empty, then given its state")
         return _Namespace()
 
     def _members(self, args, what):
         if not args:
             return ()
         if len(args) != 1 or type(args[0]) not in (list, tuple):
-            raise _Bad(f"{what}() is only allowed on a list or tuple")
+            raise Malformed(f"{what}() is only allowed on a list or tuple")
         for item in args[0]:
-            _check_key(item)
+            check_key(item)
         return args[0]
 
     def _set(self, *args):
@@ -460,32 +460,32 @@ class _TorchUnpickler(_ArrayUnpickler):
 
     def _complex(self, *args):
         if not 1 <= len(args) <= 2 or any(type(a) not in (int, float) for a in args):
-            raise _Bad("complex() is only allowed on one or two numbers")
+            raise Malformed("complex() is only allowed on one or two numbers")
         if any(type(a) is int and a.bit_length() > 64 for a in args):
-            raise _Bad("complex() argument out of range")
+            raise Malformed("complex() argument out of range")
         return complex(*args)
 
     # ---- opcodes ----------------------------------------------------------------------------
     def _load_build(self):
         if len(self.stack) < 2:
-            raise _Bad("BUILD without an object")
+            raise Malformed("BUILD without an object")
         inst = self.stack[-2]
-        if type(inst) in (_PendingArray, _PendingDtype):
+        if type(inst) in (PendingArray, PendingDtype):
             return _ArrayUnpickler._load_build(self)
         state = self.stack.pop()
         if type(inst) is _Namespace:
             if inst.state is not None or type(state) is not dict:
-                raise _Bad("argparse.Namespace state must be one dict")
+                raise Malformed("argparse.Namespace state must be one dict")
             for key in state:
                 if type(key) is not str:
-                    raise _Bad("argparse.Namespace attribute names must be strings")
+                    raise Malformed("argparse.Namespace attribute names must be strings")
             inst.state = state
         elif type(inst) is collections.OrderedDict:
             # a state_dict's `_metadata` (module versions): dropped, as it is never needed
             if type(state) is not dict:
-                raise _Bad("OrderedDict state must be a dict")
+                raise Malformed("OrderedDict state must be a dict")
         else:
-            raise _Bad(
+            raise Malformed(
                 f"BUILD (object state) on a {_kind(inst)}: only numpy arrays and dtypes, "
                 f"OrderedDicts and argparse.Namespace take state in a checkpoint"
             )
@@ -494,31 +494,31 @@ class _TorchUnpickler(_ArrayUnpickler):
         args = self.stack.pop()
         cls = self.stack.pop()
         if cls is not self._allowed["argparse.Namespace"] or type(args) is not tuple or args:
-            raise _Bad(
+            raise Malformed(
                 f"NEWOBJ (object creation) of {self._global_name(cls)}: only an empty "
                 f"argparse.Namespace is created that way in a checkpoint"
             )
         self.append(_Namespace())
 
-    dispatch[pickle.BUILD[0]] = _counted(_load_build)
-    dispatch[pickle.NEWOBJ[0]] = _counted(_load_newobj)
+    dispatch[pickle.BUILD[0]] = counted(_load_build)
+    dispatch[pickle.NEWOBJ[0]] = counted(_load_newobj)
 
 
 def _check_pid(pid, length: int):
     """('storage', storage class, key, location, numel[, view]) -> (marker, key, numel)."""
     if type(pid) is not tuple or len(pid) != length or pid[0] != "storage":
         shown = f"a tuple of {len(pid)}" if type(pid) is tuple else f"a {_kind(pid)}"
-        raise _Bad(
+        raise Malformed(
             f"unexpected persistent id ({shown}; torch writes a {length}-tuple "
             f"('storage', storage class, key, location, numel{', view' if length == 6 else ''}))"
         )
     stype, key, location, numel = pid[1:5]
     if type(stype) is not _StorageType:
-        raise _Bad(f"a storage of a {_kind(stype)} instead of a torch storage class")
+        raise Malformed(f"a storage of a {_kind(stype)} instead of a torch storage class")
     if type(key) is not str or not _STORAGE_KEY.match(key):
-        raise _Bad(f"storage key {_name(key, 40)} is not a short name")
+        raise Malformed(f"storage key {_name(key, 40)} is not a short name")
     if type(location) is not str:
-        raise _Bad(f"storage {key!r} has a location that is not a string")
+        raise Malformed(f"storage {key!r} has a location that is not a string")
     _check_int(numel, f"storage {key!r} element count")
     return stype, key, numel
 
@@ -558,24 +558,24 @@ class _Resolver:
             return self.done[key][1]
         if t is _LazyTensor:
             out = _materialize(obj, self.budget, self.where)
-        elif t is _PendingArray:
+        elif t is PendingArray:
             if obj.array is None:
-                raise _Bad("a numpy array never received its data (incomplete pickle)")
+                raise Malformed("a numpy array never received its data (incomplete pickle)")
             out = obj.array
-        elif t is _PendingDtype:
+        elif t is PendingDtype:
             if obj.dtype is None:
-                raise _Bad("a numpy dtype never received its state (incomplete pickle)")
+                raise Malformed("a numpy dtype never received its state (incomplete pickle)")
             out = obj.dtype
         elif t in (dict, collections.OrderedDict, list, tuple, _Namespace):
             if key in self.active:
-                raise _Bad("the file holds a self-referencing structure")
+                raise Malformed("the file holds a self-referencing structure")
             if len(self.active) >= MAX_DEPTH:
-                raise _Bad(f"containers nested more than {MAX_DEPTH} deep")
+                raise Malformed(f"containers nested more than {MAX_DEPTH} deep")
             self.active.add(key)
             out = self._container(obj, t)
             self.active.discard(key)
         else:
-            raise _Bad(f"unexpected {_kind(obj)} in the checkpoint (not part of a state dict)")
+            raise Malformed(f"unexpected {_kind(obj)} in the checkpoint (not part of a state dict)")
         self.done[key] = (obj, out)
         return out
 
@@ -608,9 +608,11 @@ def _read_record(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, li
     declared one (a stream longer than declared is refused, not cut)."""
     name = _name(info.filename)
     if limit is not None and info.file_size > limit:
-        raise _Bad(f"zip record {name} declares {info.file_size} bytes, at most {limit} expected")
+        raise Malformed(
+            f"zip record {name} declares {info.file_size} bytes, at most {limit} expected"
+        )
     if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-        raise _Bad(
+        raise Malformed(
             f"zip record {name} is stored with {info.compress_size} bytes but declares "
             f"{info.file_size}"
         )
@@ -621,12 +623,12 @@ def _read_record(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, li
         with zf.open(probe) as f:
             data = f.read(info.file_size + 1)
     except zipfile.BadZipFile as e:  # a stream longer than declared fails the CRC here
-        raise _Bad(
+        raise Malformed(
             f"zip record {name} fails its check ({_detail(e)}): corrupt, or longer than the "
             f"{info.file_size} bytes its header declares"
         ) from None
     if len(data) != info.file_size:
-        raise _Bad(
+        raise Malformed(
             f"zip record {name} holds {'more than' if len(data) > info.file_size else len(data)} "
             f"bytes, not the {info.file_size} its header declares"
         )
@@ -640,7 +642,7 @@ def _read_torch_zip(path: str, size: int):
         by_name = {}
         for info in infos:
             if info.filename in by_name:
-                raise _Bad(f"the zip archive holds {_name(info.filename)} twice")
+                raise Malformed(f"the zip archive holds {_name(info.filename)} twice")
             by_name[info.filename] = info
         pkls = [n for n in by_name if n == "data.pkl" or n.endswith("/data.pkl")]
         if not pkls:
@@ -650,7 +652,7 @@ def _read_torch_zip(path: str, size: int):
                 if any(n.endswith("constants.pkl") for n in by_name)
                 else ""
             )
-            raise _Bad(f"a zip file without data.pkl, not a torch checkpoint{hint}")
+            raise Malformed(f"a zip file without data.pkl, not a torch checkpoint{hint}")
         pkl = min(pkls, key=len)
         prefix = pkl[: -len("data.pkl")]
         byteorder = "little"
@@ -658,7 +660,7 @@ def _read_torch_zip(path: str, size: int):
             raw = _read_record(zf, by_name[prefix + "byteorder"], budget, limit=16)
             byteorder = raw.decode("latin-1").strip()
             if byteorder not in ("little", "big"):
-                raise _Bad(f"the byteorder record holds {_name(raw, 40)}, not little or big")
+                raise Malformed(f"the byteorder record holds {_name(raw, 40)}, not little or big")
         storages: dict = {}
 
         def load_storage(pid):
@@ -666,15 +668,17 @@ def _read_torch_zip(path: str, size: int):
             st = storages.get(key)
             if st is not None:
                 if (st.dtype, st.numel) != (stype.dtype, numel):
-                    raise _Bad(f"storage {key!r} is declared twice, with different types or sizes")
+                    raise Malformed(
+                        f"storage {key!r} is declared twice, with different types or sizes"
+                    )
                 return st
             rec = f"{prefix}data/{key}"
             info = by_name.get(rec)
             if info is None:
-                raise _Bad(f"missing tensor data record {rec!r}")
+                raise Malformed(f"missing tensor data record {rec!r}")
             want = _storage_nbytes(stype, numel)
             if info.file_size != want:
-                raise _Bad(
+                raise Malformed(
                     f"record {rec!r} declares {info.file_size} bytes but its storage holds "
                     f"{numel} {stype.dtype} elements ({want} bytes)"
                 )
@@ -684,11 +688,13 @@ def _read_torch_zip(path: str, size: int):
 
         info = by_name[pkl]
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise _Bad(f"zip record {pkl!r} is stored with a size that differs from its header")
+            raise Malformed(
+                f"zip record {pkl!r} is stored with a size that differs from its header"
+            )
         budget.take(info.file_size, f"zip record {pkl!r}")
         with zf.open(info) as f:
             unpickler = _TorchUnpickler(
-                _BoundedReader(f, info.file_size), _ops_for(info.file_size), load_storage
+                BoundedReader(f, info.file_size), _ops_for(info.file_size), load_storage
             )
             obj = unpickler.load()
     return _Resolver(budget).resolve(obj)
@@ -706,7 +712,7 @@ def _read_pickles(path: str, size: int):
     number pickle)."""
     budget = _Budget(size)
     with open(path, "rb") as f:
-        reader = _BoundedReader(f, size)
+        reader = BoundedReader(f, size)
         first = _TorchUnpickler(reader, _ops_for(size)).load()
         if type(first) is int and first == _LEGACY_MAGIC:
             obj = _read_legacy(reader, size, budget)
@@ -715,53 +721,55 @@ def _read_pickles(path: str, size: int):
     return _Resolver(budget).resolve(obj)
 
 
-def _read_legacy(reader: _BoundedReader, size: int, budget: _Budget):
+def _read_legacy(reader: BoundedReader, size: int, budget: _Budget):
     """torch's pre-1.6 format: magic, protocol, sys_info, the object pickle (storages as
     persistent ids), the list of storage keys, then each storage as (numel, raw data)."""
     protocol = _TorchUnpickler(reader, _ops_for(size)).load()
     if type(protocol) is not int or protocol != _LEGACY_PROTOCOL:
-        raise _Bad(f"unsupported legacy torch protocol {_name(protocol, 40)}")
+        raise Malformed(f"unsupported legacy torch protocol {_name(protocol, 40)}")
     sys_info = _TorchUnpickler(reader, _ops_for(size)).load()
     if type(sys_info) is not dict:
-        raise _Bad("corrupt legacy checkpoint (sys_info is not a dict)")
+        raise Malformed("corrupt legacy checkpoint (sys_info is not a dict)")
     little = sys_info.get("little_endian", True)
     if type(little) is not bool:
-        raise _Bad("corrupt legacy checkpoint (little_endian is not a bool)")
+        raise Malformed("corrupt legacy checkpoint (little_endian is not a bool)")
     order = "little" if little else "big"
     storages: dict = {}
 
     def load_storage(pid):
         if type(pid) is tuple and pid and pid[0] == "module":
-            raise _Bad("contains a whole pickled nn.Module; save its state_dict() instead")
+            raise Malformed("contains a whole pickled nn.Module; save its state_dict() instead")
         if type(pid) is tuple and len(pid) == 6 and pid[5] is not None:
-            raise _Bad("legacy storage views are not supported; re-save it with a current torch")
+            raise Malformed(
+                "legacy storage views are not supported; re-save it with a current torch"
+            )
         stype, key, numel = _check_pid(pid, 6)
         st = storages.get(key)
         if st is None:
             st = storages[key] = _Storage(key, stype.dtype, numel, order)
         elif (st.dtype, st.numel) != (stype.dtype, numel):
-            raise _Bad(f"storage {key!r} is declared twice, with different types or sizes")
+            raise Malformed(f"storage {key!r} is declared twice, with different types or sizes")
         return st
 
     obj = _TorchUnpickler(reader, _ops_for(size), load_storage).load()
     keys = _TorchUnpickler(reader, _ops_for(size)).load()
     if type(keys) is not list:
-        raise _Bad("corrupt legacy checkpoint (no storage key list)")
+        raise Malformed("corrupt legacy checkpoint (no storage key list)")
     for key in keys:
         st = storages.get(key) if type(key) is str else None
         if st is None:
-            raise _Bad(f"corrupt legacy checkpoint (unknown storage {_name(key, 40)})")
+            raise Malformed(f"corrupt legacy checkpoint (unknown storage {_name(key, 40)})")
         if st.data is not None:
-            raise _Bad(f"corrupt legacy checkpoint (storage {key!r} listed twice)")
+            raise Malformed(f"corrupt legacy checkpoint (storage {key!r} listed twice)")
         numel = int.from_bytes(reader.read(8), order, signed=True)
         if numel != st.numel:
-            raise _Bad(
+            raise Malformed(
                 f"legacy storage {key!r} holds {numel} elements but the pickle says {st.numel}"
             )
         nbytes = numel * _src_dtype(st.dtype).itemsize
         budget.take(nbytes, f"legacy storage {key!r}")
         if nbytes > reader._left:  # checked before reading (and allocating)
-            raise _Bad(
+            raise Malformed(
                 f"truncated: legacy storage {key!r} needs {nbytes} bytes, the file has "
                 f"{reader._left} left"
             )
@@ -793,7 +801,7 @@ def _json_pairs(pairs):
     out = {}
     for k, v in pairs:
         if k in out:
-            raise _Bad(f"the safetensors header names {_name(k)} twice")
+            raise Malformed(f"the safetensors header names {_name(k)} twice")
         out[k] = v
     return out
 
@@ -801,19 +809,21 @@ def _json_pairs(pairs):
 def _json_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > 19:
-        raise _Bad(f"the safetensors header holds an integer of {digits} digits")
+        raise Malformed(f"the safetensors header holds an integer of {digits} digits")
     return int(text)
 
 
 def _json_refused(text: str):
-    raise _Bad(f"the safetensors header holds the number {_short(text, 30)} (only integers)")
+    raise Malformed(f"the safetensors header holds the number {shorten(text, 30)} (only integers)")
 
 
 def _parse_st_header(raw: bytes) -> dict:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _Bad(f"the safetensors header is not UTF-8 ({e.reason} at byte {e.start})") from None
+        raise Malformed(
+            f"the safetensors header is not UTF-8 ({e.reason} at byte {e.start})"
+        ) from None
     try:
         header = json.loads(
             text,
@@ -823,11 +833,13 @@ def _parse_st_header(raw: bytes) -> dict:
             parse_constant=_json_refused,
         )
     except RecursionError:
-        raise _Bad("the safetensors header nests too deep (a header nests 3 levels)") from None
+        raise Malformed("the safetensors header nests too deep (a header nests 3 levels)") from None
     except json.JSONDecodeError as e:
-        raise _Bad(f"the safetensors header is not JSON ({e.msg} at character {e.pos})") from None
+        raise Malformed(
+            f"the safetensors header is not JSON ({e.msg} at character {e.pos})"
+        ) from None
     if type(header) is not dict:
-        raise _Bad(f"the safetensors header is a JSON {type(header).__name__}, not an object")
+        raise Malformed(f"the safetensors header is a JSON {type(header).__name__}, not an object")
     return header
 
 
@@ -837,23 +849,23 @@ def _st_entries(header: dict, data_len: int) -> list:
     if meta is not None and (
         type(meta) is not dict or any(type(v) is not str for v in meta.values())
     ):
-        raise _Bad("the safetensors __metadata__ must map strings to strings")
+        raise Malformed("the safetensors __metadata__ must map strings to strings")
     entries = []
     for name, info in header.items():
         what = f"tensor {_name(name)}"
         if type(info) is not dict:
-            raise _Bad(f"{what}: its entry is a JSON {type(info).__name__}, not an object")
+            raise Malformed(f"{what}: its entry is a JSON {type(info).__name__}, not an object")
         missing = [k for k in ("dtype", "shape", "data_offsets") if k not in info]
         if missing:
-            raise _Bad(f"{what}: its entry has no {', '.join(missing)}")
+            raise Malformed(f"{what}: its entry has no {', '.join(missing)}")
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if type(dtype) is not str or dtype not in _ST_DTYPES:
-            raise _Bad(
+            raise Malformed(
                 f"{what}: unsupported dtype {_name(dtype, 30)} (supported: {', '.join(_ST_DTYPES)})"
             )
         if type(shape) is not list:
-            raise _Bad(f"{what}: its shape is a JSON {type(shape).__name__}, not a list")
-        shape = _check_shape(tuple(shape), f"{what}: shape")
+            raise Malformed(f"{what}: its shape is a JSON {type(shape).__name__}, not a list")
+        shape = check_shape(tuple(shape), f"{what}: shape")
         if (
             type(offsets) is not list
             or len(offsets) != 2
@@ -867,15 +879,15 @@ def _st_entries(header: dict, data_len: int) -> list:
                 and all(type(v) is int for v in offsets)
                 else f"a JSON {type(offsets).__name__}"
             )
-            raise _Bad(
+            raise Malformed(
                 f"{what}: data_offsets {shown} are not [begin, end] within the "
                 f"{data_len}-byte data section"
             )
         begin, end = offsets
         dt_name = _ST_DTYPES[dtype]
-        nbytes = _nelements(shape) * _src_dtype(dt_name).itemsize
+        nbytes = nelements(shape) * _src_dtype(dt_name).itemsize
         if end - begin != nbytes:
-            raise _Bad(
+            raise Malformed(
                 f"{what}: shape {_dims(shape)} of {dtype} needs {nbytes} bytes, its data_offsets "
                 f"[{begin}, {end}] hold {end - begin}"
             )
@@ -884,15 +896,15 @@ def _st_entries(header: dict, data_len: int) -> list:
     pos, prev = 0, None
     for begin, end, name, _, _ in entries:
         if begin < pos:
-            raise _Bad(
+            raise Malformed(
                 f"tensor {_name(name)} (bytes {begin}-{end}) overlaps tensor {_name(prev[2])} "
                 f"(bytes {prev[0]}-{prev[1]})"
             )
         if begin > pos:
-            raise _Bad(f"{begin - pos} unused bytes before tensor {_name(name)} (at {pos})")
+            raise Malformed(f"{begin - pos} unused bytes before tensor {_name(name)} (at {pos})")
         pos, prev = end, (begin, end, name)
     if pos != data_len:
-        raise _Bad(f"{data_len - pos} bytes after the last tensor are not part of any tensor")
+        raise Malformed(f"{data_len - pos} bytes after the last tensor are not part of any tensor")
     return entries
 
 
@@ -901,29 +913,29 @@ def _read_safetensors(path: str, size: int) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) != 8:
-            raise _Bad("not a safetensors file (shorter than 8 bytes)")
+            raise Malformed("not a safetensors file (shorter than 8 bytes)")
         n = int.from_bytes(head, "little")
         if not 2 <= n <= size - 8:
-            raise _Bad(f"not a safetensors file (header length {n}, file size {size})")
+            raise Malformed(f"not a safetensors file (header length {n}, file size {size})")
         if n > SAFETENSORS_MAX_HEADER:
-            raise _Bad(f"the safetensors header of {n} bytes is over {SAFETENSORS_MAX_HEADER}")
+            raise Malformed(f"the safetensors header of {n} bytes is over {SAFETENSORS_MAX_HEADER}")
         raw = f.read(n)
         if len(raw) != n:
-            raise _Bad("truncated: the file shrank while being read")
+            raise Malformed("truncated: the file shrank while being read")
         start = 8 + n
         entries = _st_entries(_parse_st_header(raw), size - start)
         out = {}
         for begin, end, name, dt_name, shape in entries:
             src_dt = _src_dtype(dt_name, "little")
             out_dt = _out_dtype(dt_name)
-            count = _nelements(shape)
+            count = nelements(shape)
             extra = 0 if (src_dt == out_dt and src_dt.isnative) else count * out_dt.itemsize
             budget.take(end - begin + extra, f"tensor {_name(name)}")
             src = np.empty(count, dtype=src_dt)
             if count:
                 f.seek(start + begin)
                 if f.readinto(memoryview(src).cast("B")) != end - begin:
-                    raise _Bad("truncated: the file shrank while being read")
+                    raise Malformed("truncated: the file shrank while being read")
             if extra:
                 src = _convert_elements(src, dt_name, np.empty(count, dtype=out_dt))
             out[name] = src.reshape(shape)
@@ -936,14 +948,14 @@ def _read_safetensors(path: str, size: int) -> dict:
 def _guarded(path: str, fn, *args):
     try:
         return fn(path, *args)
-    except _Unsafe as e:
+    except Refused as e:
         raise UnsafeCheckpointError(
-            f"{path}: refusing to unpickle global '{_short(e.args[0], 200)}': a weights file "
+            f"{path}: refusing to unpickle global '{shorten(e.args[0], 200)}': a weights file "
             f"needs only tensors, numbers, strings and dicts (this file may run code when opened "
             f"with torch.load / pickle; if you trust it, re-save it as a plain state dict with "
             f"torch.save(model.state_dict(), path))"
         ) from None
-    except _Bad as e:
+    except Malformed as e:
         raise ConversionError(f"{path}: {e}") from None
     except (ConversionError, FileNotFoundError, MemoryError):
         raise
@@ -963,7 +975,7 @@ def _detail(e: BaseException) -> str:
         text = str(e)
     except Exception:  # noqa: BLE001 - str() of a hostile exception argument
         text = ""
-    return _short(" ".join(text.split()), 200) or type(e).__name__
+    return shorten(" ".join(text.split()), 200) or type(e).__name__
 
 
 def _file_size(path: str) -> int:
@@ -979,11 +991,11 @@ def _read_torch(path: str):
     with open(path, "rb") as f:
         head = f.read(512)
     if head[:2] == b"\x1f\x8b" or (len(head) > 262 and head[257:262] == b"ustar"):
-        raise _Bad(
+        raise Malformed(
             "torch's pre-0.4 tar format is not supported; load and re-save it with a current torch"
         )
     if not head.startswith(b"\x80"):
-        raise _Bad("not a torch checkpoint (neither zip nor pickle)")
+        raise Malformed("not a torch checkpoint (neither zip nor pickle)")
     return _read_pickles(path, size)
 
 
