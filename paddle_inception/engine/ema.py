@@ -55,7 +55,9 @@ class ModelEMA(paddle.callbacks.Callback):
         d = self.current_decay()
         self.updates += 1
         for avg, w in self._float:
-            avg.lerp_(w, 1.0 - d)  # avg + (1 - d) * (w - avg)
+            # avg + (1 - d) * (w - avg); Paddle's lerp_ computes the same at 4x the time (CPU,
+            # googlenet_bn's 305 tensors: 38 ms against 9 ms, a tenth of a 44 px train step)
+            avg.add_((w - avg).scale_(1.0 - d))
         for avg, w in self._other:
             paddle.assign(w, avg)
 
