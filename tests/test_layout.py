@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own sub-package and any lower layer, nothing else):
 
-    0  _util _version                                 helpers, no imports from the package
+    0  _util _version _safe_pickle                    helpers, no imports from the package
     1  registry layers runtime                        the registry, building blocks, CPU set-up
     2  config weights                                 config rules and safe weight files
     3  models data                                    the model core and the data pipeline
@@ -26,6 +26,7 @@ PKG_DIR = os.path.join(ROOT, PKG)
 RANKS = {
     "_util": 0,
     "_version": 0,
+    "_safe_pickle": 0,
     "registry": 1,
     "layers": 1,
     "runtime": 1,
