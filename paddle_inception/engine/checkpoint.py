@@ -231,25 +231,23 @@ def load_checkpoint(
     averaged = os.path.join(ckpt, "model.pdparams")
     training = os.path.join(ckpt, TRAIN_WEIGHTS)
     has_average = os.path.isfile(training)
-    load_weights(
-        model,
-        training if has_average else averaged,
-        mode="strict",
-        trusted=trusted,
-        what="Global.checkpoints",
-    )
-    if ema_decay is not None:
-        updates = state.get("ema_updates") if has_average else 0
-        ema = ModelEMA(model, ema_decay, updates=updates if type(updates) is int else 0)
-        if has_average:
-            ema.load(averaged, trusted=trusted)
-        else:
-            log.info(
-                "Global.checkpoints: %s has no averaged weights; EMA starts from its weights",
-                ckpt,
-            )
-        state["ema"] = ema
-    elif has_average:
+
+    def load(file):
+        load_weights(model, file, mode="strict", trusted=trusted, what="Global.checkpoints")
+
+    if ema_decay is not None and has_average:
+        # the average goes through the model first (the same strict check as any weights file);
+        # ModelEMA keeps a copy of it, then the training weights replace it in the model
+        load(averaged)
+        state["ema"] = ModelEMA(model, ema_decay, updates=state.get("ema_updates") or 0)
+    load(training if has_average else averaged)
+    if ema_decay is not None and not has_average:
+        log.info(
+            "Global.checkpoints: %s has no averaged weights; the average starts from its weights",
+            ckpt,
+        )
+        state["ema"] = ModelEMA(model, ema_decay)
+    elif ema_decay is None and has_average:
         log.warning(
             "Global.checkpoints: %s was trained with EMA; this run has no EMA section, so it "
             "resumes the training weights (%s) and the average is not continued",

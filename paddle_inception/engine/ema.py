@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import paddle
 
-from ..weights import WeightsError, load_state_file
-
 __all__ = ["ModelEMA"]
 
 
@@ -36,7 +34,7 @@ class ModelEMA(paddle.callbacks.Callback):
         super().__init__()
         if not 0.0 <= float(decay) < 1.0:
             raise ValueError(f"EMA.decay: {decay!r} is not in [0, 1)")
-        self.network, self.decay, self.updates = network, float(decay), int(updates)
+        self.decay, self.updates = float(decay), int(updates)
         live = network.state_dict()
         # the live tensors themselves (the optimizer and BN update them in place), paired with
         # their averages; integer buffers, if any, are copied rather than averaged
@@ -96,32 +94,3 @@ class ModelEMA(paddle.callbacks.Callback):
     def training_state(self) -> dict:
         """The training weights, whether or not the averaged ones are swapped in right now."""
         return dict(self._training) if self._training is not None else dict(self._live)
-
-    @paddle.no_grad()
-    def load(self, path: str, trusted: bool = False) -> None:
-        """Averaged weights from a checkpoint's `model.pdparams`; they must fit the network
-        exactly (same keys, same shapes), else a ValueError naming the file."""
-        state = load_state_file(path, trusted=trusted)
-        missing = [k for k in self.averaged if k not in state]
-        extra = [k for k in state if k not in self.averaged]
-        bad = [
-            f"{k} {list(state[k].shape)} vs {list(v.shape)}"
-            for k, v in self.averaged.items()
-            if k in state and list(getattr(state[k], "shape", ())) != list(v.shape)
-        ]
-        if missing or extra or bad:
-            raise WeightsError(
-                f"Global.checkpoints: the averaged (EMA) weights in {path} do not fit the model: "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"missing {missing[:5]}" if missing else "",
-                        f"unexpected {extra[:5]}" if extra else "",
-                        f"shape {bad[:5]}" if bad else "",
-                    )
-                    if part
-                ),
-                path,
-            )
-        for k, v in self.averaged.items():
-            v.set_value(paddle.to_tensor(state[k], dtype=v.dtype))
