@@ -68,6 +68,31 @@ def test_projection_and_eta_follow_the_measured_speed(fake_time, caplog):
     assert clock.eta().startswith("0 s left, ends ~")
 
 
+def test_a_step_is_timed_with_its_data_loading_and_every_callback(fake_time, caplog):
+    """What passes between one step's end and the next one's (loading the batch, callbacks
+    after the clock such as an EMA update) is part of the step: the run pays for it."""
+    clock = cb.RunClock(2, 10, warmup=0, probe=5)
+    with caplog.at_level(logging.INFO, logger="paddle_inception"):
+        clock.on_epoch_begin(0)
+        for s in range(10):
+            fake_time.now += 0.1  # loading the batch
+            clock.on_train_batch_begin(s)
+            fake_time.now += 0.4  # forward, backward, optimizer
+            clock.on_train_batch_end(s)
+            fake_time.now += 0.05  # the callbacks placed after the clock
+    # the first step from the epoch's start (0.5 s), the others from the previous end
+    assert clock.step_times == pytest.approx([0.5] + [0.55] * 9)
+    assert clock.step_seconds() == pytest.approx(0.55)
+    assert clock.remaining_seconds() == pytest.approx(10 * 0.55)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("time:")]
+    assert "0.550 s/step" in line
+    fake_time.now += 30.0  # an eval and a checkpoint between the epochs are not a step
+    clock.on_epoch_begin(1)
+    fake_time.now += 0.5
+    clock.on_train_batch_end(0)
+    assert clock.step_times[-1] == pytest.approx(0.5)
+
+
 def test_resumed_run_counts_only_what_is_left(fake_time):
     clock = cb.RunClock(12, 100, start_epoch=10, eval_epochs=[11, 12], warmup=0, probe=1)
     _run_epoch(clock, fake_time, 0, 1, 2.0)  # absolute epoch 11, one step done
