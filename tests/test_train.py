@@ -431,8 +431,9 @@ def test_shipped_fashion_mnist_configs_load_and_build(path):
 @needs_fmnist
 def test_data_parallel_on_cpu_with_two_processes(tmp_path):
     """paddle.distributed.launch with 2 CPU processes (gloo): each rank trains on its shard,
-    rank 0 alone writes checkpoints, which load into a plain model."""
-    overrides = small(tmp_path / "out", epochs=2, n_train=256, n_eval=64)
+    rank 0 alone writes checkpoints, which load into a plain model. With EMA on: each rank
+    averages its (all-reduced, identical) weights; rank 0's checkpoint holds both sets."""
+    overrides = small(tmp_path / "out", "EMA.decay=0.9", epochs=2, n_train=256, n_eval=64)
     cmd = [
         sys.executable,
         "-m",
@@ -454,6 +455,10 @@ def test_data_parallel_on_cpu_with_two_processes(tmp_path):
         assert "2 steps/epoch" in log
     root = tmp_path / "out" / "googlenet_bn"
     state = json.load(open(root / "latest" / "state.json"))
-    assert state["epoch"] == 2
+    assert state["epoch"] == 2 and state["ema_updates"] == 4  # 2 epochs x 2 steps
     net = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
-    assert load_checkpoint(str(root / "latest"), net)["epoch"] == 2
+    resumed = load_checkpoint(str(root / "latest"), net, ema_decay=0.9)
+    assert resumed["epoch"] == 2 and resumed["ema"].updates == 4
+    averaged, trained = resumed["ema"].averaged_state(), net.state_dict()
+    name = next(k for k in trained if k.endswith("weight"))  # the stem conv's
+    assert not np.allclose(averaged[name].numpy(), trained[name].numpy())
