@@ -6,11 +6,16 @@ settings (`warmup_epoch`, `decay_epochs`, `step_size`) are converted to iteratio
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import paddle
 
 from ..config import LR_SCHEDULES, OPTIMIZERS
 
 __all__ = ["build_optimizer", "build_lr"]
+
+logger = logging.getLogger("paddle_inception")
 
 
 def build_lr(cfg: dict, epochs: int, steps_per_epoch: int, key_path="Optimizer.lr"):
@@ -75,8 +80,57 @@ def build_lr(cfg: dict, epochs: int, steps_per_epoch: int, key_path="Optimizer.l
     return sched
 
 
+def _decay_groups(parameters, weight_decay, names: str | None, one_dim: bool, key_path: str):
+    """PaddleClas' `no_weight_decay_name` (space-separated substrings of parameter names, as
+    `named_parameters()` spells them) and `one_dim_param_no_weight_decay` (biases, BN scale and
+    shift): the parameters they pick form a group with weight decay 0. Returns the
+    `parameters` argument for the optimizer.
+
+    Deliberate deviation from PaddleClas: its Momentum applies `one_dim_param_no_weight_decay`
+    only when `no_weight_decay_name` is set as well (alone it is silently ignored); here it
+    applies on its own, as PaddleClas' RMSProp and AdamW do."""
+    import paddle
+
+    if isinstance(parameters, paddle.nn.Layer):
+        named = list(parameters.named_parameters())
+    else:  # plain parameters: their own (static) names
+        named = [(p.name, p) for p in parameters]
+    named = [(n, p) for n, p in named if not p.stop_gradient]  # not BN's running statistics
+    patterns = (names or "").split()
+    if not patterns and not one_dim:
+        return [p for _, p in named]
+    excluded = [
+        p for n, p in named if any(s in n for s in patterns) or (one_dim and len(p.shape) == 1)
+    ]
+    unmatched = [s for s in patterns if not any(s in n for n, _ in named)]
+    if unmatched:
+        raise ValueError(
+            f"{key_path}.no_weight_decay_name: {' '.join(unmatched)!r} matches no parameter "
+            f"name (names look like {named[0][0]!r} and {named[-1][0]!r})"
+        )
+    if weight_decay is None:
+        logger.warning(
+            "%s: no_weight_decay_name/one_dim_param_no_weight_decay set without any weight "
+            "decay (regularizer or weight_decay); they change nothing",
+            key_path,
+        )
+    excluded_ids = {id(p) for p in excluded}
+    decayed = [p for _, p in named if id(p) not in excluded_ids]
+    logger.info(
+        "%s: %d of %d parameter tensors (%s values) without weight decay",
+        key_path,
+        len(excluded),
+        len(named),
+        f"{sum(int(np.prod(p.shape)) for p in excluded):,}",
+    )
+    groups = [{"params": decayed}, {"params": excluded, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
-    """`Optimizer` section -> (optimizer, lr) where lr is a float or the LRScheduler."""
+    """`Optimizer` section -> (optimizer, lr) where lr is a float or the LRScheduler.
+    `parameters`: the network (a Layer, whose structured parameter names
+    `no_weight_decay_name` matches) or a list of parameters."""
     cfg = dict(cfg)
     name = cfg.pop("name")
     lr = build_lr(cfg.pop("lr", 0.1), epochs, steps_per_epoch)
@@ -87,15 +141,22 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
         weight_decay = (
             paddle.regularizer.L2Decay(coeff) if kind == "L2" else paddle.regularizer.L1Decay(coeff)
         )
-    common = dict(learning_rate=lr, parameters=parameters)
+    common = dict(
+        learning_rate=lr,
+        parameters=_decay_groups(
+            parameters,
+            weight_decay,
+            cfg.pop("no_weight_decay_name", None),
+            bool(cfg.pop("one_dim_param_no_weight_decay", False)),
+            "Optimizer",
+        ),
+    )
     if weight_decay is not None:
         common["weight_decay"] = weight_decay
     clip = cfg.pop("clip_norm", None)
     if clip:
         common["grad_clip"] = paddle.nn.ClipGradByGlobalNorm(float(clip))
     cfg.pop("multi_precision", None)  # AMP O2 master weights: Paddle decides this itself
-    cfg.pop("no_weight_decay_name", None)
-    cfg.pop("one_dim_param_no_weight_decay", None)
     if name == "Momentum":
         opt = paddle.optimizer.Momentum(
             momentum=float(cfg.pop("momentum", 0.9)),
