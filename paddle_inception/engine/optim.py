@@ -186,4 +186,19 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
         )
     if cfg:
         raise ValueError(f"Optimizer: unknown keys for {name}: {sorted(cfg)}")
+    if isinstance(common["parameters"][0], dict):
+        opt.minimize = _minimize_by_step(opt)
     return opt, lr
+
+
+def _minimize_by_step(opt):
+    """Paddle's dygraph `minimize(loss)` cannot take parameter groups (it hands the list of
+    groups to the gradient collector: "must be list of Tensor, but got dict"), and
+    `paddle.Model` calls it after `loss.backward()`. With the gradients already there,
+    `step()` (which knows the groups) is the whole of it."""
+
+    def minimize(loss, startup_program=None, parameters=None, no_grad_set=None):
+        opt.step()
+        return None, None
+
+    return minimize
