@@ -11,6 +11,7 @@ from paddle_inception import create_model
 from paddle_inception.engine.optim import build_optimizer
 
 REG = {"name": "L2", "coeff": 0.5}
+MOMENTUM = {"name": "Momentum", "momentum": 0.9, "lr": 0.1, "regularizer": REG}
 
 
 def _net():
@@ -55,23 +56,16 @@ def test_the_one_dim_switch_alone_works_for_momentum_too():
     """PaddleClas' Momentum ignores one_dim_param_no_weight_decay unless no_weight_decay_name
     is set as well; here the switch means what it says for every optimizer."""
     net = _net()
-    cfg = {"name": "Momentum", "momentum": 0.9, "lr": 0.1, "regularizer": REG}
-    all_moved = _one_step_without_gradient(dict(cfg), net)
+    all_moved = _one_step_without_gradient(dict(MOMENTUM), net)
     trained = _trained(net)
     assert all_moved == set(trained)  # decay reaches every trained parameter
-    moved = _one_step_without_gradient(dict(cfg, one_dim_param_no_weight_decay=True), net)
+    moved = _one_step_without_gradient(dict(MOMENTUM, one_dim_param_no_weight_decay=True), net)
     assert moved == {n for n, rank in trained.items() if rank > 1}
 
 
 def test_names_pick_parameters_by_substring():
     net = _net()
-    cfg = {
-        "name": "Momentum",
-        "momentum": 0.9,
-        "lr": 0.1,
-        "regularizer": REG,
-        "no_weight_decay_name": "fc. bn.",
-    }
+    cfg = dict(MOMENTUM, no_weight_decay_name="fc. bn.")
     moved = _one_step_without_gradient(cfg, net)
     trained = set(_trained(net))
     kept = {n for n in trained if "fc." in n or "bn." in n}
@@ -81,7 +75,7 @@ def test_names_pick_parameters_by_substring():
 
 def test_a_name_that_matches_nothing_is_an_error():
     net = _net()
-    cfg = {"name": "Momentum", "lr": 0.1, "regularizer": REG, "no_weight_decay_name": "fc. bnn"}
+    cfg = dict(MOMENTUM, no_weight_decay_name="fc. bnn")
     with pytest.raises(ValueError, match=r"Optimizer.no_weight_decay_name: 'bnn' matches no"):
         build_optimizer(cfg, net, 1, 1)
 
@@ -98,13 +92,7 @@ def test_groups_train_through_paddle_model():
     """paddle.Model calls optimizer.minimize(loss), which in Paddle's dygraph mode fails on
     parameter groups; the optimizer built here steps them, decay only where configured."""
     net = _net()
-    cfg = {
-        "name": "Momentum",
-        "momentum": 0.9,
-        "lr": 0.1,
-        "regularizer": REG,
-        "one_dim_param_no_weight_decay": True,
-    }
+    cfg = dict(MOMENTUM, one_dim_param_no_weight_decay=True)
     opt, _ = build_optimizer(cfg, net, 1, 1)
     spec = paddle.static.InputSpec
     model = paddle.Model(
