@@ -89,16 +89,14 @@ def _decay_groups(parameters, weight_decay, names: str | None, one_dim: bool, ke
     Deliberate deviation from PaddleClas: its Momentum applies `one_dim_param_no_weight_decay`
     only when `no_weight_decay_name` is set as well (alone it is silently ignored); here it
     applies on its own, as PaddleClas' RMSProp and AdamW do."""
-    import paddle
-
     if isinstance(parameters, paddle.nn.Layer):
         named = list(parameters.named_parameters())
     else:  # plain parameters: their own (static) names
         named = [(p.name, p) for p in parameters]
-    named = [(n, p) for n, p in named if not p.stop_gradient]  # not BN's running statistics
     patterns = (names or "").split()
     if not patterns and not one_dim:
         return [p for _, p in named]
+    named = [(n, p) for n, p in named if not p.stop_gradient]  # not BN's running statistics
     excluded = [
         p for n, p in named if any(s in n for s in patterns) or (one_dim and len(p.shape) == 1)
     ]
@@ -186,7 +184,7 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
         )
     if cfg:
         raise ValueError(f"Optimizer: unknown keys for {name}: {sorted(cfg)}")
-    if isinstance(common["parameters"][0], dict):
+    if any(isinstance(g, dict) for g in common["parameters"]):
         opt.minimize = _minimize_by_step(opt)
     return opt, lr
 
