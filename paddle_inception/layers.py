@@ -12,7 +12,8 @@ figures and the CPUs they were measured on: docs/cpu_speed.md):
   (`_conv2d_folded`): the 4x4, 2x2 and 1x1 maps of a 32x32 GoogLeNet input.
 - max pooling while gradients are recorded keeps the argmax mask, so the backward scatters
   through it instead of searching every window again. The mask is int32 (one per output),
-  freed with the graph.
+  freed with the graph. A pool whose every window covers the whole map (3x3 'same' of a 2x2
+  map) takes one window per map and spreads it with a matmul.
 - adaptive average pooling to 1x1 is a mean, and on small maps a matmul with the constant
   pooling matrix (Paddle's pool kernel is slow on the aux heads' 2x2 -> 4x4 at 32 px).
 Static graphs (to_static / export) get the stock ops: the patterns Paddle Inference's oneDNN
@@ -266,6 +267,40 @@ def _pool_out(size: int, kernel_size, stride, padding, ceil_mode: bool):
     return tuple(out)
 
 
+def _windows_cover_map(h: int, w: int, kernel_size, stride, padding, ceil_mode: bool):
+    """Output (ho, wo) of a max pool of an h x w map when every window covers the whole map
+    (a 3x3/1 'same' pool of a 2x2 map, a 2x2/2 pool of a 2x2 map), else None."""
+    rows = _pool_out(h, kernel_size, stride, padding, ceil_mode)
+    cols = _pool_out(w, kernel_size, stride, padding, ceil_mode)
+    if rows is None:
+        return None
+    out = (rows[0], cols[1])
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    for size, n, ki, si, pi in zip((h, w), out, k, s, p):
+        # window i spans [i*s - p, i*s - p + k): the first must reach the map's end, the last
+        # must start at or before its beginning
+        if ki - pi < size or (n - 1) * si - pi > 0:
+            return None
+    return out
+
+
+def _whole_map_max(x, ho: int, wo: int):
+    """Every window covers the whole map: each output is the map's maximum, found by one
+    window per map (Paddle's kernel, so ties resolve as the stock op resolves them: the
+    gradient lands on the same element) and spread over the ho x wo outputs by a matmul with
+    ones (whose backward, a matmul too, sums them; `expand`'s backward was 2x slower)."""
+    n, c, h, w = x.shape
+    grad = not x.stop_gradient and paddle.is_grad_enabled()
+    peak = F.max_pool2d(x, (h, w), 1, 0, return_mask=grad)
+    peak = peak[0] if grad else peak  # (N, C, 1, 1)
+    if (ho, wo) == (1, 1):
+        return peak
+    ones = _constant(("ones", 1, ho * wo), lambda: np.ones((1, ho * wo), np.float32), x)
+    return paddle.matmul(peak.reshape([n * c, 1]), ones).reshape([n, c, ho, wo])
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
     """F.max_pool2d (NCHW); keeps the argmax mask for the backward when one will run.
     (Paddle's masked pool takes only symmetric padding: an int or one (h, w) pair.)"""
@@ -276,6 +311,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         and _pool_out(1, kernel_size, stride, padding, ceil_mode) == (1, 1)
     ):
         return x  # a 1x1 map pooled to 1x1 (GoogLeNet's pool branches at 32 px): the pixel itself
+    if symmetric and paddle.in_dynamic_mode():
+        out = _windows_cover_map(*x.shape[2:], kernel_size, stride, padding, ceil_mode)
+        if out is not None:
+            # the 2x2 maps of GoogLeNet's 4a-4e pool branches and of maxpool4 at 32 px:
+            # Paddle's pool loops over 9 taps of every output pixel on one thread
+            return _whole_map_max(x, *out)
     if symmetric and paddle.in_dynamic_mode() and not x.stop_gradient and paddle.is_grad_enabled():
         return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True)[
             0

@@ -236,6 +236,45 @@ def test_maxpool_of_a_1x1_map_is_the_pixel_itself(kernel, stride, padding, ceil)
 
 
 @pytest.mark.parametrize(
+    "hw,kernel,stride,padding,ceil,whole",
+    [
+        ((2, 2), 3, 1, 1, True, True),  # GoogLeNet 4a-4e pool branches at 32 px
+        ((2, 2), 3, 1, 1, False, True),
+        ((2, 2), 2, 2, 0, True, True),  # maxpool4 at 32 px
+        ((2, 2), 3, 2, 0, True, True),
+        ((1, 2), 3, 1, 1, True, True),
+        ((3, 3), 3, 2, 0, True, True),
+        ((2, 3), 3, 1, 1, True, False),  # the middle column's windows miss an edge
+        ((3, 3), 3, 1, 1, True, False),
+        ((3, 3), 2, 2, 0, True, False),
+        ((4, 4), 3, 2, 0, True, False),
+    ],
+)
+def test_maxpool_whose_windows_cover_the_map(hw, kernel, stride, padding, ceil, whole):
+    """Where every window covers the whole map the pool is the map's maximum, taken where the
+    stock kernel takes it: inputs after a ReLU tie at 0 in most windows and the gradient must
+    land on the same element. Windows that miss part of the map keep the stock kernel."""
+    out = L._windows_cover_map(*hw, kernel, stride, padding, ceil)
+    assert (out is not None) == whole
+    x = paddle.nn.functional.relu(paddle.randn([4, 6, *hw]))
+    x[0, 0] = 1.0  # a plane of positive ties
+    stock = nn.MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    ours = MaxPool2D(kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    g = paddle.randn(stock(x).shape)
+    y_ours, (gx_ours,) = _forward_backward(ours, x, g)
+    y_stock, (gx_stock,) = _forward_backward(stock, x, g)
+    assert y_ours.shape == y_stock.shape
+    if whole:
+        assert tuple(y_stock.shape[2:]) == out
+    np.testing.assert_array_equal(y_ours, y_stock)
+    # the same elements get a gradient; its value is a sum over windows in another order
+    np.testing.assert_array_equal(gx_ours != 0, gx_stock != 0)
+    np.testing.assert_allclose(gx_ours, gx_stock, rtol=1e-6, atol=1e-6)
+    with paddle.no_grad():
+        np.testing.assert_array_equal(ours(x).numpy(), y_stock)
+
+
+@pytest.mark.parametrize(
     "size,kernel,stride,padding,ceil",
     [
         (size, *case)
