@@ -32,6 +32,8 @@ __all__ = [
     "mkl_code_path",
     "configure_cpu",
     "available_cpus",
+    "local_ranks",
+    "threads_per_process",
     "tune_malloc",
 ]
 
@@ -78,6 +80,20 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def local_ranks() -> int:
+    """Processes `paddle.distributed.launch` started on this machine (PADDLE_LOCAL_SIZE), else 1."""
+    try:
+        return max(1, int(os.environ.get("PADDLE_LOCAL_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def threads_per_process() -> int:
+    """The cores available here, shared out among the local data-parallel ranks: two ranks on a
+    2-core machine get one thread each, not two each (four threads fighting over two cores)."""
+    return max(1, available_cpus() // local_ranks())
 
 
 def tune_malloc() -> bool:
@@ -133,8 +149,13 @@ def configure_cpu(
     import paddle
 
     if not paddle.is_compiled_with_cuda() or paddle.device.get_device() == "cpu":
-        threads = num_threads or available_cpus()
+        threads = num_threads or threads_per_process()
         paddle.base.core.set_num_threads(int(threads))
         done["num_threads"] = int(threads)
-        logger.info("Paddle CPU threads: %d", threads)
+        ranks = local_ranks()
+        logger.info(
+            "Paddle CPU threads: %d%s",
+            threads,
+            f" ({available_cpus()} cores shared by {ranks} local ranks)" if ranks > 1 else "",
+        )
     return done

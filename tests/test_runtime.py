@@ -97,3 +97,20 @@ def test_mkl_setting_is_amd_only_and_respects_the_user(monkeypatch):
     monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")  # the user's value wins
     assert "MKL_DEBUG_CPU_TYPE" not in runtime.configure_cpu(num_threads=1)
     assert os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
+
+
+@pytest.mark.parametrize(
+    "cores,local,expected", [(2, None, 2), (2, "2", 1), (8, "3", 2), (2, "4", 1)]
+)
+def test_data_parallel_ranks_share_the_cores(monkeypatch, cores, local, expected):
+    """paddle.distributed.launch's ranks on one machine split its cores between them: two ranks
+    with two threads each on a 2-core CPU would fight over the cores."""
+    monkeypatch.setattr(runtime, "available_cpus", lambda: cores)
+    if local is None:
+        monkeypatch.delenv("PADDLE_LOCAL_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("PADDLE_LOCAL_SIZE", local)
+    assert runtime.threads_per_process() == expected
+    assert runtime.configure_cpu(malloc=False, mkl_amd_fix=False)["num_threads"] == expected
+    monkeypatch.setenv("PADDLE_LOCAL_SIZE", "two")  # not a count: no sharing assumed
+    assert runtime.threads_per_process() == cores

@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, checkout_env
 
 import paddle_inception as pi
+from paddle_inception import runtime
 from paddle_inception.cli import train_main
 from paddle_inception.config import load_config
 from paddle_inception.engine import callbacks as cb
@@ -451,8 +452,10 @@ def test_data_parallel_on_cpu_with_two_processes(tmp_path):
     )
     logs = [(tmp_path / "log" / f"workerlog.{r}").read_text() for r in (0, 1)]
     assert rc.returncode == 0, logs[0][-3000:] + logs[1][-3000:]
+    threads = max(1, runtime.available_cpus() // 2)  # the two ranks share the cores
     for log in logs:  # 256 images / (2 ranks x batch 64) = 2 steps each
         assert "2 steps/epoch" in log
+        assert f"Paddle CPU threads: {threads}" in log, log[-3000:]
     root = tmp_path / "out" / "googlenet_bn"
     state = json.load(open(root / "latest" / "state.json"))
     assert state["epoch"] == 2 and state["ema_updates"] == 4  # 2 epochs x 2 steps
