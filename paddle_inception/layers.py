@@ -279,6 +279,8 @@ def _windows_cover_map(h: int, w: int, kernel_size, stride, padding, ceil_mode: 
     s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
     p = (padding, padding) if isinstance(padding, int) else tuple(padding)
     for size, n, ki, si, pi in zip((h, w), out, k, s, p):
+        if size + 2 * pi < ki or n < 1:
+            return None  # no window fits the padded map: the stock op's (degenerate) result
         # window i spans [i*s - p, i*s - p + k): the first must reach the map's end, the last
         # must start at or before its beginning
         if ki - pi < size or (n - 1) * si - pi > 0:

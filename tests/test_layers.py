@@ -241,7 +241,8 @@ def test_maxpool_of_a_1x1_map_is_the_pixel_itself(kernel, stride, padding, ceil)
         ((2, 2), 3, 1, 1, True, True),  # GoogLeNet 4a-4e pool branches at 32 px
         ((2, 2), 3, 1, 1, False, True),
         ((2, 2), 2, 2, 0, True, True),  # maxpool4 at 32 px
-        ((2, 2), 3, 2, 0, True, True),
+        ((2, 2), 3, 2, 0, True, False),  # no window fits: Paddle's degenerate 1x1 result kept
+        ((2, 2), 3, 2, 0, False, False),
         ((1, 2), 3, 1, 1, True, True),
         ((3, 3), 3, 2, 0, True, True),
         ((2, 3), 3, 1, 1, True, False),  # the middle column's windows miss an edge
