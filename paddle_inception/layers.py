@@ -316,8 +316,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
     if symmetric and paddle.in_dynamic_mode():
         out = _windows_cover_map(*x.shape[2:], kernel_size, stride, padding, ceil_mode)
         if out is not None:
-            # the 2x2 maps of GoogLeNet's 4a-4e pool branches and of maxpool4 at 32 px:
-            # Paddle's pool loops over 9 taps of every output pixel on one thread
+            # the 2x2 maps of GoogLeNet's 4a-4e pool branches at 32 px: Paddle's pool kernel
+            # pays per output window (4 windows of 9 taps here, 1 window of 4 taps this way)
             return _whole_map_max(x, *out)
     if symmetric and paddle.in_dynamic_mode() and not x.stop_gradient and paddle.is_grad_enabled():
         return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True)[
