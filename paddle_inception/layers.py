@@ -246,22 +246,31 @@ class Conv2D(nn.Conv2D):
         return x if self.bias is None else x + self.bias.reshape([-1, 1, 1])
 
 
-def _pool_out(size: int, kernel_size, stride, padding, ceil_mode: bool):
-    """Output (h, w) of a max pool over a size x size map, or None for a padding Paddle's pool
-    takes in another form (4 values, per-side lists)."""
+def _pool_geometry(kernel_size, stride, padding):
+    """((kh, kw), (sh, sw), (ph, pw)) of a pool's arguments, or None for a padding Paddle's pool
+    takes in another form (4 values, per-side lists, 'SAME')."""
     k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
     if isinstance(padding, int):
-        p = (padding, padding)
-    elif len(padding) == 2 and all(isinstance(v, int) for v in padding):
-        p = tuple(padding)
-    else:
+        return k, s, (padding, padding)
+    if len(padding) == 2 and all(isinstance(v, int) for v in padding):
+        return k, s, tuple(padding)
+    return None
+
+
+def _pool_out(size, kernel_size, stride, padding, ceil_mode: bool):
+    """Output (h, w) of a max pool over a size x size (or (h, w)) map, or None for a padding
+    Paddle's pool takes in another form."""
+    geometry = _pool_geometry(kernel_size, stride, padding)
+    if geometry is None:
         return None
+    k, s, p = geometry
+    hw = (size, size) if isinstance(size, int) else tuple(size)
     out = []
     for i in range(2):
-        span = size + 2 * p[i] - k[i]
+        span = hw[i] + 2 * p[i] - k[i]
         n = (-(-span // s[i]) if ceil_mode else span // s[i]) + 1
-        if ceil_mode and (n - 1) * s[i] >= size + p[i]:
+        if ceil_mode and (n - 1) * s[i] >= hw[i] + p[i]:
             n -= 1  # the last window must start inside the map or its left padding
         out.append(n)
     return tuple(out)
@@ -270,14 +279,10 @@ def _pool_out(size: int, kernel_size, stride, padding, ceil_mode: bool):
 def _windows_cover_map(h: int, w: int, kernel_size, stride, padding, ceil_mode: bool):
     """Output (ho, wo) of a max pool of an h x w map when every window covers the whole map
     (a 3x3/1 'same' pool of a 2x2 map, a 2x2/2 pool of a 2x2 map), else None."""
-    rows = _pool_out(h, kernel_size, stride, padding, ceil_mode)
-    cols = _pool_out(w, kernel_size, stride, padding, ceil_mode)
-    if rows is None:
+    out = _pool_out((h, w), kernel_size, stride, padding, ceil_mode)
+    if out is None:
         return None
-    out = (rows[0], cols[1])
-    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
-    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    k, s, p = _pool_geometry(kernel_size, stride, padding)
     for size, n, ki, si, pi in zip((h, w), out, k, s, p):
         if size + 2 * pi < ki or n < 1:
             return None  # no window fits the padded map: the stock op's (degenerate) result
