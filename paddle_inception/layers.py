@@ -293,13 +293,12 @@ def _windows_cover_map(h: int, w: int, kernel_size, stride, padding, ceil_mode: 
     return out
 
 
-def _whole_map_max(x, ho: int, wo: int):
+def _whole_map_max(x, ho: int, wo: int, grad: bool):
     """Every window covers the whole map: each output is the map's maximum, found by one
     window per map (Paddle's kernel, so ties resolve as the stock op resolves them: the
     gradient lands on the same element) and spread over the ho x wo outputs by a matmul with
     ones (whose backward, a matmul too, sums them; `expand`'s backward was 2x slower)."""
     n, c, h, w = x.shape
-    grad = not x.stop_gradient and paddle.is_grad_enabled()
     peak = F.max_pool2d(x, (h, w), 1, 0, return_mask=grad)
     peak = peak[0] if grad else peak  # (N, C, 1, 1)
     if (ho, wo) == (1, 1):
@@ -319,15 +318,17 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
     ):
         return x  # a 1x1 map pooled to 1x1 (GoogLeNet's pool branches at 32 px): the pixel itself
     if symmetric and paddle.in_dynamic_mode():
+        grad = not x.stop_gradient and paddle.is_grad_enabled()
         out = _windows_cover_map(*x.shape[2:], kernel_size, stride, padding, ceil_mode)
         if out is not None:
             # the 2x2 maps of GoogLeNet's 4a-4e pool branches at 32 px: Paddle's pool kernel
             # pays per output window (4 windows of 9 taps here, 1 window of 4 taps this way)
-            return _whole_map_max(x, *out)
-    if symmetric and paddle.in_dynamic_mode() and not x.stop_gradient and paddle.is_grad_enabled():
-        return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True)[
-            0
-        ]
+            return _whole_map_max(x, *out, grad)
+        if grad:
+            pooled = F.max_pool2d(
+                x, kernel_size, stride, padding, ceil_mode=ceil_mode, return_mask=True
+            )
+            return pooled[0]
     return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
 
 
