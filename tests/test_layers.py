@@ -123,6 +123,115 @@ def test_conv2d_im2col_rows_path_matches_paddle(hw, kernel, padding, stride, out
     _assert_same_as_stock(ours, stock, x, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "hw,kernel,padding,stride",
+    [c for c in _SMALL_MAP_CASES if c[0][0] * c[0][1] <= 5]
+    + [((8, 8), 3, 1, 1), ((6, 7), 1, 0, 1)],
+)
+def test_conv2d_forward_rows_matches_paddle(hw, kernel, padding, stride):
+    """Conv2D.forward_rows (channels-last rows in and out, for concat_branches) gives the stock
+    conv's result wherever takes_rows() says it applies: the dense, pointwise and shift forms;
+    the unfold form (more input pixels than output channels) is refused."""
+    paddle.seed(4)
+    ours = Conv2D(6, 40, kernel, stride=stride, padding=padding)
+    stock = nn.Conv2D(6, 40, kernel, stride=stride, padding=padding)
+    x = paddle.randn([3, 6, *hw])
+    assert ours.takes_rows(*hw) == ours._folded(x)  # 40 channels: never the unfold form here
+    if not ours.takes_rows(*hw):
+        return
+
+    class Rows(nn.Layer):  # NCHW in and out, through forward_rows
+        def __init__(self, conv):
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, x):
+            y, ho, wo = self.conv.forward_rows(L.to_rows(x), *x.shape[2:])
+            return L.from_rows(y, ho, wo)
+
+    stock.set_state_dict(ours.state_dict())
+    g = paddle.randn(stock(x).shape)
+    (y, grads), (y0, grads0) = _forward_backward(Rows(ours), x, g), _forward_backward(stock, x, g)
+    np.testing.assert_allclose(y, y0, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads, grads0):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    conv = Conv2D(6, 2, 3, padding=1)  # 16 input pixels > 2 channels: the unfold form
+    assert conv._folded(paddle.zeros([1, 6, 4, 4])) and not conv.takes_rows(4, 4)
+
+
+def _branches(concat, blk, x):
+    return concat(x, [blk.branch1, blk.branch2, blk.branch3, blk.branch4])
+
+
+def _plain_concat(x, branches):
+    return paddle.concat([b(x) for b in branches], axis=1)
+
+
+@pytest.mark.parametrize("hw", [1, 2, 3, 4, 5, 8, 12])
+@pytest.mark.parametrize("batch_norm,k", [(True, 5), (True, 3), (False, 5)])
+def test_concat_branches_matches_the_plain_concat(hw, batch_norm, k):
+    """An Inception block through concat_branches (branches on channels-last rows where the
+    convs fold) against the same block's branches run one by one and concatenated: output,
+    input and parameter gradients, and the BN running statistics, in training and in eval."""
+    from paddle_inception.models.googlenet import Inception
+
+    paddle.seed(5)
+    blk = Inception(96, 32, (24, 40), (8, 16), 16, batch_norm=batch_norm, branch3_kernel_size=k)
+    start = {name: t.clone() for name, t in blk.state_dict().items()}
+    x = paddle.randn([3, 96, hw, hw])
+    g = paddle.randn([3, 104, hw, hw])
+    results = []
+    for concat in (L.concat_branches, _plain_concat):
+        blk.set_state_dict(start)
+        blk.train()
+        xg = x.detach()
+        xg.stop_gradient = False
+        y = _branches(concat, blk, xg)
+        (y * g).sum().backward()
+        grads = [xg.grad.numpy()] + [p.grad.numpy() for p in blk.parameters() if p.grad is not None]
+        assert len(grads) == 1 + len([p for p in blk.parameters() if not p.stop_gradient])
+        blk.clear_gradients()
+        y = y.numpy()
+        stats = [
+            t.numpy() for name, t in blk.state_dict().items() if "_mean" in name or "_var" in name
+        ]
+        blk.eval()
+        results.append((y, grads, stats, _branches(concat, blk, x).numpy()))
+    (y, grads, stats, y_eval), (y0, grads0, stats0, y_eval0) = results
+    np.testing.assert_allclose(y, y0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y_eval, y_eval0, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads + stats, grads0 + stats0):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(b).max()))
+
+
+def test_concat_branches_copies_once_in_and_once_out(monkeypatch):
+    """On a 2x2 map (Inception 4a-4e at 32 px) the block copies its input to rows once for the
+    three branches that start with a conv, the pool branch's output once, and the concatenated
+    rows back once; hooks and a BatchNorm swapped for another layer make their branch use NCHW."""
+    from paddle_inception.models.googlenet import Inception
+
+    calls = {"to_rows": 0, "from_rows": 0}
+    for name in calls:
+        real = getattr(L, name)
+        monkeypatch.setattr(
+            L, name, lambda *a, _f=real, _n=name: calls.__setitem__(_n, calls[_n] + 1) or _f(*a)
+        )
+    blk = Inception(96, 32, (24, 40), (8, 16), 16, batch_norm=True)
+    blk.eval()
+    x = paddle.randn([4, 96, 2, 2])
+    y = blk(x)
+    assert y.shape == [4, 104, 2, 2] and calls == {"to_rows": 2, "from_rows": 1}
+    # forward hooks (paddle.summary's) see every layer: a hooked layer or branch gets NCHW
+    seen = []
+    blk.branch2[1].conv.register_forward_post_hook(lambda layer, i, o: seen.append(o.shape))
+    blk.branch3.register_forward_post_hook(lambda layer, i, o: seen.append(o.shape))
+    assert not blk.branch2[1].takes_rows(2, 2) and blk.branch2[0].takes_rows(2, 2)
+    np.testing.assert_allclose(blk(x).numpy(), y.numpy(), rtol=1e-5, atol=1e-5)
+    assert seen == [[4, 40, 2, 2], [4, 16, 2, 2]]
+    blk.branch1.bn = nn.SyncBatchNorm(32)
+    assert not blk.branch1.takes_rows(2, 2)
+
+
 def test_conv2d_without_bias_and_convbnact_use_it():
     ours = Conv2D(4, 6, 3, padding=1, bias_attr=False)
     assert ours.bias is None and ours(paddle.randn([1, 4, 5, 5])).shape == [1, 6, 5, 5]

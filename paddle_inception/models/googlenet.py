@@ -19,10 +19,9 @@ values) and `transform_input=True`.
 
 from __future__ import annotations
 
-import paddle
 import paddle.nn as nn
 
-from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, init_weights
+from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, concat_branches, init_weights
 from ..registry import register_model
 from .base import ClassifierHead, InceptionModel, build_model
 
@@ -66,9 +65,9 @@ class Inception(nn.Layer):
 
     def forward(self, x):
         # (N, C_in, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)
-        return paddle.concat(
-            [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], axis=1
-        )
+        # (concat_branches: on small maps the branches run on channels-last rows, one copy in
+        # and one out; the same result as concatenating each branch(x))
+        return concat_branches(x, [self.branch1, self.branch2, self.branch3, self.branch4])
 
 
 class InceptionAux(nn.Layer):
