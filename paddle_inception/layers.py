@@ -180,9 +180,8 @@ def _conv2d_dense(x, weight, stride=(1, 1), padding=(0, 0), rows_hw=None):
         (h, w), n = rows_hw, x.shape[0] // (rows_hw[0] * rows_hw[1])
     else:
         n, _, h, w = x.shape
-    (sh, sw), (ph, pw) = stride, padding
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    tap_matrix = _tap_matrix(h, w, kh, kw, (sh, sw), (ph, pw), ho, wo, weight)  # (K, Q*P)
+    ho, wo = _conv_out(h, w, (kh, kw), stride, padding)
+    tap_matrix = _tap_matrix(h, w, kh, kw, stride, padding, ho, wo, weight)  # (K, Q*P)
     if rows_hw:  # laid out (Q, C, P, O), gathered as (C, Q*P, O): its last axis stays whole
         taps = weight.reshape([o, c, kh * kw]).transpose([1, 2, 0])  # (C, K, O)
         dense = paddle.matmul(tap_matrix, taps, transpose_x=True)  # (C, Q*P, O)
@@ -218,12 +217,11 @@ def _fold_form(h, w, c, o, kernel, stride, padding) -> str:
 
 def _conv2d_rows(rows, h, w, weight, stride=(1, 1), padding=(0, 0)):
     """The batch-folded convolution on channels-last rows (N*H*W, C) of an h x w map:
-    returns (rows (N*Ho*Wo, O), ho, wo), or None for the 'unfold' form (it needs NCHW)."""
+    returns (rows (N*Ho*Wo, O), ho, wo). Callers keep the 'unfold' form (more input pixels
+    than output channels) in NCHW; here it would run as 'shift', right but slower."""
     o, c, kh, kw = weight.shape
     ho, wo = _conv_out(h, w, (kh, kw), stride, padding)
     form = _fold_form(h, w, c, o, (kh, kw), stride, padding)
-    if form == "unfold":
-        return None
     if form == "dense":
         return _conv2d_dense(rows, weight, stride, padding, rows_hw=(h, w)), ho, wo
     if form == "pointwise":
@@ -280,23 +278,25 @@ class Conv2D(nn.Conv2D):
             or len(self._updated_padding) != 2
         ):
             return False
-        (kh, kw), (sh, sw), (ph, pw) = self._kernel_size, self._stride, self._updated_padding
-        ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        ho, wo = _conv_out(h, w, self._kernel_size, self._stride, self._updated_padding)
         if ho < 1 or wo < 1:
             return False  # no output: the stock op reports it
         if ho * wo <= FOLD_MAX_PIXELS:
             return True
         return ho * wo <= FOLD_ROWS_MAX_PIXELS and h * w <= self._out_channels
 
+    def _eager_fast_path(self) -> bool:
+        """Are this layer's eager fast paths open (dynamic mode, NCHW, zero padding)?"""
+        return (
+            paddle.in_dynamic_mode()
+            and self._data_format == "NCHW"
+            and self._padding_mode == "zeros"
+        )
+
     def takes_rows(self, h: int, w: int) -> bool:
         """Can `forward_rows` run this conv on the rows of an h x w map? (Where it takes the
         batch-folded path in a form that needs no NCHW copy.)"""
-        if (
-            not paddle.in_dynamic_mode()
-            or self._data_format != "NCHW"
-            or self._padding_mode != "zeros"
-            or not self._folds(h, w)
-        ):
+        if not (self._eager_fast_path() and self._folds(h, w)):
             return False
         o, c, kh, kw = self.weight.shape
         form = _fold_form(h, w, c, o, (kh, kw), self._stride, self._updated_padding)
@@ -309,11 +309,7 @@ class Conv2D(nn.Conv2D):
         return (y if self.bias is None else y + self.bias), ho, wo
 
     def forward(self, x):
-        if (
-            not paddle.in_dynamic_mode()
-            or self._data_format != "NCHW"
-            or self._padding_mode != "zeros"
-        ):
+        if not self._eager_fast_path():
             return super().forward(x)
         if self._folded(x):
             x = _conv2d_folded(x, self.weight, self._stride, self._updated_padding)
