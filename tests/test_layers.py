@@ -90,7 +90,9 @@ def test_conv2d_small_maps_match_paddle(hw, kernel, padding, stride, bias):
     _assert_same_as_stock(ours, stock, x)
 
 
-def _assert_same_as_stock(ours, stock, x, rtol=0.0):
+def _assert_same_as_stock(ours, stock, x, rtol=1e-6):
+    """Forward and backward equal nn.Conv2D's up to float32 rounding (rtol 1e-6 covers a
+    bias gradient summed in another order: 25.0 +- 1.1e-5)."""
     stock.set_state_dict(ours.state_dict())
     g = paddle.randn(stock(x).shape)
     y_ours, g_ours = _forward_backward(ours, x, g)
@@ -236,6 +238,42 @@ def test_conv2d_without_bias_and_convbnact_use_it():
     ours = Conv2D(4, 6, 3, padding=1, bias_attr=False)
     assert ours.bias is None and ours(paddle.randn([1, 4, 5, 5])).shape == [1, 6, 5, 5]
     assert isinstance(ConvBNAct(4, 6, 3, batch_norm=False).conv, Conv2D)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("x_grad,b_grad", [(True, True), (True, False), (False, True)])
+def test_add_bias_matches_the_broadcast_add(channels_last, x_grad, b_grad):
+    """add_bias (the bias gradient as a matmul with ones) gives the broadcast add's values and
+    gradients on NCHW maps and on channels-last rows; a frozen bias or input gets none."""
+    paddle.seed(2)
+    shape = [3 * 5 * 7, 6] if channels_last else [3, 6, 5, 7]
+    x0, b0, g = paddle.randn(shape), paddle.randn([6]), paddle.randn(shape)
+    results = []
+    for fn in (L.add_bias, None):
+        x, b = x0.detach(), b0.detach()
+        x.stop_gradient, b.stop_gradient = not x_grad, not b_grad
+        y = fn(x, b, channels_last) if fn else x + (b if channels_last else b.reshape([6, 1, 1]))
+        (y * g).sum().backward()
+        results.append((y.numpy(), x.grad, b.grad))
+    (y, gx, gb), (y0, gx0, gb0) = results
+    np.testing.assert_allclose(y, y0, rtol=0, atol=1e-6)
+    for a, a0, wanted in ((gx, gx0, x_grad), (gb, gb0, b_grad)):
+        assert (a is None) == (a0 is None) == (not wanted)
+        if wanted:
+            np.testing.assert_allclose(a.numpy(), a0.numpy(), rtol=1e-5, atol=1e-5)
+    with paddle.no_grad():  # nothing recorded: the plain add
+        np.testing.assert_allclose(L.add_bias(x0, b0, channels_last).numpy(), y0, atol=1e-6)
+
+
+def test_conv2d_adds_its_bias_through_add_bias(monkeypatch):
+    """Both eager paths of a biased Conv2D (stock conv on a 9x9 map, folded on 2x2) add the
+    bias with add_bias, where the faster bias gradient lives."""
+    calls = []
+    monkeypatch.setattr(L, "add_bias", lambda x, b, *a: calls.append(x.shape) or x + 0)
+    conv = Conv2D(4, 6, 3, padding=1)
+    for hw in (9, 2):
+        conv(paddle.randn([2, 4, hw, hw]))
+    assert calls == [[2, 6, 9, 9], [2, 6, 2, 2]]
 
 
 @pytest.mark.parametrize(
