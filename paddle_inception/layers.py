@@ -262,6 +262,11 @@ def _conv2d_small_map(x, weight):
     return _conv2d_folded(x, weight)
 
 
+def _broadcast_bias(x, bias, channels_last: bool):
+    """Paddle's `x + bias` over the channels of an NCHW map or of channels-last rows."""
+    return x + (bias if channels_last else bias.reshape([-1, 1, 1]))
+
+
 class _BiasAdd(paddle.autograd.PyLayer):
     """x + bias, the bias along the channels of an NCHW map (`channels_last=False`) or of
     channels-last rows (N*H*W, C). Paddle's broadcast add computes the bias gradient as a sum
@@ -272,7 +277,7 @@ class _BiasAdd(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, bias, channels_last: bool):
         ctx.channels_last = channels_last
-        return x + (bias if channels_last else bias.reshape([-1, 1, 1]))
+        return _broadcast_bias(x, bias, channels_last)
 
     @staticmethod
     def backward(ctx, grad):
@@ -291,7 +296,7 @@ def add_bias(x, bias, channels_last: bool = False):
     gradient computed by `_BiasAdd` where one is recorded."""
     if paddle.is_grad_enabled() and not (x.stop_gradient or bias.stop_gradient):
         return _BiasAdd.apply(x, bias, channels_last)
-    return x + (bias if channels_last else bias.reshape([-1, 1, 1]))
+    return _broadcast_bias(x, bias, channels_last)
 
 
 class Conv2D(nn.Conv2D):

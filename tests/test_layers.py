@@ -249,7 +249,7 @@ def test_add_bias_matches_the_broadcast_add(channels_last, x_grad, b_grad):
     shape = [3 * 5 * 7, 6] if channels_last else [3, 6, 5, 7]
     x0, b0, g = paddle.randn(shape), paddle.randn([6]), paddle.randn(shape)
     results = []
-    for fn in (L.add_bias, None):
+    for fn in (L.add_bias, None):  # None: Paddle's broadcast add, written out
         x, b = x0.detach(), b0.detach()
         x.stop_gradient, b.stop_gradient = not x_grad, not b_grad
         y = fn(x, b, channels_last) if fn else x + (b if channels_last else b.reshape([6, 1, 1]))
