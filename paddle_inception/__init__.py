@@ -1,9 +1,33 @@
-"""paddle_inception: the Inception family of image classifiers as paddle.nn.Layer models."""
+"""paddle_inception: the Inception family of image classifiers as paddle.nn.Layer models.
 
-from . import models
+The package root imports Paddle only when a model or the registry is first used
+(`pi.create_model`, `pi.googlenet`, ...), so that the command line can set up its quiet output
+before Paddle's import-time messages (see `cli/__init__.py`)."""
+
+import importlib
+
 from ._version import __version__
-from .models import *  # noqa: F401,F403  (model classes and factory functions)
-from .models import __all__ as _model_names
-from .registry import create_model, get_model_cfg, list_models
 
-__all__ = ["__version__", "create_model", "get_model_cfg", "list_models", "models", *_model_names]
+#: the root's API besides the model classes and factories (`paddle_inception.models`)
+_REGISTRY_API = ("create_model", "get_model_cfg", "list_models")
+
+
+def _models():
+    return importlib.import_module(".models", __name__)
+
+
+def __getattr__(name):
+    if name in _REGISTRY_API:
+        _models()  # the model modules register themselves on import
+        return getattr(importlib.import_module(".registry", __name__), name)
+    if name == "models":
+        return _models()
+    if name == "__all__":
+        return ["__version__", *_REGISTRY_API, "models", *_models().__all__]
+    if not name.startswith("__") and name in _models().__all__:
+        return getattr(_models(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__getattr__("__all__")))

@@ -2,14 +2,14 @@
 
 Layers, lowest first (a module may import its own sub-package and any lower layer, nothing else):
 
-    0  _util _version _safe_pickle                    helpers, no imports from the package
+    0  _util _version _safe_pickle _safe_files        helpers, no imports from the package
     1  registry layers runtime                        the registry, building blocks, CPU set-up
     2  config weights                                 config rules and safe weight files
     3  models data                                    the model core and the data pipeline
     4  analysis                                       summaries, statistics, figures (no training)
     5  engine deploy convert ppcls                    what is built on models and data
     6  cli                                            argument parsing, printing, process set-up
-    7  the root __init__/__main__ and the aliases kept for moved modules (nothing imports them)
+    7  the root __init__/__main__ (nothing in the package imports them)
 
 Every import counts, also those inside functions (they are how cycles hide).
 """
@@ -27,6 +27,7 @@ RANKS = {
     "_util": 0,
     "_version": 0,
     "_safe_pickle": 0,
+    "_safe_files": 0,
     "registry": 1,
     "layers": 1,
     "runtime": 1,
@@ -42,12 +43,6 @@ RANKS = {
     "cli": 6,
     "__init__": 7,
     "__main__": 7,
-    # aliases of modules that moved (see their docstrings)
-    "export": 7,
-    "infer": 7,
-    "summary": 7,
-    "flops": 7,
-    "toolkit": 7,
 }
 
 

@@ -6,9 +6,49 @@ changes process-wide settings (`configure_cpu`)."""
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import sys
+import warnings
 
-__all__ = ["COMMANDS", "main", "train_main", "eval_main"]
+#: what Paddle and its helpers say at import or on a first call that a user of the command line
+#: did not ask for; shown with `--verbose` (or PADDLE_INCEPTION_VERBOSE=1). Library users keep
+#: Python's normal warning behaviour: only importing `paddle_inception.cli` installs these.
+_PADDLE_NOISE = (
+    r"No ccache found",  # paddle.utils.cpp_extension, at `import paddle`
+    # paddle.nn.BatchNorm2D.forward, on every train-mode call since Paddle 3.0
+    r"When training, we now always track global mean and variance",
+    # paddle.Model.train_batch/eval_batch re-wrap the labels its own DataLoader yields as tensors
+    r"To copy construct from a tensor",
+)
+
+
+def _verbose_requested(argv) -> bool:
+    return "--verbose" in argv or os.environ.get("PADDLE_INCEPTION_VERBOSE", "") not in ("", "0")
+
+
+def _quiet_by_default() -> None:
+    """Before Paddle is imported (the package root imports it lazily): Paddle's glog INFO lines
+    ('New Executor is Running') and the warnings above stay out of a command's output."""
+    if _verbose_requested(sys.argv[1:]):
+        return
+    os.environ.setdefault("GLOG_minloglevel", "1")
+    for message in _PADDLE_NOISE:
+        warnings.filterwarnings("ignore", message=message)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # 'generated new fontManager'
+
+
+_quiet_by_default()
+
+
+def _show_everything() -> None:
+    """`main([..., "--verbose"])` called in a process that started without it."""
+    warnings.filters[:] = [
+        f for f in warnings.filters if not (f[1] is not None and f[1].pattern in _PADDLE_NOISE)
+    ]
+    logging.getLogger("matplotlib").setLevel(logging.NOTSET)
+
+__all__ = ["COMMANDS", "main", "run_command", "train_main", "eval_main"]
 
 #: command -> (module, one-line description)
 COMMANDS = {
@@ -25,7 +65,8 @@ COMMANDS = {
 _USAGE = (
     "usage: paddle-inception <command> [options]\n\ncommands:\n"
     + "".join(f"  {name:<8} {desc}\n" for name, (_, desc) in COMMANDS.items())
-    + "\n'paddle-inception <command> --help' describes a command's options."
+    + "\n'paddle-inception <command> --help' describes a command's options.\n"
+    "'--verbose' with any command shows the traceback of an unexpected error."
 )
 
 
@@ -40,6 +81,8 @@ def main(argv=None) -> int:
 
         print(f"paddle-inception {__version__}")
         return 0
+    if _verbose_requested(argv):
+        _show_everything()
     command = argv[0]
     if command not in COMMANDS:
         from .._util import did_you_mean
@@ -50,7 +93,18 @@ def main(argv=None) -> int:
         )
         return 2
     module = importlib.import_module(f"{__name__}.{COMMANDS[command][0]}")
-    return module.main(argv[1:])
+    from .common import run_guarded
+
+    return run_guarded(module.main, argv[1:])
+
+
+def run_command(module: str, argv=None) -> int:
+    """`main(argv)` of the command module `cli/<module>.py` behind the command line's last-resort
+    handler (`common.run_guarded`): the `tools/*.py` wrappers."""
+    from .common import run_guarded
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_guarded(importlib.import_module(f"{__name__}.{module}").main, argv)
 
 
 def train_main(argv=None) -> int:

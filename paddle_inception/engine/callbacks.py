@@ -7,7 +7,9 @@ one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import logging
 import math
 import os
@@ -18,7 +20,7 @@ import numpy as np
 import paddle
 from paddle.callbacks import Callback, ModelCheckpoint, ProgBarLogger
 
-from .checkpoint import prune_checkpoints, save_checkpoint
+from .checkpoint import NonFiniteWeights, prune_checkpoints, save_checkpoint
 
 logger = logging.getLogger("paddle_inception")
 
@@ -203,7 +205,10 @@ class ProgressLogger(ProgBarLogger):
         super()._updates(logs, mode)
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
+        # ProgBarLogger prints how to read its lines (current-step loss, averaged metrics) at
+        # every start; the README says it once
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().on_train_begin(logs)
         if self.total_epochs:
             self.epochs = self.total_epochs
 
@@ -232,6 +237,17 @@ class EpochSeed(Callback):
             sampler.set_epoch(absolute)
 
 
+def last_good_checkpoint(root: str | None) -> str:
+    """'the last good checkpoint is <dir> (epoch N)' or 'no checkpoint was written yet':
+    `latest` only ever points at finite weights (save_checkpoint refuses others)."""
+    last = os.path.join(root, "latest") if root else None
+    if not last or not os.path.isdir(last):
+        return "no checkpoint was written yet"
+    target = os.path.realpath(last)
+    epoch = os.path.basename(target).rpartition("_")[2]
+    return f"the last good checkpoint is {target} (epoch {int(epoch) if epoch.isdigit() else '?'})"
+
+
 class NaNGuard(Callback):
     """Stop the run when the training loss is NaN/inf, naming the epoch and step."""
 
@@ -244,12 +260,7 @@ class NaNGuard(Callback):
     def on_train_batch_end(self, step, logs=None):
         loss = _scalar((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
-            last = os.path.join(self.ckpt_root, "latest") if self.ckpt_root else None
-            kept = (
-                f"the last good checkpoint is {os.path.realpath(last)}"
-                if last and os.path.lexists(last)
-                else "no checkpoint was written yet"
-            )
+            kept = last_good_checkpoint(self.ckpt_root)
             raise TrainingDiverged(
                 f"training loss became {loss} at epoch {self.epoch}, step "
                 f"{step + 1}; stopping ({kept}). Lower the learning rate or "
@@ -356,7 +367,8 @@ class CheckpointSaver(ModelCheckpoint):
             return
         links = ["latest"]
         score = (eval_logs or {}).get(self.monitor)
-        if score is not None and (self.best is None or score > self.best):
+        # a nan score never becomes `best` (every later comparison with it would be False)
+        if score is not None and math.isfinite(score) and (self.best is None or score > self.best):
             self.best = score
             links.append("best")
         state = dict(
@@ -367,15 +379,21 @@ class CheckpointSaver(ModelCheckpoint):
             monitor=self.monitor,
             lr=current_lr(self.model),
         )
-        path = save_checkpoint(
-            self.root,
-            self.epoch,
-            self.model.network,
-            self.model._optimizer,
-            state,
-            links=links,
-            ema=self.ema,
-        )
+        try:
+            path = save_checkpoint(
+                self.root,
+                self.epoch,
+                self.model.network,
+                self.model._optimizer,
+                state,
+                links=links,
+                ema=self.ema,
+            )
+        except NonFiniteWeights as e:
+            raise TrainingDiverged(
+                f"{e} ({last_good_checkpoint(self.root)}). Lower the learning rate or check "
+                f"the data"
+            ) from None
         self.history.append(dict(epoch=self.epoch, eval=eval_logs, train=self.train_logs))
         prune_checkpoints(self.root, self.save_interval)
         msg = f"epoch {self.epoch}: checkpoint {path}"

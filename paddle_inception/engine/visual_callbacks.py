@@ -15,6 +15,7 @@ import math
 import os
 import random
 import time
+import warnings
 
 import numpy as np
 import paddle
@@ -101,7 +102,10 @@ def log_graph(writer, network, image_shape) -> float | None:
                 import contextlib
 
                 OldIrGuard = contextlib.nullcontext
-            with OldIrGuard():
+            with OldIrGuard(), warnings.catch_warnings():
+                # VisualDL calls to_static(net, spec) without full_graph=True, and Paddle warns
+                # that the spec then has no effect; the trace is right all the same
+                warnings.filterwarnings("ignore", message="full_graph=False")
                 writer.add_graph(net, spec)
         return time.time() - t0
     except Exception as e:  # the graph is a nice-to-have: never stop a run for it
