@@ -6,7 +6,7 @@ before Paddle's import-time messages (see `cli/__init__.py`)."""
 
 import importlib
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 #: the root's API besides the model classes and factories (`paddle_inception.models`)
 _REGISTRY_API = ("create_model", "get_model_cfg", "list_models")

@@ -2,7 +2,6 @@
 first-call messages (Python warnings, glog INFO lines) are filtered at the command-line entry;
 `--verbose` shows them; library users keep Python's normal warning behaviour."""
 
-import os
 import re
 import subprocess
 import sys
