@@ -48,6 +48,7 @@ import warnings
 
 import numpy as np
 
+from ._safe_files import check_file, open_regular
 from ._safe_pickle import (
     ALLOWED_GLOBALS,
     MAX_DEPTH,
@@ -131,7 +132,7 @@ def _join_big_params(state: dict) -> None:
 
 
 def _load_restricted(path: str) -> dict:
-    with open(path, "rb") as f:
+    with open_regular(path, "weights file") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(4)
         f.seek(0)
@@ -201,6 +202,7 @@ def load_state_file(path, *, trusted: bool = False) -> dict:
             f"(resolve_weights_file finds model.pdparams in checkpoint directories)",
             p,
         )
+    check_file(p, "weights file")  # a FIFO or a device: one line, never a blocking open
     if trusted:
         return _load_trusted(p)
     try:
@@ -263,6 +265,8 @@ def resolve_weights_file(path, what: str = "weights") -> str:
         base = p[: -len(".pdparams")]
         if base and os.path.isdir(base) and os.path.isfile(os.path.join(base, "model.pdparams")):
             return os.path.join(os.path.realpath(base), "model.pdparams")
+    if os.path.exists(p):  # a FIFO, a device, a socket: there, but not a file
+        check_file(p, what)
     raise FileNotFoundError(f"{what}: file not found: '{p}' ({expected})")
 
 

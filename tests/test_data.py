@@ -113,12 +113,12 @@ def test_fashion_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setattr(D, "FASHION_MNIST_DIRS", [str(tmp_path / "debian"), str(cache)])
     with pytest.raises(FileNotFoundError) as e:
-        FashionMNIST(root=str(empty), mode="train")
+        FashionMNIST(root=None, mode="train")
     msg = str(e.value)
-    assert str(empty) in msg and str(cache) in msg
+    assert str(tmp_path / "debian") in msg and str(cache) in msg
     assert "apt-get install dataset-fashion-mnist" in msg
 
-    # Fallback to the cache folder, with (tiny) valid files there.
+    # Without a root: the cache folder, with (tiny) valid files there.
     cache.mkdir()
     imgs = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
     with gzip.open(cache / "t10k-images-idx3-ubyte.gz", "wb") as f:
@@ -129,8 +129,12 @@ def test_fashion_mnist_missing_and_corrupt_files(tmp_path, monkeypatch):
         )
     with gzip.open(cache / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write((2049).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([1, 2, 3]))
-    ds = FashionMNIST(root=str(empty), mode="test")
+    ds = FashionMNIST(root=None, mode="test")
     assert len(ds) == 3 and ds.labels.tolist() == [1, 2, 3]
+    # a given root is the only place looked at (issue 30: no silent fallback)
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte") as e:
+        FashionMNIST(root=str(empty), mode="test")
+    assert f"not found in {empty}; point `root` at the folder" in str(e.value)
     np.testing.assert_array_equal(ds.images, imgs)
 
     # Truncated gzip, wrong magic, short payload: each names the file.

@@ -8,7 +8,7 @@ The same command as `paddle-inception convert ...` (paddle_inception/cli/convert
 
 import sys
 
-from paddle_inception.cli.convert import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("convert"))

@@ -6,7 +6,7 @@ The same command as `paddle-inception eval ...` (paddle_inception/cli/eval.py).
 
 import sys
 
-from paddle_inception.cli.eval import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("eval"))

@@ -10,7 +10,7 @@ The same command as `paddle-inception export ...` (paddle_inception/cli/export.p
 
 import sys
 
-from paddle_inception.cli.export import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("export"))

@@ -5,7 +5,7 @@ The same command as `paddle-inception plot-run ...` (paddle_inception/cli/plot_r
 
 import sys
 
-from paddle_inception.cli.plot_run import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("plot_run"))

@@ -8,7 +8,7 @@ The same command as `paddle-inception summary ...` (paddle_inception/cli/summary
 
 import sys
 
-from paddle_inception.cli.summary import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("summary"))

@@ -5,7 +5,7 @@ The same command as `paddle-inception train ...` (paddle_inception/cli/train.py)
 
 import sys
 
-from paddle_inception.cli.train import main
+from paddle_inception.cli import run_command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("train"))

@@ -9,6 +9,8 @@ This is the only layer that configures logging handlers and process-wide CPU set
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
 import os
 import re
@@ -36,6 +38,8 @@ __all__ = [
     "load_model_weights",
     "error_exit",
     "run_tool",
+    "run_guarded",
+    "describe_exception",
     "logger",
 ]
 
@@ -333,6 +337,71 @@ def load_model_weights(model, path: str, trusted: bool = False) -> str:
     Unlike fine-tuning, inference and export refuse weights that do not fit the model (a
     classifier for another class count would silently give random predictions)."""
     return load_weights(model, path, mode="strict", trusted=trusted, what="--weights")["file"]
+
+
+def _os_error_line(e: OSError) -> str:
+    """'PermissionError: /out/x: Permission denied [Errno 13 EACCES]': the path(s) and the errno
+    by name, so that a full disk or a read-only folder is recognised at a glance."""
+    paths = [os.fsdecode(p) for p in (e.filename, e.filename2) if p is not None]
+    where = " -> ".join(paths)
+    name = errno.errorcode.get(e.errno, "") if e.errno is not None else ""
+    code = f" [Errno {e.errno}{' ' + name if name else ''}]" if e.errno is not None else ""
+    text = e.strerror or str(e)
+    return f"{type(e).__name__}: {where + ': ' if where else ''}{text}{code}"
+
+
+def describe_exception(e: BaseException) -> str:
+    """The one line the command line prints for an exception no command handled."""
+    if isinstance(e, OSError) and (e.errno is not None or e.filename is not None):
+        return _os_error_line(e)
+    text = " ".join(str(e).split()) or "(no message)"
+    if len(text) > 1000:
+        text = text[:997] + "..."
+    return f"{type(e).__name__}: {text}"
+
+
+def _tolerant_streams() -> None:
+    """Undecodable file names (surrogate escapes of non-UTF-8 bytes) are printed as backslash
+    escapes instead of raising UnicodeEncodeError on a UTF-8 (or ASCII) console."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, AttributeError):
+                pass
+
+
+def run_guarded(fn, argv: list) -> int:
+    """Run a command's `main(argv)` with the last-resort handler of the command line: an
+    exception that escapes the command's own handlers is one line, `error: <Type>: <message>
+    (rerun with --verbose for the traceback)`, and exit status 1; an OSError names its path and
+    errno; Ctrl-C is `error: interrupted` and 130. `--verbose` (anywhere before `--`) is taken
+    out of `argv` and shows the traceback instead."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    verbose = "--verbose" in argv[:cut]
+    if verbose:
+        argv = [a for a in argv[:cut] if a != "--verbose"] + argv[cut:]
+    _tolerant_streams()
+    try:
+        return fn(argv)
+    except KeyboardInterrupt:
+        if verbose:
+            raise
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as e:
+        if verbose:
+            raise
+        print(
+            f"error: {describe_exception(e)} (rerun with --verbose for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def run_tool(fn, *args, **kwargs) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from ..engine.callbacks import TrainingDiverged
@@ -28,9 +30,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that it unwinds like Ctrl-C: a checkpoint being
+    written is abandoned (its temporary directory removed), the run lock released."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def _interrupted_line(cfg: dict | None, config_path: str, e: KeyboardInterrupt) -> str:
+    """`error: interrupted (SIGINT); the last checkpoint is ...; resume with: ...`."""
+    sig = "SIGTERM" if isinstance(e, _Terminated) else "SIGINT"
+    msg = f"error: interrupted ({sig})"
+    if cfg is None:
+        return msg
+    g = cfg.get("Global") or {}
+    root = os.path.join(str(g.get("output_dir", "./output")), str(cfg["Arch"]["name"]))
+    latest = os.path.join(root, "latest")
+    if os.path.lexists(latest) and os.path.isdir(latest):
+        done = os.path.basename(os.path.realpath(latest))
+        msg += (
+            f"; the last checkpoint is {os.path.realpath(latest)} ({done.replace('_', ' ')}); "
+            f"resume with: paddle-inception train -c {config_path} "
+            f"-o Global.checkpoints={latest}"
+        )
+    else:
+        msg += "; no checkpoint was written yet"
+    return msg
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("stdout")
+    cfg = None
+    # SIGTERM (kill, a scheduler's stop) ends the run like Ctrl-C: one line, exit 128 + 15
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
     try:
         cfg = load_tool_config(args.config, args.override)
         configure_cpu_quietly()
@@ -39,6 +77,12 @@ def main(argv=None) -> int:
         return error_exit(str(e), 1)
     except (ValueError, FileNotFoundError) as e:
         return error_exit(str(e))
+    except KeyboardInterrupt as e:
+        print(_interrupted_line(cfg, args.config, e), file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

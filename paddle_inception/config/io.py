@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .._safe_files import NotRegularFileError, open_regular
 from .schema import (
     _ROOT,
     FREE,
@@ -168,10 +169,13 @@ def read_yaml(path: str | os.PathLike) -> dict:
     """Parse a YAML config file into plain dicts (safe loader, duplicate keys rejected)."""
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
+        # a regular file only (a FIFO or /dev/zero would block or never end), bounded
+        with open_regular(path, "config file") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}", source=path) from None
+    except NotRegularFileError as e:
+        raise ConfigError(str(e), source=path) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}", source=path) from None
     if len(raw) > MAX_CONFIG_BYTES:

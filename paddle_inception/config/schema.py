@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import os
 import re
 from typing import Any, Callable, Iterable, Mapping
 
@@ -596,6 +597,23 @@ def _check_device(value, path, errors):
     return value
 
 
+# Bounds far above any real run, so that a typo (1e9 classes, 1e12 epochs, a 100000 px image,
+# a batch of 1e9, 10000 workers) is one line at load time, not a MemoryError or a fork storm
+# minutes later (issue 30). Each is in the message.
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841; a 2048 x 100,000 classifier is 0.8 GB
+MAX_EPOCHS = 100_000
+MAX_IMAGE_SIDE = 8192  # Global.image_shape: channels, height, width each
+MAX_BATCH_SIZE = 65_536
+MAX_WORKERS = 256  # DataLoader.*.loader.num_workers (processes); also <= 4 x the CPU cores
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def V(kind, **kw) -> Value:
     return Value(kind, **kw)
 
@@ -655,6 +673,16 @@ def _check_lr(lr: dict, path: str, errors: list[str]) -> None:
     for key in _LR_NEEDS[name]:
         if key not in lr:
             errors.append(f"{_join(path, key)}: required by the {name} schedule but missing")
+    warm, start = lr.get("warmup_epoch"), lr.get("warmup_start_lr")
+    peak = lr.get("learning_rate")
+    if name == "Piecewise" and isinstance(lr.get("values"), list) and lr["values"]:
+        peak = lr["values"][0]
+    if _is_num(warm) and warm > 0 and _is_num(start) and _is_num(peak) and start >= peak:
+        # paddle's LinearWarmup asserts this deep inside the optimizer's construction
+        errors.append(
+            f"{path}.warmup_start_lr: the warm-up rises from warmup_start_lr to the schedule's "
+            f"rate, so it must be below it ({_show(peak)}), got {_show(start)}"
+        )
     if name == "Piecewise":
         bounds, values = lr.get("decay_epochs"), lr.get("values")
         if isinstance(bounds, list) and isinstance(values, list):
@@ -742,18 +770,19 @@ _GLOBAL = Map(
         "pretrained_model": V("str", nullable=True, default=None),
         "output_dir": V("str", default="./output/"),
         "device": V("device", default="cpu"),
-        "class_num": V("int", min=1),  # deprecated in PaddleClas: Arch.class_num
+        "class_num": V("int", min=1, max=MAX_CLASSES),  # deprecated: Arch.class_num
         "save_interval": V("int", min=1, default=1),
         "eval_during_train": V("bool", default=True),
         "eval_interval": V("int", min=1, default=1),
         "start_eval_epoch": V("int", min=0),
-        "epochs": V("int", min=1, required=True),
+        "epochs": V("int", min=1, max=MAX_EPOCHS, required=True),
         "print_batch_step": V("int", min=1, default=10),
         "use_visualdl": V("bool", default=False),
-        "image_shape": V("int_list", min=1, length=3, default=[3, 224, 224]),
+        "image_shape": V("int_list", min=1, max=MAX_IMAGE_SIDE, length=3, default=[3, 224, 224]),
         "image_channel": V("int", min=1),
         "save_inference_dir": V("str", default="./inference"),
-        "seed": V("int", nullable=True, default=None),
+        # numpy's seeds are 0 .. 2**32 - 1 (-1 or 1e30 failed deep inside the first epoch)
+        "seed": V("int", min=0, max=2**32 - 1, nullable=True, default=None),
         "to_static": V("bool", default=False),
         "eval_mode": V("str", choices=("classification", "retrieval"), default="classification"),
         "use_dali": V("bool", default=False),
@@ -786,7 +815,7 @@ _EMA = Map({"decay": V("number", min=0, max=1, required=True)})
 _ARCH = Map(
     {
         "name": V("str", required=True, nonempty=True),
-        "class_num": V("int", min=1),
+        "class_num": V("int", min=1, max=MAX_CLASSES),
     },
     extra=True,
     required=True,
@@ -873,7 +902,7 @@ def _sampler(train: bool) -> Map:
     return Map(
         {
             "name": V("str", default="DistributedBatchSampler", choices=SAMPLERS),
-            "batch_size": V("int", min=1, required=True),
+            "batch_size": V("int", min=1, max=MAX_BATCH_SIZE, required=True),
             "drop_last": V("bool", default=False),
             "shuffle": V("bool", default=train),
         },
@@ -885,7 +914,7 @@ def _sampler(train: bool) -> Map:
 LOADER_DEFAULTS = {"num_workers": 4, "use_shared_memory": True}
 _LOADER = Map(
     {
-        "num_workers": V("int", min=0, default=LOADER_DEFAULTS["num_workers"]),
+        "num_workers": V("int", min=0, max=MAX_WORKERS, default=LOADER_DEFAULTS["num_workers"]),
         "use_shared_memory": V("bool", default=LOADER_DEFAULTS["use_shared_memory"]),
         "persistent_workers": V("bool"),
         "prefetch_factor": V("int", min=1),
@@ -960,6 +989,15 @@ def _check_top(cfg: dict, path: str, errors: list[str]) -> None:
             "DataLoader.Eval: required when Global.eval_during_train is true "
             "(or set Global.eval_during_train=False)"
         )
+    if isinstance(loader, dict):
+        cores = _cpu_cores()
+        for split in ("Train", "Eval"):
+            workers = ((loader.get(split) or {}).get("loader") or {}).get("num_workers")
+            if _is_int(workers) and workers > max(16, 4 * cores):
+                errors.append(
+                    f"DataLoader.{split}.loader.num_workers: must be <= {max(16, 4 * cores)} "
+                    f"(4 x the {cores} CPU cores of this machine, at least 16), got {workers}"
+                )
     # (a warm-up longer than Global.epochs is allowed: short smoke runs of a recipe,
     # `-o Global.epochs=1`, must not fail on it.)
 

@@ -19,7 +19,6 @@ workers keep their own counts).
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import warnings
@@ -28,6 +27,18 @@ from typing import Sequence
 import numpy as np
 import paddle
 
+from .._safe_files import (
+    MAX_IMAGE_BYTES,
+    MAX_TEXT_BYTES,
+    FileTooLargeError,
+    NotRegularFileError,
+    check_dir,
+    check_file,
+    file_problem,
+    gunzip_bounded,
+    open_regular,
+    read_bounded,
+)
 from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
 
 __all__ = [
@@ -111,18 +122,21 @@ _IDX_CACHE: dict = {}
 
 def _read_idx(path: str, magic: int, shape_tail: tuple) -> np.ndarray:
     """Read a (gzip) idx file of unsigned bytes, checking its magic number and length."""
-    st = os.stat(path)
+    st = check_file(path, "Fashion-MNIST")
     key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
     if key in _IDX_CACHE:
         return _IDX_CACHE[key]
+    # the largest idx file of the set (60000 x 28 x 28 + header) with room to spare: a gzip
+    # bomb stops here instead of decompressing gigabytes
+    limit = 64 * 2**20
     try:
         if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                data = f.read()
+            data = gunzip_bounded(path, limit, kind="Fashion-MNIST idx file")
         else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except (OSError, EOFError) as e:
+            data = read_bounded(path, limit, kind="Fashion-MNIST idx file")
+    except (NotRegularFileError, FileTooLargeError):
+        raise
+    except (OSError, EOFError, ValueError) as e:
         raise ValueError(
             f"{path}: corrupt or truncated file ({type(e).__name__}: {e}); "
             f"reinstall it (apt-get install --reinstall dataset-fashion-mnist)"
@@ -152,29 +166,37 @@ def _read_idx(path: str, magic: int, shape_tail: tuple) -> np.ndarray:
 
 
 def _find_fashion_files(root, mode: str) -> tuple[str, str]:
+    """The idx files in `root`; with root None, in the first of FASHION_MNIST_DIRS holding them.
+    A given root is the only place looked at: a typo or an empty folder is an error, never a
+    silent switch to the system copy (issue 30)."""
     names = _FILES[mode]
-    dirs = [root] if root is not None else []
-    dirs += [
-        d
-        for d in FASHION_MNIST_DIRS
-        if root is None
-        or os.path.abspath(os.path.expanduser(d)) != os.path.abspath(os.path.expanduser(root))
-    ]
+    dirs = [root] if root is not None else list(FASHION_MNIST_DIRS)
     for d in dirs:
         d = os.path.expanduser(d)
         found = []
         for n in names:
             for cand in (os.path.join(d, n + ".gz"), os.path.join(d, n)):
-                if os.path.isfile(cand):
+                if os.path.lexists(cand):  # a FIFO here is reported as such
                     found.append(cand)
                     break
         if len(found) == 2:
             return found[0], found[1]
+    where = " or ".join(os.path.expanduser(d) for d in dirs)
+    if root is not None:
+        if not os.path.isdir(os.path.expanduser(root)):
+            where += " (no such directory)"
+        hint = (
+            f"point `root` at the folder holding them, or leave `root` out to use the "
+            f"installed copy ({' or '.join(FASHION_MNIST_DIRS)})"
+        )
+    else:
+        hint = (
+            "install them with `apt-get install dataset-fashion-mnist` (or let "
+            "paddle.vision.datasets.FashionMNIST download them into Paddle's cache)"
+        )
     raise FileNotFoundError(
-        f"Fashion-MNIST {mode} files ({names[0]}.gz, {names[1]}.gz) not found in "
-        f"{' or '.join(os.path.expanduser(d) for d in dirs)}; install them with "
-        f"`apt-get install dataset-fashion-mnist` (or let paddle.vision.datasets.FashionMNIST "
-        f"download them into Paddle's cache)"
+        f"Fashion-MNIST {mode} files ({names[0]}[.gz], {names[1]}[.gz]) not found in "
+        f"{where}; {hint}"
     )
 
 
@@ -182,7 +204,8 @@ class FashionMNIST(paddle.io.Dataset):
     """Fashion-MNIST (60000 train / 10000 test 28x28 gray images, 10 classes).
 
     Args:
-        root: folder with the idx files; falls back to `FASHION_MNIST_DIRS` (the Debian
+        root: folder with the idx files (only there: a folder without them is an error);
+            None (default): the first of `FASHION_MNIST_DIRS` holding them (the Debian
             package's folder, then ``~/.cache/paddle/dataset/fashion-mnist``).
         mode: 'train' or 'test' ('eval'/'val' mean 'test').
         transform_ops: op list (YAML form or a built `Compose`); each op gets a (28, 28) uint8.
@@ -194,7 +217,7 @@ class FashionMNIST(paddle.io.Dataset):
 
     def __init__(
         self,
-        root: str | None = FASHION_MNIST_DIRS[0],
+        root: str | None = None,
         mode: str = "train",
         transform_ops=None,
         num_samples: int | None = None,
@@ -278,10 +301,16 @@ class _FileDataset(paddle.io.Dataset):
     def _load(self, idx):
         path, label = self.samples[idx]
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            # a FIFO or /dev/zero behind a link: refused on the open, never read
+            data = read_bounded(path, MAX_IMAGE_BYTES, kind="image file")
             img = self.transform(data)
-        except (OSError, ImageDecodeError, MemoryError) as e:
+        except (
+            OSError,
+            ImageDecodeError,
+            MemoryError,
+            NotRegularFileError,
+            FileTooLargeError,
+        ) as e:
             listed = f" (listed at {self.origins[idx]})" if self.origins else ""
             raise BadImageError(
                 f"{self.key_path}: cannot read image {path}{listed} ({type(e).__name__}: {e})"
@@ -292,18 +321,27 @@ class _FileDataset(paddle.io.Dataset):
         """Pre-flight: stat every sample (cheap next to a training run) so that a missing file is
         reported before training starts, with the line that lists it and the count; with
         on_bad_image='skip' a warning (they are skipped and counted when met)."""
-        missing = [i for i, (path, _) in enumerate(self.samples) if not os.path.isfile(path)]
+        problems = {}
+        for i, (path, _) in enumerate(self.samples):
+            problem = file_problem(path)
+            if problem is not None:
+                problems[i] = problem
+        missing = list(problems)
         if not missing:
             return
+        # a FIFO, a device or a directory is named as such, not as missing
+        odd = {i: f" ({p})" for i, p in problems.items() if p != "file not found"}
         shown = ", ".join(
-            f"{self.origins[i]}: {self.samples[i][0]}" if self.origins else self.samples[i][0]
+            (f"{self.origins[i]}: {self.samples[i][0]}" if self.origins else self.samples[i][0])
+            + odd.get(i, "")
             for i in missing[:_SHOW_MISSING]
         )
         more = (
             f", ... ({len(missing) - _SHOW_MISSING} more)" if len(missing) > _SHOW_MISSING else ""
         )
         msg = (
-            f"{what}: {len(missing)} of {len(self.samples)} listed images do not exist: "
+            f"{what}: {len(missing)} of {len(self.samples)} listed images "
+            f"{'do not exist or are not regular files' if odd else 'do not exist'}: "
             f"{shown}{more}"
         )
         if self.on_bad_image == "skip":
@@ -341,7 +379,11 @@ def _read_list_lines(path: str, what: str):
     """(line number, text) of a list file read as UTF-8 with an optional byte-order mark (a BOM
     would otherwise become part of the first path). Invalid UTF-8 is a ValueError naming
     file:line."""
-    with open(path, "rb") as f:
+    with open_regular(path, what) as f:
+        if os.fstat(f.fileno()).st_size > MAX_TEXT_BYTES:
+            raise FileTooLargeError(
+                f"{what}: {path} is larger than {MAX_TEXT_BYTES // 2**20} MiB; not a list file"
+            )
         for lineno, raw in enumerate(f, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -383,11 +425,7 @@ class ImageNetDataset(_FileDataset):
         ):
             if path is None:
                 raise ValueError(f"{key_path}.{key} is required")
-            ok = os.path.isdir(path) if isdir else os.path.isfile(path)
-            if not ok:
-                raise FileNotFoundError(
-                    f"{key_path}.{key}: {'directory' if isdir else 'file'} not found: {path}"
-                )
+            (check_dir if isdir else check_file)(path, f"{key_path}.{key}")
         self.image_root = image_root
         self.cls_label_path = cls_label_path
         self.delimiter = delimiter

@@ -14,6 +14,14 @@ import re
 
 import numpy as np
 
+from .._safe_files import (
+    MAX_IMAGE_BYTES,
+    MAX_TEXT_BYTES,
+    FileTooLargeError,
+    NotRegularFileError,
+    file_problem,
+    read_bounded,
+)
 from ..data.datasets import IMG_EXTENSIONS
 from ..data.transforms import ImageDecodeError, ImageTooLargeError
 
@@ -44,15 +52,16 @@ def collect_images(inputs) -> list[tuple[str, str | None]]:
                 found += [os.path.join(dirpath, f) for f in sorted(filenames) if _is_image_name(f)]
             if not found:
                 out.append((item, f"no image files ({', '.join(IMG_EXTENSIONS)}) in folder"))
-            out += [(f, None) for f in found]
-        elif not os.path.exists(item):
-            out.append((item, "file not found"))
+            # a FIFO or a link to /dev/zero among the images is reported, never opened
+            out += [(f, file_problem(f)) for f in found]
+        elif not os.path.lexists(item) or file_problem(item):
+            out.append((item, file_problem(item)))
         elif item.lower().endswith(".txt"):
             base = os.path.dirname(os.path.abspath(item))
             try:
-                with open(item, encoding="utf-8-sig") as f:  # -sig: a BOM is not a path
-                    lines = [ln.strip() for ln in f]
-            except (OSError, UnicodeDecodeError) as e:
+                raw = read_bounded(item, MAX_TEXT_BYTES, kind="list file")
+                lines = [ln.strip() for ln in raw.decode("utf-8-sig").splitlines()]  # BOM dropped
+            except (OSError, ValueError) as e:  # UnicodeDecodeError, FileTooLargeError
                 out.append((item, f"cannot read list file ({type(e).__name__}: {e})"))
                 continue
             n0 = len(out)
@@ -62,7 +71,7 @@ def collect_images(inputs) -> list[tuple[str, str | None]]:
                 parts = ln.rsplit(None, 1)
                 path = parts[0] if len(parts) == 2 and _LABEL_RE.fullmatch(parts[1]) else ln
                 path = path if os.path.isabs(path) else os.path.join(base, path)
-                out.append((path, None if os.path.isfile(path) else "file not found"))
+                out.append((path, file_problem(path)))
             if len(out) == n0:
                 out.append((item, "list file names no images"))
         else:
@@ -75,8 +84,9 @@ def load_image(path: str, preprocess):
     large image (over `max_image_pixels()`, decoded or resized) is an error for this image
     only."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_bounded(path, MAX_IMAGE_BYTES, kind="image file")
+    except (NotRegularFileError, FileTooLargeError) as e:
+        return None, str(e)
     except OSError as e:
         return None, f"cannot read file ({e.strerror or type(e).__name__})"
     if not data:

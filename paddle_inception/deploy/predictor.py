@@ -51,6 +51,7 @@ class InferencePredictor:
         from paddle import inference
 
         self.program, self.params = model_files(prefix)
+        self.meta = read_meta(prefix)  # validated before Paddle reads the program
         config = inference.Config(self.program, self.params)
         if gpu and paddle.is_compiled_with_cuda():
             config.enable_use_gpu(256, 0)
@@ -67,7 +68,6 @@ class InferencePredictor:
         self.predictor = inference.create_predictor(config)
         self.input_names = self.predictor.get_input_names()
         self.output_names = self.predictor.get_output_names()
-        self.meta = read_meta(prefix)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)

@@ -33,6 +33,8 @@ __all__ = [
     "read_state_json",
     "resolve_checkpoint",
     "prune_checkpoints",
+    "first_nonfinite",
+    "NonFiniteWeights",
 ]
 
 
@@ -133,6 +135,23 @@ def _follow_new_schedule(optimizer, source: str | None) -> None:
     )
 
 
+class NonFiniteWeights(ValueError):
+    """The weights to save hold nan or inf: they are not written (`tensor`: the first such)."""
+
+    def __init__(self, message: str, tensor: str = ""):
+        super().__init__(message)
+        self.tensor = tensor
+
+
+def first_nonfinite(state: dict) -> str | None:
+    """The name of the first floating-point tensor of `state` holding nan or inf, else None."""
+    for key, value in state.items():
+        if isinstance(value, paddle.Tensor) and paddle.is_floating_point(value):
+            if value.size and not bool(paddle.isfinite(value).all()):
+                return key
+    return None
+
+
 def save_checkpoint(
     root: str,
     epoch: int,
@@ -145,11 +164,45 @@ def save_checkpoint(
     """Write `root/epoch_{epoch:04d}` atomically and point `links` at it; returns its path.
     With `ema` (an engine.ema.ModelEMA), `model.pdparams` holds its averaged weights and
     `train.pdparams` the training weights."""
+    # checked before anything is written: `latest`/`best` only ever point at finite weights
+    weights = [model.state_dict()] if ema is None else [ema.averaged_state(), ema.training_state()]
+    for tensors in weights:
+        bad = first_nonfinite(tensors)
+        if bad is not None:
+            raise NonFiniteWeights(
+                f"epoch {epoch}: the weights are not finite ({bad} holds nan or inf); "
+                f"not saved as a checkpoint",
+                bad,
+            )
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{epoch:04d}"
     final = os.path.join(root, name)
     tmp = os.path.join(root, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_epoch_dir(tmp, model, optimizer, state, epoch, ema)
+    except OSError as e:  # a full disk, a read-only folder: no half-written directory stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.filename is None:  # paddle.save's write errors name no file: name the checkpoint
+            raise type(e)(e.errno, e.strerror or str(e), final) from e
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if os.path.exists(final):  # an older run's directory with the same epoch: set it aside
+        old = os.path.join(root, f".{name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    for link in links:
+        _atomic_link(root, link, name)
+    _fsync_dir(root)
+    return final
+
+
+def _write_epoch_dir(tmp: str, model, optimizer, state, epoch: int, ema) -> None:
     os.makedirs(tmp)
     if ema is None:
         paddle.save(model.state_dict(), os.path.join(tmp, "model.pdparams"))
@@ -167,17 +220,6 @@ def save_checkpoint(
         with open(os.path.join(tmp, fname), "rb") as f:
             os.fsync(f.fileno())
     _fsync_dir(tmp)
-    if os.path.exists(final):  # an older run's directory with the same epoch: set it aside
-        old = os.path.join(root, f".{name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    for link in links:
-        _atomic_link(root, link, name)
-    _fsync_dir(root)
-    return final
 
 
 def prune_checkpoints(root: str, keep_every: int) -> None:
@@ -193,7 +235,8 @@ def prune_checkpoints(root: str, keep_every: int) -> None:
         epoch = int(name.split("_")[1])
         if keep_every <= 0 or (epoch % keep_every) != 0:
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-        # leftovers of killed runs (.epoch_*.tmp-PID) are removed by the next save of that epoch
+        # leftovers of killed runs (.epoch_*.tmp-PID) are removed by runlock.clean_leftovers
+        # when the run directory is next locked
 
 
 def resolve_checkpoint(path: str) -> str:

@@ -22,11 +22,13 @@ import contextlib
 import json
 import logging
 import os
+import re
+import shutil
 import socket
 import sys
 import time
 
-__all__ = ["RunDirLocked", "run_lock", "LOCK_NAME"]
+__all__ = ["RunDirLocked", "run_lock", "clean_leftovers", "LOCK_NAME"]
 
 logger = logging.getLogger("paddle_inception")
 
@@ -128,6 +130,38 @@ def _create(path: str, info: dict) -> bool:
             os.remove(tmp)
 
 
+_LEFTOVER = re.compile(r"^\.(epoch_\d+)\.(tmp|old)-\d+$|^\.(latest|best)\.tmp-\d+$")
+
+
+def clean_leftovers(root: str) -> list:
+    """Remove what killed runs left in `root` (call it holding the run lock: no live run writes
+    there): `.epoch_NNNN.tmp-PID` directories of interrupted saves and `.latest.tmp-PID` links,
+    whatever PID they carry. A `.epoch_NNNN.old-PID` (a complete older checkpoint set aside while
+    its epoch was rewritten) is put back when `epoch_NNNN` is missing, else removed. Returns
+    the names removed."""
+    removed = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return removed
+    for name in names:
+        m = _LEFTOVER.match(name)
+        if not m:
+            continue
+        path = os.path.join(root, name)
+        if m.group(2) == "old" and not os.path.lexists(os.path.join(root, m.group(1))):
+            with contextlib.suppress(OSError):  # killed between its two renames: put it back
+                os.replace(path, os.path.join(root, m.group(1)))
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        removed.append(name)
+    return removed
+
+
 @contextlib.contextmanager
 def run_lock(root: str, enabled: bool = True):
     """Hold `root/.lock` for the duration of the block (creating `root`). Raises RunDirLocked
@@ -191,6 +225,14 @@ def run_lock(root: str, enabled: bool = True):
     else:
         raise RunDirLocked(f"run directory {root}: could not take the lock {path}")
     try:
+        removed = clean_leftovers(root)
+        if removed:
+            logger.info(
+                "removed %d leftover(s) of interrupted checkpoint saves in %s: %s",
+                len(removed),
+                root,
+                ", ".join(removed[:5]) + (", ..." if len(removed) > 5 else ""),
+            )
         yield path
     finally:
         if (_read_lock(path) or {}).get("pid") == os.getpid():
