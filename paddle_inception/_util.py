@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-__all__ = ["closest", "did_you_mean", "package_path"]
+__all__ = ["closest", "did_you_mean", "package_path", "write_text_atomic"]
 
 
 def closest(name, candidates: Iterable, cutoff: float = 0.6) -> str | None:
@@ -36,3 +36,26 @@ def package_path(*parts: str) -> str:
     from importlib.resources import files
 
     return str(files("paddle_inception").joinpath(*parts))
+
+
+def write_text_atomic(path, text: str, mode: int = 0o644) -> str:
+    """Write `text` to `path` through a temporary file in the same folder and `os.replace`, so
+    that a reader (or a run killed mid-write) sees the old file or the new one, never half of
+    one; the folder is created. Returns the path."""
+    import os
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

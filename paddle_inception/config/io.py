@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from typing import Any, Iterable, Mapping
 
 import yaml
 
 from .._safe_files import NotRegularFileError, open_regular
+from .._util import write_text_atomic
 from .schema import (
     _ROOT,
     FREE,
@@ -402,18 +402,4 @@ def dumps_config(cfg: Mapping, header: str | None = None) -> str:
 def dump_config(cfg: Mapping, path: str | os.PathLike, header: str | None = None) -> str:
     """Write `cfg` as YAML to `path` (parent folders created, written atomically); returns
     the path. `load_config(path)` gives back an equal dict for a config from load_config."""
-    path = os.fspath(path)
-    text = dumps_config(cfg, header)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_text_atomic(path, dumps_config(cfg, header))

@@ -1,25 +1,66 @@
-"""`train(cfg)`: the logic behind `tools/train.py`, built on `paddle.Model.prepare/fit`."""
+"""`train(cfg)` and `evaluate(cfg)`: the logic behind `tools/train.py` and `tools/eval.py`,
+built on `paddle.Model.prepare/fit`.
+
+A run flows as: `build_context` (device, seed, network, loaders, losses, metrics: everything
+the config names is checked before anything is written) -> `run_lock` + `run_log` on the run
+directory -> `_restore` (resume a checkpoint, or load pretrained weights; the EMA) ->
+`_callbacks` (clock, progress, seeds, NaN guard, checkpoints, VisualDL, EMA) -> `_fit` ->
+`_write_summary`. The steps hand each other typed objects (`RunContext`, `RunState`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
 import os
 import time
+from typing import Optional
 
 import numpy as np
+import paddle
+import paddle.distributed as dist
 
+from .._util import write_text_atomic
+from ..config import dump_config
+from ..data import build_dataloader
 from ..registry import arch_kwargs, create_model
 from ..weights import load_weights
+from .callbacks import (
+    CheckpointSaver,
+    EpochSeed,
+    EvalLossSwitch,
+    NaNGuard,
+    ProgressLogger,
+    RunClock,
+    VisualDLLogger,
+)
+from .checkpoint import load_checkpoint
+from .ema import ModelEMA
+from .losses import build_loss
+from .metrics import build_metrics
+from .optim import build_optimizer
+from .runlock import run_lock
 from .visual_callbacks import eval_report_callback, visual_callbacks
 
 logger = logging.getLogger("paddle_inception")
 
-__all__ = ["train", "evaluate", "eval_schedule", "build_network", "run_log", "select_device"]
+__all__ = [
+    "train",
+    "evaluate",
+    "eval_schedule",
+    "build_network",
+    "build_context",
+    "RunContext",
+    "RunState",
+    "run_log",
+    "select_device",
+]
 
 _LOG_FORMAT = logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+_DEFAULT_LOSS = [{"CELoss": {"weight": 1.0}}]
 
 
 @contextlib.contextmanager
@@ -48,8 +89,6 @@ def run_log(path: str | None):
 
 def select_device(requested: str | None) -> str:
     """Honour Global.device when possible; say so plainly when falling back to the CPU."""
-    import paddle
-
     req = (requested or "cpu").lower()
     if req.startswith("gpu"):
         if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
@@ -85,35 +124,56 @@ def build_network(cfg: dict):
         ) from None
 
 
-def _image_shape(cfg, network):
+@dataclasses.dataclass
+class RunContext:
+    """What a validated config builds, shared by training, evaluation and their callbacks."""
+
+    cfg: dict
+    device: str  # "cpu" or "gpu:N", as selected (Global.device may have been refused)
+    network: paddle.nn.Layer
+    arch_name: str  # the registry name Arch.name resolved to
+    model: paddle.Model
+    train_loader: Optional[paddle.io.DataLoader]
+    eval_loader: Optional[paddle.io.DataLoader]
+    train_loss: paddle.nn.Layer
+    eval_loss: paddle.nn.Layer
+    metrics: list
+    seed: Optional[int]
+    image_shape: list  # [C, H, W]
+
+    @property
+    def global_cfg(self) -> dict:
+        return self.cfg["Global"]
+
+    @property
+    def dataset(self):
+        """The dataset whose class names label the run's pictures (eval's, else train's)."""
+        loader = self.eval_loader or self.train_loader
+        return getattr(loader, "dataset", None)
+
+
+@dataclasses.dataclass
+class RunState:
+    """Where a run starts: from scratch, from pretrained weights, or resumed."""
+
+    start_epoch: int = 0
+    best: Optional[float] = None  # best eval top-1 so far (a resumed run keeps its record)
+    elapsed_before: float = 0.0  # seconds trained before a resume
+    ema: Optional[ModelEMA] = None
+
+
+def _image_shape(cfg, network) -> list:
     shape = cfg.get("Global", {}).get("image_shape")
     if shape:
         return [int(s) for s in shape]
     return list(network.default_cfg["input_size"])
 
 
-def _amp_configs(cfg, device):
-    amp = cfg.get("AMP") or {}
-    if not amp.get("use_amp", False):
-        return None
-    if device == "cpu":
-        logger.warning("AMP.use_amp is set but AMP needs a GPU; training in float32 on the CPU")
-        return None
-    return {
-        "level": str(amp.get("level", "O1")).upper(),
-        "init_loss_scaling": float(amp.get("scale_loss", 1.0)),
-        "use_dynamic_loss_scaling": bool(amp.get("use_dynamic_loss_scaling", False)),
-    }
+def build_context(cfg: dict, for_training: bool = True) -> RunContext:
+    """Device, seed, network, loaders, losses, metrics and the paddle.Model of a config.
 
-
-def _prepare(cfg, for_training=True):
-    """Everything shared by train and evaluate: device, network, loaders, paddle.Model."""
-    import paddle
-
-    from ..data import build_dataloader
-    from .losses import build_loss
-    from .metrics import build_metrics
-
+    Global.device and Global.seed are applied here, process-wide, as PaddleClas' Engine does:
+    they are what the config asks of the run."""
     g = cfg["Global"]
     device = select_device(g.get("device", "cpu"))
     seed = g.get("seed")
@@ -121,41 +181,38 @@ def _prepare(cfg, for_training=True):
         paddle.seed(int(seed))
         np.random.seed(int(seed))
     network, arch_name = build_network(cfg)
-    class_num = network.num_classes
     image_shape = _image_shape(cfg, network)
-    loaders = {}
-    for mode in ("Train", "Eval") if for_training else ("Eval",):
-        if mode in (cfg.get("DataLoader") or {}):
-            loaders[mode] = build_dataloader(
-                cfg["DataLoader"][mode],
-                mode,
-                class_num=class_num,
-                key_path=f"DataLoader.{mode}",
-                seed=seed,
-            )
+    loader_cfg = cfg.get("DataLoader") or {}
+    loaders = {
+        mode: build_dataloader(
+            loader_cfg[mode],
+            mode,
+            class_num=network.num_classes,
+            key_path=f"DataLoader.{mode}",
+            seed=seed,
+        )
+        for mode in (("Train", "Eval") if for_training else ("Eval",))
+        if mode in loader_cfg
+    }
     if for_training and "Train" not in loaders:
         raise ValueError("DataLoader.Train: missing; training needs a Train data loader")
     inputs = [paddle.static.InputSpec([None] + image_shape, "float32", "image")]
     labels = [paddle.static.InputSpec([None, 1], "int64", "label")]
-    model = paddle.Model(network, inputs, labels)
     losses = cfg.get("Loss") or {}
-    train_loss = build_loss(losses.get("Train") or [{"CELoss": {"weight": 1.0}}], "Loss.Train")
-    eval_loss = build_loss(
-        losses.get("Eval") or losses.get("Train") or [{"CELoss": {"weight": 1.0}}], "Loss.Eval"
-    )
     metric_cfg = cfg.get("Metric") or {}
-    metrics = build_metrics(metric_cfg.get("Eval") or metric_cfg.get("Train"), "Metric")
-    return dict(
-        paddle=paddle,
-        g=g,
+    return RunContext(
+        cfg=cfg,
         device=device,
         network=network,
         arch_name=arch_name,
-        loaders=loaders,
-        model=model,
-        train_loss=train_loss,
-        eval_loss=eval_loss,
-        metrics=metrics,
+        model=paddle.Model(network, inputs, labels),
+        train_loader=loaders.get("Train"),
+        eval_loader=loaders.get("Eval"),
+        train_loss=build_loss(losses.get("Train") or _DEFAULT_LOSS, "Loss.Train"),
+        eval_loss=build_loss(
+            losses.get("Eval") or losses.get("Train") or _DEFAULT_LOSS, "Loss.Eval"
+        ),
+        metrics=build_metrics(metric_cfg.get("Eval") or metric_cfg.get("Train"), "Metric"),
         seed=seed,
         image_shape=image_shape,
     )
@@ -210,59 +267,99 @@ def train(cfg: dict) -> dict:
 
     Process-wide CPU settings (threads, MKL code path, malloc) are the caller's: the command
     line calls `paddle_inception.runtime.configure_cpu()` first, and so can a script."""
-    import paddle.distributed as dist
-
-    from .runlock import run_lock
-
-    g = cfg["Global"]
     # everything the config names (model, data lists, files) is checked before anything is
     # written: an unknown Arch.name such as '../../x' creates no directory (issue 11)
-    ctx = _prepare(cfg)
-    out_root = os.path.join(g.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
+    ctx = build_context(cfg)
+    out_root = os.path.join(ctx.global_cfg.get("output_dir", "./output"), str(cfg["Arch"]["name"]))
     # data-parallel runs (paddle.distributed.launch): every rank trains, rank 0 alone writes
     # logs, VisualDL records and checkpoints, and holds the run directory's lock (a second run
     # into the same directory is refused, naming the running process)
     writer = dist.get_rank() == 0
     with run_lock(out_root, enabled=writer):
         with run_log(os.path.join(out_root, "train.log") if writer else None):
-            return _train(cfg, g, out_root, writer, ctx)
+            return _train(ctx, out_root, writer)
 
 
-def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
-    from .callbacks import (
-        CheckpointSaver,
-        EpochSeed,
-        EvalLossSwitch,
-        NaNGuard,
-        ProgressLogger,
-        RunClock,
-        VisualDLLogger,
+def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
+    g = ctx.global_cfg
+    epochs, steps = int(g["epochs"]), len(ctx.train_loader)
+    optimizer, _ = build_optimizer(ctx.cfg["Optimizer"], ctx.network, epochs, steps)
+    ctx.model.prepare(
+        optimizer, ctx.train_loss, ctx.metrics, amp_configs=_amp_configs(ctx.cfg, ctx.device)
     )
-    from .checkpoint import load_checkpoint
-    from .optim import build_optimizer
-
-    paddle, network, model = ctx["paddle"], ctx["network"], ctx["model"]
-    train_loader, eval_loader = ctx["loaders"]["Train"], ctx["loaders"].get("Eval")
-    epochs = int(g["epochs"])
-    steps = len(train_loader)
-    optimizer, lr = build_optimizer(cfg["Optimizer"], network, epochs, steps)
-    model.prepare(
-        optimizer, ctx["train_loss"], ctx["metrics"], amp_configs=_amp_configs(cfg, ctx["device"])
+    state = _restore(ctx, optimizer)
+    if writer:
+        dump_config(ctx.cfg, os.path.join(out_root, "config.yaml"))
+    n_params = sum(int(np.prod(p.shape)) for p in ctx.network.parameters() if not p.stop_gradient)
+    logger.info(
+        "model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
+        ctx.arch_name,
+        f"{n_params:,}",
+        ctx.image_shape,
+        steps,
+        ctx.device,
+    )
+    do_eval = bool(g.get("eval_during_train", True)) and ctx.eval_loader is not None
+    eval_epochs = (
+        eval_schedule(
+            epochs,
+            int(g.get("eval_interval", 1)),
+            int(g.get("start_eval_epoch", 0) or 0),
+            state.start_epoch,
+        )
+        if do_eval
+        else []
+    )
+    t0 = time.time()
+    callbacks, saver = _callbacks(ctx, state, out_root, writer, eval_epochs, t0)
+    if epochs > state.start_epoch:
+        _fit(ctx, callbacks, epochs - state.start_epoch, eval_epochs, state.start_epoch)
+    else:
+        logger.info("nothing to train: %d of %d epochs already done", state.start_epoch, epochs)
+    return _write_summary(
+        ctx, saver, epochs, state.elapsed_before + time.time() - t0, out_root, writer
     )
 
-    ema_decay = (cfg.get("EMA") or {}).get("decay")
-    start_epoch, best, elapsed_before, ema = 0, None, 0.0, None
+
+def _amp_configs(cfg, device):
+    amp = cfg.get("AMP") or {}
+    if not amp.get("use_amp", False):
+        return None
+    if device == "cpu":
+        logger.warning("AMP.use_amp is set but AMP needs a GPU; training in float32 on the CPU")
+        return None
+    return {
+        "level": str(amp.get("level", "O1")).upper(),
+        "init_loss_scaling": float(amp.get("scale_loss", 1.0)),
+        "use_dynamic_loss_scaling": bool(amp.get("use_dynamic_loss_scaling", False)),
+    }
+
+
+def _restore(ctx: RunContext, optimizer) -> RunState:
+    """Resume `Global.checkpoints` (weights, optimizer, LR schedule, EMA, epoch, best) or load
+    `Global.pretrained_model` for fine-tuning; then start the EMA where the config asks."""
+    g = ctx.global_cfg
+    ema_decay = (ctx.cfg.get("EMA") or {}).get("decay")
+    state = RunState()
     if g.get("checkpoints"):
-        state = load_checkpoint(g["checkpoints"], network, optimizer, ema_decay=ema_decay)
-        ema = state.get("ema")
-        start_epoch, best = int(state["epoch"]), state.get("best_metric")
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        logger.info("resumed from %s: %d of %d epochs done", g["checkpoints"], start_epoch, epochs)
+        saved = load_checkpoint(g["checkpoints"], ctx.network, optimizer, ema_decay=ema_decay)
+        state = RunState(
+            start_epoch=int(saved["epoch"]),
+            best=saved.get("best_metric"),
+            elapsed_before=float(saved.get("elapsed_s", 0.0)),
+            ema=saved.get("ema"),
+        )
+        logger.info(
+            "resumed from %s: %d of %d epochs done",
+            g["checkpoints"],
+            state.start_epoch,
+            g["epochs"],
+        )
     elif g.get("pretrained_model"):
         # fine-tuning: a classifier for another class count is skipped (re-initialised) with a
         # warning; weights of which less than half fit the model are refused
         rep = load_weights(
-            network,
+            ctx.network,
             g["pretrained_model"],
             mode="finetune",
             what="Global.pretrained_model",
@@ -274,109 +371,98 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
             rep["loaded"],
             len(rep["skipped"]),
         )
-
-    if ema_decay is not None and ema is None:  # after any pretrained weights: averaged from them
-        from .ema import ModelEMA
-
-        ema = ModelEMA(network, ema_decay)
-    if ema is not None:
+    if ema_decay is not None and state.ema is None:  # after pretrained weights: averaged from them
+        state.ema = ModelEMA(ctx.network, ema_decay)
+    if state.ema is not None:
         logger.info(
             "EMA: weights averaged with decay %g (warmed up: %.4f at update %d); evaluation, "
             "`best` and model.pdparams use the averaged weights, train.pdparams the training ones",
-            ema.decay,
-            ema.current_decay(),
-            ema.updates,
+            state.ema.decay,
+            state.ema.current_decay(),
+            state.ema.updates,
         )
-    if writer:
-        from ..config import dump_config
+    return state
 
-        dump_config(cfg, os.path.join(out_root, "config.yaml"))
-    n_params = sum(int(np.prod(p.shape)) for p in network.parameters() if not p.stop_gradient)
-    logger.info(
-        "model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
-        ctx["arch_name"],
-        f"{n_params:,}",
-        ctx["image_shape"],
-        steps,
-        ctx["device"],
-    )
 
-    remaining = epochs - start_epoch
-    do_eval = bool(g.get("eval_during_train", True)) and eval_loader is not None
-    eval_epochs = (
-        eval_schedule(
-            epochs,
-            int(g.get("eval_interval", 1)),
-            int(g.get("start_eval_epoch", 0) or 0),
-            start_epoch,
-        )
-        if do_eval
-        else []
-    )
+class _ElapsedIntoCheckpoints(paddle.callbacks.Callback):
+    """The run's wall time so far (before a resume included) into each checkpoint's state."""
+
+    def __init__(self, saver: CheckpointSaver, elapsed_before: float, t0: float):
+        self.saver, self.elapsed_before, self.t0 = saver, elapsed_before, t0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.saver.extra_state["elapsed_s"] = self.elapsed_before + time.time() - self.t0
+
+
+def _callbacks(ctx: RunContext, state: RunState, out_root, writer, eval_epochs, t0):
+    """The run's callbacks, in the order they must see each step; returns them and the
+    checkpoint saver (whose history the summary reports)."""
+    g = ctx.global_cfg
+    epochs, steps = int(g["epochs"]), len(ctx.train_loader)
     log_freq = max(1, int(g.get("print_batch_step", 10)))
-    t0 = time.time()
     # the whole run's time: announced after 20 measured steps, an ETA on every log line
     clock = RunClock(
         epochs,
         steps,
-        start_epoch,
+        state.start_epoch,
         eval_epochs,
-        eval_steps=len(eval_loader) if do_eval else 0,
+        eval_steps=len(ctx.eval_loader) if eval_epochs else 0,
     )
     saver = CheckpointSaver(
         out_root,
         int(g.get("save_interval", 1)),
-        start_epoch,
+        state.start_epoch,
         eval_epochs,
-        best=best,
-        extra_state={"arch": ctx["arch_name"]},
+        best=state.best,
+        extra_state={"arch": ctx.arch_name},
         enabled=writer,
         clock=clock,
-        ema=ema,
+        ema=state.ema,
     )
-
-    class _Clock(paddle.callbacks.Callback):  # elapsed wall time into each checkpoint
-        def on_epoch_end(self, epoch, logs=None):
-            saver.extra_state["elapsed_s"] = elapsed_before + time.time() - t0
-
     callbacks = [
         clock,  # first: it times each step before the others log it
         ProgressLogger(
-            log_freq, verbose=2, start_epoch=start_epoch, total_epochs=epochs, clock=clock
+            log_freq, verbose=2, start_epoch=state.start_epoch, total_epochs=epochs, clock=clock
         ),
-        EpochSeed(ctx["seed"] or 0, start_epoch, train_loader),
-        NaNGuard(start_epoch, out_root),
-        EvalLossSwitch(ctx["eval_loss"]),
-        _Clock(),
+        EpochSeed(ctx.seed or 0, state.start_epoch, ctx.train_loader),
+        NaNGuard(state.start_epoch, out_root),
+        EvalLossSwitch(ctx.eval_loss),
+        _ElapsedIntoCheckpoints(saver, state.elapsed_before, t0),
         saver,
     ]
     if g.get("use_visualdl", False) and writer:
-        vdl = VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, start_epoch, steps)
+        vdl = VisualDLLogger(os.path.join(out_root, "vdl"), log_freq, state.start_epoch, steps)
         # graph, confusion matrix, PR curves, mistakes, hparams (the VisualDL: section); placed
         # before `vdl`, which closes the shared writer at the end of training
-        callbacks += visual_callbacks(cfg, ctx, vdl.writer, start_epoch, steps)
+        callbacks += visual_callbacks(ctx, vdl.writer, state.start_epoch, steps)
         callbacks.append(vdl)
-    if ema is not None:
+    if state.ema is not None:
         # last: its eval-begin swap-in and eval-end swap-out enclose every other callback's
         # view of the eval pass (the checkpoint saved at eval end holds both weight sets)
-        callbacks.append(ema)
-    if remaining > 0:
-        with _gradients_released(network):
-            model.fit(
-                train_loader,
-                eval_loader if do_eval else None,
-                epochs=remaining,
-                eval_freq=_EvalFreq(eval_epochs, start_epoch),
-                log_freq=log_freq,
-                verbose=2,
-                callbacks=callbacks,
-            )
-    else:
-        logger.info("nothing to train: %d of %d epochs already done", start_epoch, epochs)
-    seconds = elapsed_before + time.time() - t0
+        callbacks.append(state.ema)
+    return callbacks, saver
+
+
+def _fit(ctx: RunContext, callbacks, epochs: int, eval_epochs, start_epoch: int) -> None:
+    log_freq = max(1, int(ctx.global_cfg.get("print_batch_step", 10)))
+    with _gradients_released(ctx.network):
+        ctx.model.fit(
+            ctx.train_loader,
+            ctx.eval_loader if eval_epochs else None,
+            epochs=epochs,
+            eval_freq=_EvalFreq(eval_epochs, start_epoch),
+            log_freq=log_freq,
+            verbose=2,
+            callbacks=callbacks,
+        )
+
+
+def _write_summary(ctx: RunContext, saver, epochs, seconds, out_root, writer) -> dict:
+    """`summary.json` in the run directory (what `docs/results.md` records are made from) and
+    the run's last log line."""
     last_eval = saver.history[-1]["eval"] if saver.history else None
     summary = dict(
-        arch=ctx["arch_name"],
+        arch=ctx.arch_name,
         epochs=epochs,
         seconds=round(seconds, 1),
         final_eval=last_eval,
@@ -385,8 +471,7 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
         output_dir=out_root,
     )
     if writer:
-        with open(os.path.join(out_root, "summary.json"), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1)
+        write_text_atomic(os.path.join(out_root, "summary.json"), json.dumps(summary, indent=1))
     if last_eval:
         logger.info(
             "done: %d epochs in %.1f min; eval %s; best top-1 %.4f",
@@ -399,21 +484,23 @@ def _train(cfg: dict, g: dict, out_root: str, writer: bool, ctx: dict) -> dict:
 
 
 def evaluate(cfg: dict) -> dict:
-    """Evaluate `Global.pretrained_model` (or a checkpoint) on `DataLoader.Eval`. The weights
-    must fit the model exactly: the accuracy of a half-loaded model would be meaningless."""
-    ctx = _prepare(cfg, for_training=False)
-    g = ctx["g"]
+    """Evaluate `Global.pretrained_model` (or a checkpoint) on `DataLoader.Eval`; returns the
+    metrics. The weights must fit the model exactly: the accuracy of a half-loaded model would
+    be meaningless. With `VisualDL.eval_report` on, the per-class report is written too and its
+    table and files are returned under "report"."""
+    ctx = build_context(cfg, for_training=False)
+    g = ctx.global_cfg
     weights = g.get("pretrained_model") or g.get("checkpoints")
     if not weights:
         raise ValueError(
             "Global.pretrained_model: required for evaluation "
             "(-o Global.pretrained_model=output/<Arch.name>/best)"
         )
-    load_weights(ctx["network"], weights, mode="strict", what="Global.pretrained_model")
-    if "Eval" not in ctx["loaders"]:
+    load_weights(ctx.network, weights, mode="strict", what="Global.pretrained_model")
+    if ctx.eval_loader is None:
         raise ValueError("DataLoader.Eval: missing; evaluation needs an Eval data loader")
-    ctx["model"].prepare(None, ctx["eval_loss"], ctx["metrics"])
+    ctx.model.prepare(None, ctx.eval_loss, ctx.metrics)
     # per-class table, PNGs and VisualDL records of this evaluation (VisualDL.eval_report)
-    report = eval_report_callback(cfg, ctx, weights)
-    res = ctx["model"].evaluate(ctx["loaders"]["Eval"], verbose=1, callbacks=report)
+    report = eval_report_callback(ctx, weights)
+    res = ctx.model.evaluate(ctx.eval_loader, verbose=1, callbacks=report)
     return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in res.items()}

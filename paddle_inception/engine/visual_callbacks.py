@@ -3,7 +3,7 @@
 `VisualDLPictures`, the tools/eval.py report `EvalReport`, and the two hooks
 `engine/trainer.py` calls: `visual_callbacks` and `eval_report_callback`.
 
-Tags, switches and defaults: see `paddle_inception/engine/visual.py`.
+Tags, switches and defaults: see `paddle_inception/analysis/visual.py`.
 """
 
 from __future__ import annotations
@@ -415,7 +415,7 @@ class VisualDLPictures(Callback):
 
 
 class EvalReport(Callback):
-    """tools/eval.py: after the eval pass, the per-class table on stdout, PNG files
+    """tools/eval.py: after the eval pass, the per-class table (logged), PNG files
     (confusion_matrix.png, pr_curves.png, worst_mistakes.png, per_class.txt) and a VisualDL
     record (`<out_dir>/vdl`) with the same tags as a training run's eval."""
 
@@ -470,16 +470,12 @@ class EvalReport(Callback):
             f.write(table + "\n")
         self.files["per_class"] = path
         self.files["vdl"] = os.path.join(self.out_dir, "vdl")
-        print(table, flush=True)
-        print(
-            "eval report: "
-            + ", ".join(
-                self.files[k]
-                for k in ("confusion_matrix", "pr_curves", "worst_mistakes", "per_class", "vdl")
-                if k in self.files
-            ),
-            flush=True,
+        files = ", ".join(
+            self.files[k]
+            for k in ("confusion_matrix", "pr_curves", "worst_mistakes", "per_class", "vdl")
+            if k in self.files
         )
+        logger.info("per-class results:\n%s\neval report: %s", table, files)
 
 
 # ======================================================= hooks called by engine/trainer.py
@@ -493,31 +489,34 @@ def _opts(cfg: dict) -> dict:
     return visualdl_options(cfg.get("VisualDL"))
 
 
-def visual_callbacks(cfg: dict, ctx: dict, writer, start_epoch: int, steps: int) -> list:
-    """The training run's extra VisualDL callbacks (to put before the VisualDLLogger)."""
-    opts = _opts(cfg)
-    network = ctx["network"]
-    loader = ctx["loaders"].get("Eval") or ctx["loaders"].get("Train")
-    names = class_names_for(network.num_classes, cfg, getattr(loader, "dataset", None))
+def visual_callbacks(ctx, writer, start_epoch: int, steps: int) -> list:
+    """The training run's extra VisualDL callbacks (to put before the VisualDLLogger), for a
+    `trainer.RunContext`."""
+    opts = _opts(ctx.cfg)
+    names = class_names_for(ctx.network.num_classes, ctx.cfg, ctx.dataset)
     return [
         VisualDLPictures(
-            writer, names, ctx["image_shape"], opts, hparams_from_config(cfg), start_epoch, steps
+            writer,
+            names,
+            ctx.image_shape,
+            opts,
+            hparams_from_config(ctx.cfg),
+            start_epoch,
+            steps,
         )
     ]
 
 
-def eval_report_callback(cfg: dict, ctx: dict, weights: str | None = None) -> list:
-    """tools/eval.py's report callback (an empty list when `VisualDL.eval_report` is off)."""
-    opts = _opts(cfg)
+def eval_report_callback(ctx, weights: str | None = None) -> list:
+    """tools/eval.py's report callback (an empty list when `VisualDL.eval_report` is off), for
+    a `trainer.RunContext`."""
+    opts = _opts(ctx.cfg)
     if not opts["eval_report"]:
         return []
-    g = cfg.get("Global") or {}
     out = opts["eval_report_dir"] or os.path.join(
-        g.get("output_dir", "./output"), str(cfg["Arch"]["name"]), "eval"
+        ctx.global_cfg.get("output_dir", "./output"), str(ctx.cfg["Arch"]["name"]), "eval"
     )
-    network = ctx["network"]
-    loader = ctx["loaders"].get("Eval")
-    names = class_names_for(network.num_classes, cfg, getattr(loader, "dataset", None))
+    names = class_names_for(ctx.network.num_classes, ctx.cfg, ctx.dataset)
     step, title = 0, ""
     if weights:
         real = os.path.realpath(
