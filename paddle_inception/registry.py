@@ -17,6 +17,7 @@ __all__ = [
     "list_models",
     "create_model",
     "get_model_cfg",
+    "model_class",
     "resolve_name",
     "aliases",
     "arch_kwargs",
@@ -34,6 +35,8 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 
 _MODELS: dict[str, Callable] = {}
 _CFGS: dict[str, dict] = {}
+#: name -> the model class its factory builds (the class holds the architecture's facts)
+_ARCHS: dict[str, type] = {}
 #: other names a model answers to (PaddleClas' factory names: "InceptionV3" -> "inception_v3")
 _ALIASES: dict[str, str] = {}
 
@@ -41,7 +44,7 @@ _CFG_DEFAULTS = dict(
     num_classes=1000,
     in_channels=3,
     input_size=(3, 224, 224),
-    min_input_size=None,
+    min_input_size=None,  # from the class: (in_channels, arch.min_input_size, same)
     crop_pct=0.875,
     interpolation="bilinear",
     mean=IMAGENET_MEAN,
@@ -50,14 +53,19 @@ _CFG_DEFAULTS = dict(
 )
 
 
-def register_model(aliases: tuple = (), **cfg):
+def register_model(arch: type, aliases: tuple = (), **cfg):
     """Decorator: register a factory `fn(pretrained=False, **kwargs) -> Layer` under its name
-    (and `aliases`, e.g. its PaddleClas name), with its default config `cfg`."""
-    unknown = set(cfg) - set(_CFG_DEFAULTS)
+    (and `aliases`, e.g. its PaddleClas name), building class `arch`, with its default config
+    `cfg`. The minimum input size is the class's `min_input_size`, its one source."""
+    unknown = set(cfg) - set(_CFG_DEFAULTS) | ({"min_input_size"} & set(cfg))
     if unknown:
-        raise TypeError(f"register_model: unknown default-config keys {sorted(unknown)}")
-    if cfg.get("min_input_size") is None:
-        raise TypeError("register_model: every model must declare its min_input_size")
+        raise TypeError(
+            f"register_model: unknown default-config keys {sorted(unknown)} (the minimum input "
+            "size comes from the model class's min_input_size)"
+        )
+    side = getattr(arch, "min_input_size", None)
+    if not isinstance(side, int) or side < 1:
+        raise TypeError(f"register_model: {arch.__name__}.min_input_size must be an int >= 1")
 
     def wrap(fn):
         name = fn.__name__
@@ -68,13 +76,20 @@ def register_model(aliases: tuple = (), **cfg):
                     f"(by {_ALIASES.get(n, n)!r})"
                 )
         full = dict(_CFG_DEFAULTS, **cfg, name=name)
+        full["min_input_size"] = (full["in_channels"], side, side)
         _MODELS[name] = fn
         _CFGS[name] = full
+        _ARCHS[name] = arch
         _ALIASES.update({a: name for a in aliases})
         fn.default_cfg = full
         return fn
 
     return wrap
+
+
+def model_class(name: str) -> type:
+    """The class the factory of model `name` builds (`GoogLeNet` for "googlenet_bn")."""
+    return _ARCHS[resolve_name(name)]
 
 
 def list_models(pattern: str = "*") -> list[str]:

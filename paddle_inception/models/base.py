@@ -16,17 +16,15 @@ them and the generic `_run_blocks` walks them, so feature extraction needs no pe
 
 from __future__ import annotations
 
-import inspect
-
 import paddle
 import paddle.nn as nn
 
 from ..layers import AdaptiveAvgPool2D
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg
+from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg, model_class
 from .pretrained import load_pretrained
 from .theseus import TheseusMixin
 
-__all__ = ["InceptionModel", "ClassifierHead", "has_aux_heads", "build_model"]
+__all__ = ["InceptionModel", "ClassifierHead", "AuxClassifier", "has_aux_heads", "build_model"]
 
 
 class ClassifierHead(nn.Layer):
@@ -174,8 +172,31 @@ class InceptionModel(TheseusMixin, nn.Layer):
     def get_classifier(self):
         return self.head.fc
 
+    @property
+    def has_aux(self) -> bool:
+        """Built with auxiliary classifiers: the training-mode forward (or `return_aux=True`)
+        returns `(logits, *aux)`, one per entry of `aux_taps`."""
+        return bool(self.aux_logits and self.aux_taps)
+
+    def _set_aux_logits(self, flag: bool) -> None:
+        if flag and self.num_classes == 0:
+            raise ValueError(
+                f"{type(self).__name__}: aux_logits=True needs num_classes > 0 (got "
+                "num_classes=0); pass aux_logits=False for a feature extractor"
+            )
+        self.aux_logits = bool(flag)
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier (0 removes it: `forward` then returns pooled features)."""
+        """Replace the classifier, and the aux heads' (0 removes the main one: `forward` then
+        returns pooled features; an aux head cannot be without classes)."""
+        if self.has_aux:
+            if num_classes == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: cannot remove the classifier while aux heads "
+                    "exist; build with aux_logits=False"
+                )
+            for _, head in self.aux_taps:
+                getattr(self, head).reset_classifier(num_classes)
         self.num_classes = num_classes
         self.head.fc = (
             nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
@@ -183,18 +204,28 @@ class InceptionModel(TheseusMixin, nn.Layer):
 
 
 def has_aux_heads(model: nn.Layer) -> bool:
-    """True for models built with auxiliary classifiers whose forward takes `return_aux`."""
-    try:
-        takes = "return_aux" in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        takes = False
-    return bool(takes and getattr(model, "aux_logits", False))
+    """True for a zoo model built with auxiliary classifiers (`InceptionModel.has_aux`); False
+    for any other layer."""
+    return bool(getattr(model, "has_aux", False))
 
 
-def build_model(cls, name: str, pretrained=False, **kwargs):
-    """Factory helper: instantiate `cls`, attach the registry default config, load weights."""
+class AuxClassifier(nn.Layer):
+    """Base of the auxiliary heads: `classifier` names the head's final Linear, which
+    `reset_classifier` replaces (same input width, new class count)."""
+
+    classifier = "fc"
+
+    def reset_classifier(self, num_classes: int) -> None:
+        width = getattr(self, self.classifier).weight.shape[0]  # Paddle's Linear: [in, out]
+        setattr(self, self.classifier, nn.Linear(width, num_classes))
+
+
+def build_model(name: str, pretrained=False, **kwargs):
+    """Factory helper: instantiate the class registered for `name`, attach its default config
+    (the registry's, with the built model's class count, channels and minimum size), load
+    weights."""
     cfg = get_model_cfg(name)
-    model = cls(**kwargs)
+    model = model_class(name)(**kwargs)
     model.model_name = name
     cfg["num_classes"] = model.num_classes
     cfg["in_channels"] = model.in_channels

@@ -167,7 +167,7 @@ class BNInception(InceptionModel):
 @register_model(
     aliases=("BNInception",),
     input_size=(3, 224, 224),
-    min_input_size=(3, 7, 7),
+    arch=BNInception,
     crop_pct=0.875,
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
@@ -176,4 +176,4 @@ class BNInception(InceptionModel):
 )
 def bninception(pretrained=False, **kwargs):
     """BN-Inception (Inception-v2 of the Batch Normalization paper), 11.3 M params."""
-    return build_model(BNInception, "bninception", pretrained, **kwargs)
+    return build_model("bninception", pretrained, **kwargs)

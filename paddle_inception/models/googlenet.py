@@ -23,7 +23,7 @@ import paddle.nn as nn
 
 from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, concat_branches, init_weights
 from ..registry import register_model
-from .base import ClassifierHead, InceptionModel, build_model
+from .base import AuxClassifier, ClassifierHead, InceptionModel, build_model
 
 __all__ = ["Inception", "InceptionAux", "GoogLeNet", "googlenet", "googlenet_bn"]
 
@@ -70,9 +70,11 @@ class Inception(nn.Layer):
         return concat_branches(x, [self.branch1, self.branch2, self.branch3, self.branch4])
 
 
-class InceptionAux(nn.Layer):
+class InceptionAux(AuxClassifier):
     """Auxiliary classifier: avg-pool to 4x4, 1x1 conv 128 + ReLU, FC 1024 + ReLU,
     dropout 0.7, FC num_classes (paper section 5)."""
+
+    classifier = "fc2"
 
     def __init__(
         self, in_channels: int, num_classes: int, dropout: float = 0.7, *, batch_norm: bool = False
@@ -131,11 +133,6 @@ class GoogLeNet(InceptionModel):
         maxpool4_kernel_size: int = 3,
     ):
         super().__init__(num_classes, in_channels, dropout)
-        if aux_logits and num_classes == 0:
-            raise ValueError(
-                "GoogLeNet: aux_logits=True needs num_classes > 0 (got "
-                "num_classes=0); pass aux_logits=False for a feature extractor"
-            )
         if branch3_kernel_size not in (3, 5):
             raise ValueError(
                 f"GoogLeNet: branch3_kernel_size must be 5 (paper) or 3 "
@@ -146,7 +143,7 @@ class GoogLeNet(InceptionModel):
                 f"GoogLeNet: maxpool4_kernel_size must be 3 (paper) or 2 "
                 f"(torchvision), got {maxpool4_kernel_size!r}"
             )
-        self.aux_logits = aux_logits
+        self._set_aux_logits(aux_logits)
         self._set_transform_input(transform_input)
         bn = dict(batch_norm=batch_norm)
         pool = dict(stride=2, ceil_mode=True)
@@ -178,34 +175,23 @@ class GoogLeNet(InceptionModel):
         self.head = ClassifierHead(1024, num_classes, dropout)
         init_weights(self)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        if self.aux_logits:
-            if num_classes == 0:
-                raise ValueError(
-                    "GoogLeNet: cannot remove the classifier while aux heads "
-                    "exist; build with aux_logits=False"
-                )
-            self.aux1.fc2 = nn.Linear(1024, num_classes)
-            self.aux2.fc2 = nn.Linear(1024, num_classes)
-        super().reset_classifier(num_classes)
 
 
 _CFG = dict(
     input_size=(3, 224, 224),
-    min_input_size=(3, 31, 31),
     crop_pct=0.875,
     paper="Szegedy et al. 2014, Going deeper with convolutions",
 )
 
 
-@register_model(aliases=("GoogLeNet",), **_CFG)
+@register_model(arch=GoogLeNet, aliases=("GoogLeNet",), **_CFG)
 def googlenet(pretrained=False, **kwargs):
     """GoogLeNet as in the paper: no BN, real 5x5 branch, both aux heads (13.4 M params)."""
-    return build_model(GoogLeNet, "googlenet", pretrained, **kwargs)
+    return build_model("googlenet", pretrained, **kwargs)
 
 
-@register_model(aliases=("GoogLeNet_BN",), **_CFG)
+@register_model(arch=GoogLeNet, aliases=("GoogLeNet_BN",), **_CFG)
 def googlenet_bn(pretrained=False, **kwargs):
     """GoogLeNet with BatchNorm after every convolution (as torchvision and seed 001)."""
     kwargs.setdefault("batch_norm", True)
-    return build_model(GoogLeNet, "googlenet_bn", pretrained, **kwargs)
+    return build_model("googlenet_bn", pretrained, **kwargs)

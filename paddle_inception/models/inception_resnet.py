@@ -330,7 +330,7 @@ class InceptionResNetV2(_InceptionResNet):
 @register_model(
     aliases=("InceptionResNetV1",),
     input_size=(3, 299, 299),
-    min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+    arch=InceptionResNetV1,
     crop_pct=0.875,
     interpolation="bicubic",
     mean=INCEPTION_MEAN,
@@ -339,13 +339,13 @@ class InceptionResNetV2(_InceptionResNet):
 )
 def inception_resnet_v1(pretrained=False, **kwargs):
     """Inception-ResNet-v1 as in the paper's Figures 10-14 (no public ImageNet weights)."""
-    return build_model(InceptionResNetV1, "inception_resnet_v1", pretrained, **kwargs)
+    return build_model("inception_resnet_v1", pretrained, **kwargs)
 
 
 @register_model(
     aliases=("InceptionResNetV2",),
     input_size=(3, 299, 299),
-    min_input_size=(3, _MIN_INPUT, _MIN_INPUT),
+    arch=InceptionResNetV2,
     crop_pct=0.8975,
     interpolation="bicubic",
     mean=INCEPTION_MEAN,
@@ -354,4 +354,4 @@ def inception_resnet_v1(pretrained=False, **kwargs):
 )
 def inception_resnet_v2(pretrained=False, **kwargs):
     """Inception-ResNet-v2, TF-slim / timm layout (55.8 M trainable parameters)."""
-    return build_model(InceptionResNetV2, "inception_resnet_v2", pretrained, **kwargs)
+    return build_model("inception_resnet_v2", pretrained, **kwargs)

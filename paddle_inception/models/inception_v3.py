@@ -31,7 +31,7 @@ from ..layers import (
     max_pool2d,
 )
 from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
-from .base import ClassifierHead, InceptionModel, build_model
+from .base import AuxClassifier, ClassifierHead, InceptionModel, build_model
 
 __all__ = [
     "InceptionA",
@@ -66,12 +66,15 @@ class InceptionA(nn.Layer):
         self.branch_pool = ConvBNAct(in_channels, pool_features, 1)
         self.out_channels = 64 + 64 + 96 + pool_features
 
+    #: the pool in front of `branch_pool` (a class attribute: the FID variants swap it)
+    pool = _avg_pool_3x3
+
     def forward(self, x):
         # (N, C_in, H, W) -> (N, 224 + pool_features, H, W)
         b1 = self.branch1x1(x)
         b5 = self.branch5x5_2(self.branch5x5_1(x))
         b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = self.branch_pool(_avg_pool_3x3(x))
+        bp = self.branch_pool(self.pool(x))
         return paddle.concat([b1, b5, b3, bp], axis=1)
 
 
@@ -119,6 +122,8 @@ class InceptionC(nn.Layer):
         self.branch_pool = ConvBNAct(in_channels, 192, 1)
         self.out_channels = 768
 
+    pool = _avg_pool_3x3  # see InceptionA.pool
+
     def forward(self, x):
         # (N, C_in, H, W) -> (N, 768, H, W)
         b1 = self.branch1x1(x)
@@ -131,7 +136,7 @@ class InceptionC(nn.Layer):
             self.branch7x7dbl_5,
         ):
             bd = layer(bd)
-        bp = self.branch_pool(_avg_pool_3x3(x))
+        bp = self.branch_pool(self.pool(x))
         return paddle.concat([b1, b7, bd, bp], axis=1)
 
 
@@ -182,6 +187,8 @@ class InceptionE(nn.Layer):
         self.branch_pool = ConvBNAct(in_channels, 192, 1)
         self.out_channels = 2048
 
+    pool = _avg_pool_3x3  # see InceptionA.pool
+
     def forward(self, x):
         # (N, C_in, H, W) -> (N, 2048, H, W)
         b1 = self.branch1x1(x)
@@ -189,11 +196,11 @@ class InceptionE(nn.Layer):
         b3 = paddle.concat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], axis=1)
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         bd = paddle.concat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], axis=1)
-        bp = self.branch_pool(_avg_pool_3x3(x))
+        bp = self.branch_pool(self.pool(x))
         return paddle.concat([b1, b3, bd, bp], axis=1)
 
 
-class InceptionAux(nn.Layer):
+class InceptionAux(AuxClassifier):
     """Auxiliary classifier on Mixed_6e: avg-pool 5x5/3 -> conv0 1x1 128 -> conv1 5x5 768 ->
     global avg-pool -> fc (no dropout, as torchvision).
 
@@ -243,6 +250,8 @@ class InceptionV3(InceptionModel):
     # is empty (torchvision raises there).
     min_input_size = 75
     aux_taps = (("Mixed_6e", "AuxLogits"),)  # Mixed_6e: (N, 768, ~H/16, ~W/16)
+    #: the classes of Mixed_5b-5d, 6b-6e, 7b and 7c (FIDInceptionV3 puts the TF graph's in)
+    block_a, block_c, block_e1, block_e2 = InceptionA, InceptionC, InceptionE, InceptionE
 
     def __init__(
         self,
@@ -254,12 +263,7 @@ class InceptionV3(InceptionModel):
         bn_eps: float = 1e-3,
     ):
         super().__init__(num_classes, in_channels, dropout)
-        if aux_logits and num_classes == 0:
-            raise ValueError(
-                "InceptionV3: aux_logits=True needs num_classes > 0 (got "
-                "num_classes=0); pass aux_logits=False for a feature extractor"
-            )
-        self.aux_logits = aux_logits
+        self._set_aux_logits(aux_logits)
         self._set_transform_input(transform_input)
 
         with batchnorm_eps(bn_eps):
@@ -271,18 +275,18 @@ class InceptionV3(InceptionModel):
             add("Conv2d_3b_1x1", ConvBNAct(64, 80, 1))
             add("Conv2d_4a_3x3", ConvBNAct(80, 192, 3))
             add("maxpool2", MaxPool2D(3, stride=2))
-            add("Mixed_5b", InceptionA(192, pool_features=32))
-            add("Mixed_5c", InceptionA(256, pool_features=64))
-            add("Mixed_5d", InceptionA(288, pool_features=64))
+            add("Mixed_5b", self.block_a(192, pool_features=32))
+            add("Mixed_5c", self.block_a(256, pool_features=64))
+            add("Mixed_5d", self.block_a(288, pool_features=64))
             add("Mixed_6a", InceptionB(288))
-            add("Mixed_6b", InceptionC(768, channels_7x7=128))
-            add("Mixed_6c", InceptionC(768, channels_7x7=160))
-            add("Mixed_6d", InceptionC(768, channels_7x7=160))
-            add("Mixed_6e", InceptionC(768, channels_7x7=192))
+            add("Mixed_6b", self.block_c(768, channels_7x7=128))
+            add("Mixed_6c", self.block_c(768, channels_7x7=160))
+            add("Mixed_6d", self.block_c(768, channels_7x7=160))
+            add("Mixed_6e", self.block_c(768, channels_7x7=192))
             self.AuxLogits = InceptionAux(768, num_classes) if aux_logits else None
             add("Mixed_7a", InceptionD(768))
-            add("Mixed_7b", InceptionE(1280))
-            add("Mixed_7c", InceptionE(2048))
+            add("Mixed_7b", self.block_e1(1280))
+            add("Mixed_7c", self.block_e2(2048))
         self.feature_info = [
             dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
             dict(name="Conv2d_4a_3x3", num_chs=192, reduction=4),
@@ -294,21 +298,12 @@ class InceptionV3(InceptionModel):
         self.head = ClassifierHead(2048, num_classes, dropout)
         init_weights(self)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        if self.aux_logits:
-            if num_classes == 0:
-                raise ValueError(
-                    "InceptionV3: cannot remove the classifier while the aux head "
-                    "exists; build with aux_logits=False"
-                )
-            self.AuxLogits.fc = nn.Linear(768, num_classes)
-        super().reset_classifier(num_classes)
 
 
 @register_model(
     aliases=("InceptionV3",),
     input_size=(3, 299, 299),
-    min_input_size=(3, 75, 75),
+    arch=InceptionV3,
     crop_pct=0.875,
     interpolation="bicubic",
     mean=INCEPTION_MEAN,
@@ -317,4 +312,4 @@ class InceptionV3(InceptionModel):
 )
 def inception_v3(pretrained=False, **kwargs):
     """Inception-v3 (torchvision/TF-slim layout): 23.8 M params, 27.2 M with the aux head."""
-    return build_model(InceptionV3, "inception_v3", pretrained, **kwargs)
+    return build_model("inception_v3", pretrained, **kwargs)

@@ -309,7 +309,7 @@ class InceptionV4(InceptionModel):
 @register_model(
     aliases=("InceptionV4",),
     input_size=(3, 299, 299),
-    min_input_size=(3, 75, 75),
+    arch=InceptionV4,
     crop_pct=0.875,
     interpolation="bicubic",
     mean=INCEPTION_MEAN,
@@ -319,4 +319,4 @@ class InceptionV4(InceptionModel):
 )
 def inception_v4(pretrained=False, **kwargs):
     """Inception-v4 (42.7 M trainable parameters with 1000 classes, as timm's inception_v4)."""
-    return build_model(InceptionV4, "inception_v4", pretrained, **kwargs)
+    return build_model("inception_v4", pretrained, **kwargs)
