@@ -486,7 +486,10 @@ def test_empty_or_non_mapping_file(tmp_path, text, match):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "nope.yaml"))
-    assert issubclass(ConfigError, ValueError)
+
+    # a script that handles bad input with `except ValueError` catches config errors too
+    with pytest.raises(ValueError, match="Arch.class_num"):
+        load_config(_write(tmp_path, "Arch: {name: googlenet, class_num: many}\n"))
 
 
 def test_python_tags_are_refused(tmp_path):

@@ -8,6 +8,7 @@ import logging
 import os
 import pickle
 import pickletools
+import re
 import struct
 import time
 import tracemalloc
@@ -205,13 +206,16 @@ def test_state_dict_round_trip_equals_paddle_load(tmp_path, protocol):
     ours["0.weight"][...] = 0  # really writeable, not a view of bytes
 
 
-def test_paddle_save_protocols(tmp_path):
-    """The protocols load_state_file is tested with (2-4) are all that paddle.save accepts."""
-    sd = paddle.nn.Linear(2, 2).state_dict()
-    for protocol in (1, 5):
-        with pytest.raises(ValueError):
-            paddle.save(sd, str(tmp_path / f"p{protocol}.pdparams"), protocol=protocol)
-        assert not (tmp_path / f"p{protocol}.pdparams").exists()
+@pytest.mark.parametrize("protocol", [0, 1, 5])
+def test_pickles_paddle_save_cannot_write_are_refused_in_one_line(tmp_path, protocol):
+    """paddle.save writes protocols 2-4; a file of another protocol (0/1: text or old binary
+    pickles, 5: numpy's out-of-band-capable reconstructor) is not a paddle.save file and gets
+    one error naming the file, never an unpickled object."""
+    path = tmp_path / f"p{protocol}.pdparams"
+    path.write_bytes(pickle.dumps({"w": np.ones((2, 2), np.float32)}, protocol=protocol))
+    with pytest.raises(WeightsError, match=re.escape(str(path))) as e:
+        load_state_file(path)
+    assert len(str(e.value).splitlines()) == 1
 
 
 def test_globals_written_by_paddle_save_are_exactly_allowed(tmp_path):
