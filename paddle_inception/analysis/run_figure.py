@@ -13,9 +13,11 @@ from __future__ import annotations
 import glob
 import json
 import os
+import struct
 
 import numpy as np
 
+from .._safe_files import FileTooLargeError, check_file, open_regular
 from .visual import _figure, draw_confusion_matrix, figure_to_array, save_png
 
 __all__ = ["read_run", "plot_run"]
@@ -31,6 +33,38 @@ def _record_files(logdir: str) -> list[str]:
     return files
 
 
+#: one run's record file (a 30-epoch run with pictures writes a few MB)
+_MAX_RECORD_FILE = 1 << 30
+
+
+def _check_record_framing(path: str) -> None:
+    """A VisualDL record file is a sequence of (8-byte length, protobuf record). Walk the
+    lengths first: a random or truncated file (a length past the end) is one line naming the
+    file and the offset, not an OverflowError or a multi-GB allocation inside VisualDL."""
+    st = check_file(path, "VisualDL records")
+    if st.st_size > _MAX_RECORD_FILE:
+        raise FileTooLargeError(
+            f"VisualDL records: {path} is larger than 1 GiB; not a run's record file"
+        )
+    with open_regular(path, "VisualDL records") as f:
+        offset, size = 0, st.st_size
+        while offset < size:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError(
+                    f"{path}: damaged VisualDL record file (a record header cut at offset "
+                    f"{offset}); the run may have been killed while writing"
+                )
+            (length,) = struct.unpack("<Q", head)
+            if length > size - offset - 8:
+                raise ValueError(
+                    f"{path}: damaged VisualDL record file (the record at offset {offset} claims "
+                    f"{length} bytes, {size - offset - 8} are left)"
+                )
+            f.seek(length, os.SEEK_CUR)
+            offset += 8 + length
+
+
 def read_run(logdir: str) -> dict:
     """Scalars and texts of a run: {'scalar': {tag: [(step, value)]}, 'text': {tag: [(step,
     text)]}}, sorted by step. All record files in the folder are read, oldest first, so a
@@ -40,16 +74,29 @@ def read_run(logdir: str) -> dict:
     scalars: dict = {}
     texts: dict = {}
     for path in _record_files(logdir):
-        reader = LogReader(file_path=path)
-        tags = reader.get_tags()
-        for tag in tags.get("scalar", []):
-            d = scalars.setdefault(tag, {})
-            for rec in reader.get_data("scalar", tag):
-                d[int(rec.id)] = float(rec.value)
-        for tag in tags.get("text", []):
-            d = texts.setdefault(tag, {})
-            for rec in reader.get_data("text", tag):
-                d[int(rec.id)] = rec.text.encoded_text_string
+        _check_record_framing(path)
+        try:
+            reader = LogReader(file_path=path)
+            tags = reader.get_tags()
+            for tag in tags.get("scalar", []):
+                d = scalars.setdefault(tag, {})
+                for rec in reader.get_data("scalar", tag):
+                    d[int(rec.id)] = float(rec.value)
+            for tag in tags.get("text", []):
+                d = texts.setdefault(tag, {})
+                for rec in reader.get_data("text", tag):
+                    d[int(rec.id)] = rec.text.encoded_text_string
+        except (ValueError, OverflowError, TypeError, KeyError, AttributeError) as e:
+            # protobuf's DecodeError is an Exception subclass of its own: caught below
+            raise ValueError(
+                f"{path}: damaged VisualDL record file ({type(e).__name__}: {e})"
+            ) from None
+        except Exception as e:  # noqa: BLE001 - google.protobuf.message.DecodeError and kin
+            if type(e).__name__ not in ("DecodeError", "EncodeError", "Error"):
+                raise
+            raise ValueError(
+                f"{path}: damaged VisualDL record file ({type(e).__name__}: {e})"
+            ) from None
     return {
         "scalar": {t: sorted(d.items()) for t, d in scalars.items()},
         "text": {t: sorted(d.items()) for t, d in texts.items()},

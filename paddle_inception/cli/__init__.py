@@ -92,10 +92,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    module = importlib.import_module(f"{__name__}.{COMMANDS[command][0]}")
-    from .common import run_guarded
-
-    return run_guarded(module.main, argv[1:])
+    return run_command(COMMANDS[command][0], argv[1:])
 
 
 def run_command(module: str, argv=None) -> int:
@@ -103,8 +100,10 @@ def run_command(module: str, argv=None) -> int:
     handler (`common.run_guarded`): the `tools/*.py` wrappers."""
     from .common import run_guarded
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return run_guarded(importlib.import_module(f"{__name__}.{module}").main, argv)
+    def command(args):  # imported inside the handler: a failing import is one line too
+        return importlib.import_module(f"{__name__}.{module}").main(args)
+
+    return run_guarded(command, list(sys.argv[1:] if argv is None else argv))
 
 
 def train_main(argv=None) -> int:

@@ -382,6 +382,7 @@ def run_guarded(fn, argv: list) -> int:
     verbose = "--verbose" in argv[:cut]
     if verbose:
         argv = [a for a in argv[:cut] if a != "--verbose"] + argv[cut:]
+    verbose = verbose or os.environ.get("PADDLE_INCEPTION_VERBOSE", "") not in ("", "0")
     _tolerant_streams()
     try:
         return fn(argv)

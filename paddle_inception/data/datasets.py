@@ -489,6 +489,16 @@ class ImageFolder(_FileDataset):
             raise FileNotFoundError(f"{key_path}.root: directory not found: {root}")
         self.root = root
         self.classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        real_root = os.path.realpath(root)
+        for c in self.classes:
+            # a class folder linked to the root or above it would take every class's images
+            # under its own label: a silently wrong data set
+            target = os.path.realpath(os.path.join(root, c))
+            if real_root == target or real_root.startswith(target.rstrip(os.sep) + os.sep):
+                raise ValueError(
+                    f"{key_path}.root: class folder {os.path.join(root, c)} is a link to "
+                    f"{target}, which contains {root} itself; remove the link"
+                )
         if not self.classes:
             raise ValueError(f"{key_path}.root: {root} has no class sub-folders")
         if class_num is not None and len(self.classes) > class_num:
@@ -499,13 +509,25 @@ class ImageFolder(_FileDataset):
         self.class_num = class_num
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         exts = tuple(e.lower() for e in extensions)
-        samples = []
+        samples, odd = [], []
         for c in self.classes:
             for dirpath, dirnames, filenames in os.walk(os.path.join(root, c)):
                 dirnames.sort()
                 for fn in sorted(filenames):
                     if fn.lower().endswith(exts):
-                        samples.append((os.path.join(dirpath, fn), self.class_to_idx[c]))
+                        path = os.path.join(dirpath, fn)
+                        problem = file_problem(path)  # a FIFO, /dev/zero behind a link
+                        if problem is None:
+                            samples.append((path, self.class_to_idx[c]))
+                        else:
+                            odd.append(f"{path} ({problem})")
+        if odd:
+            warnings.warn(
+                f"{key_path}.root: skipped {len(odd)} image name(s) that are not readable "
+                f"files: {', '.join(odd[:_SHOW_MISSING])}{', ...' if len(odd) > 5 else ''}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if not samples:
             raise ValueError(
                 f"{key_path}.root: no images with extensions {list(exts)} under {root}"

@@ -25,6 +25,7 @@ import shutil
 
 import paddle
 
+from .._safe_files import read_bounded
 from ..weights import load_state_file, load_weights
 
 __all__ = [
@@ -318,15 +319,12 @@ def read_state_json(path: str) -> dict:
     `best_metric`, `elapsed_s`, when present, numbers). Anything
     else (missing, huge, 100,000-deep, not JSON) is a ValueError / FileNotFoundError naming the
     file, never a RecursionError."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(_MAX_STATE_BYTES + 1)
+    try:  # a FIFO or a device in its place: one line, never a blocking open
+        raw = read_bounded(path, _MAX_STATE_BYTES, "Global.checkpoints", kind="checkpoint state")
     except FileNotFoundError:
         raise FileNotFoundError(
             f"Global.checkpoints: {path} is missing (not a complete checkpoint directory)"
         ) from None
-    if len(raw) > _MAX_STATE_BYTES:
-        raise ValueError(f"Global.checkpoints: {path} is over 16 MiB; not a checkpoint state")
     try:
         state = json.loads(raw.decode("utf-8"))
     except RecursionError:
