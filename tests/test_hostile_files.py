@@ -441,3 +441,56 @@ def test_signal_ends_training_with_the_last_checkpoint_and_how_to_resume(tmp_pat
         net = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
         assert load_checkpoint(str(d), net)["epoch"] == int(d.name.split("_")[1])
     assert json.loads((latest / "state.json").read_text())["epoch"] >= 1
+
+
+@pytest.mark.slow
+@needs_fmnist
+def test_disk_full_in_epoch_2_is_one_line_naming_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    from paddle_inception.engine import checkpoint as C
+
+    real = paddle.save
+
+    def full_from_epoch_2(obj, path, *a, **k):
+        if ".epoch_0002.tmp-" in path:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, path, *a, **k)
+
+    monkeypatch.setattr(C.paddle, "save", full_from_epoch_2)
+    argv = _train_cmd(tmp_path, epochs=2)[3:]  # after `python -m paddle_inception`
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    run = tmp_path / "googlenet_bn"
+    assert err[-1] == (
+        f"error: OSError: {run}/epoch_0002: No space left on device [Errno 28 ENOSPC]; the "
+        f"last checkpoint is {run}/epoch_0001 (epoch 0001); resume with: paddle-inception "
+        f"train -c {DEFAULT} -o Global.checkpoints={run}/latest and the same -o overrides"
+    )
+    assert sorted(n for n in os.listdir(run) if "epoch" in n) == ["epoch_0001"]
+    assert not (run / ".lock").exists()
+    net = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
+    from paddle_inception.engine.checkpoint import load_checkpoint
+
+    assert load_checkpoint(str(run / "latest"), net)["epoch"] == 1
+
+
+def test_plot_run_on_damaged_records_is_one_line(tmp_path, capsys):
+    vdl = tmp_path / "vdl"
+    vdl.mkdir()
+    rec = vdl / "vdlrecords.1.log"
+    # a length field claiming 2**62 bytes (random bytes look like this)
+    rec.write_bytes((2**62).to_bytes(8, "little") + os.urandom(100))
+    assert cli_main(["plot-run", str(vdl), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"error: {rec}: damaged VisualDL record file (the record at offset 0 claims "
+        f"{2**62} bytes, 100 are left)"
+    )
+    rec.write_bytes((5).to_bytes(8, "little") + b"\xff" * 5)  # framed, not a protobuf record
+    assert cli_main(["plot-run", str(vdl), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {rec}: damaged VisualDL record file (") and err.count("\n") == 1
+    rec.unlink()
+    os.mkfifo(rec)
+    assert within(lambda: cli_main(["plot-run", str(vdl), "-o", str(tmp_path / "x.png")])) == 2
+    assert "is a FIFO" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

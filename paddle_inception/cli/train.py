@@ -12,6 +12,7 @@ from ..engine.trainer import train
 from .common import (
     add_config_args,
     configure_cpu_quietly,
+    describe_exception,
     error_exit,
     load_tool_config,
     setup_logging,
@@ -39,10 +40,14 @@ def _raise_terminated(signum, frame):
     raise _Terminated()
 
 
-def _interrupted_line(cfg: dict | None, config_path: str, e: KeyboardInterrupt) -> str:
+def _interrupted_line(cfg: dict | None, args, e: KeyboardInterrupt) -> str:
     """`error: interrupted (SIGINT); the last checkpoint is ...; resume with: ...`."""
     sig = "SIGTERM" if isinstance(e, _Terminated) else "SIGINT"
-    msg = f"error: interrupted ({sig})"
+    return _checkpoint_hint(f"error: interrupted ({sig})", cfg, args)
+
+
+def _checkpoint_hint(msg: str, cfg: dict | None, args) -> str:
+    """`msg` + the run's last checkpoint and the command that resumes from it."""
     if cfg is None:
         return msg
     g = cfg.get("Global") or {}
@@ -52,8 +57,9 @@ def _interrupted_line(cfg: dict | None, config_path: str, e: KeyboardInterrupt) 
         done = os.path.basename(os.path.realpath(latest))
         msg += (
             f"; the last checkpoint is {os.path.realpath(latest)} ({done.replace('_', ' ')}); "
-            f"resume with: paddle-inception train -c {config_path} "
+            f"resume with: paddle-inception train -c {args.config} "
             f"-o Global.checkpoints={latest}"
+            + (" and the same -o overrides" if args.override else "")
         )
     else:
         msg += "; no checkpoint was written yet"
@@ -78,8 +84,12 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         return error_exit(str(e))
     except KeyboardInterrupt as e:
-        print(_interrupted_line(cfg, args.config, e), file=sys.stderr)
+        print(_interrupted_line(cfg, args, e), file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
+    except OSError as e:  # a full disk, a read-only or vanished output folder
+        line = _checkpoint_hint(f"error: {describe_exception(e)}", cfg, args)
+        print(line, file=sys.stderr)
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
