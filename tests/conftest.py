@@ -86,3 +86,53 @@ def too_small_layers(model, size):
         for h in hooks:
             h.remove()
     return bad, out
+
+
+#: Fashion-MNIST's class names in label order, as its README (zalandoresearch) lists them
+FASHION_MNIST_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+#: the family the registry must hold (the issue's list of architectures)
+FAMILY = (
+    "googlenet",
+    "googlenet_bn",
+    "bninception",
+    "inception_v3",
+    "inception_v4",
+    "inception_resnet_v1",
+    "inception_resnet_v2",
+)
+
+
+@pytest.fixture(scope="module")
+def model(request):
+    """The test module's `MODEL_NAME`, built once per module with 1000 classes, in eval mode."""
+    import paddle_inception as pi
+
+    m = pi.create_model(request.module.MODEL_NAME)
+    m.eval()
+    return m
+
+
+def block_shapes(model, size: int) -> dict:
+    """{block name: (C, H, W)} of one random image through the body, plus "pooled" (the
+    head's pre-logits width) and "logits"."""
+    x = paddle.randn([1, model.in_channels, size, size])
+    shapes = {}
+    with paddle.no_grad():
+        for name in model.block_names:
+            x = getattr(model, name)(x)
+            shapes[name] = tuple(x.shape[1:])
+        shapes["pooled"] = tuple(model.forward_head(x, pre_logits=True).shape[1:])
+        shapes["logits"] = tuple(model.forward_head(x).shape[1:])
+    return shapes

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import yaml
+from conftest import FAMILY, ROOT
 
 from paddle_inception.config import (
     ConfigError,
@@ -19,18 +20,9 @@ from paddle_inception.config import (
     validate_config,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "paddleclas")
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "imagenet", "*.yaml")))
-REGISTRY_NAMES = {
-    "googlenet",
-    "googlenet_bn",
-    "bninception",
-    "inception_v3",
-    "inception_v4",
-    "inception_resnet_v1",
-    "inception_resnet_v2",
-}
+REGISTRY_NAMES = set(FAMILY)
 V3 = os.path.join(FIXTURES, "InceptionV3.yaml")
 
 

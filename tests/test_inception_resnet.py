@@ -4,7 +4,7 @@ the residual connection, the minimum input size."""
 import numpy as np
 import paddle
 import pytest
-from conftest import n_trainable, too_small_layers
+from conftest import block_shapes, n_trainable, too_small_layers
 
 import paddle_inception as pi
 from paddle_inception.models.inception_resnet import Block8, Block17, Block35, Mixed7a
@@ -25,19 +25,8 @@ def v2():
     return m
 
 
-def _shapes_at_299(model):
-    x = paddle.randn([1, 3, 299, 299])
-    shapes = {}
-    with paddle.no_grad():
-        for name in model.block_names:
-            x = getattr(model, name)(x)
-            shapes[name] = tuple(x.shape[1:])
-        shapes["pooled"] = tuple(model.forward_head(x, pre_logits=True).shape[1:])
-    return shapes
-
-
 def test_v1_shapes_at_299_follow_the_paper(v1):
-    s = _shapes_at_299(v1)
+    s = block_shapes(v1, 299)
     # (C, H, W): Figure 14 stem, then Figures 10, 7, 11, 12, 13
     assert s["conv2d_1a"] == (32, 149, 149) and s["conv2d_2a"] == (32, 147, 147)
     assert s["conv2d_2b"] == (64, 147, 147) and s["maxpool_3a"] == (64, 73, 73)
@@ -72,7 +61,7 @@ def test_v2_shapes_at_299_follow_tf_slim(v2):
         "block8",
         "conv2d_7b",
     ]
-    s = _shapes_at_299(v2)
+    s = block_shapes(v2, 299)
     assert s["conv2d_4a"] == (192, 71, 71) and s["maxpool_5a"] == (192, 35, 35)
     assert s["mixed_5b"] == (320, 35, 35) and s["repeat"] == (320, 35, 35)
     assert s["mixed_6a"] == (1088, 17, 17) and s["repeat_1"] == (1088, 17, 17)

@@ -118,11 +118,7 @@ def n_bn_stats(layer) -> int:
     )
 
 
-@pytest.fixture(scope="module")
-def model():
-    m = pi.create_model("inception_v3")
-    m.eval()
-    return m
+MODEL_NAME = "inception_v3"  # the `model` fixture of conftest
 
 
 def test_layout_uses_torchvision_names(model):

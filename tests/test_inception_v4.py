@@ -3,7 +3,7 @@
 import numpy as np
 import paddle
 import pytest
-from conftest import n_trainable, too_small_layers
+from conftest import block_shapes, n_trainable, too_small_layers
 
 import paddle_inception as pi
 from paddle_inception.models.inception_v4 import (
@@ -40,11 +40,7 @@ TF_SLIM_NAMES = (
 )
 
 
-@pytest.fixture(scope="module")
-def model():
-    m = pi.create_model("inception_v4")
-    m.eval()
-    return m
+MODEL_NAME = "inception_v4"  # the `model` fixture of conftest
 
 
 def test_layout_follows_tf_slim(model):
@@ -58,22 +54,15 @@ def test_layout_follows_tf_slim(model):
 
 
 def test_shapes_at_299_match_seed_003(model):
-    x = paddle.randn([1, 3, 299, 299])
-    shapes = {}
-    with paddle.no_grad():
-        for name in model.block_names:
-            x = getattr(model, name)(x)
-            shapes[name] = tuple(x.shape[1:])
-        pooled = model.forward_head(x, pre_logits=True)
-        logits = model.forward_head(x)
+    shapes = block_shapes(model, 299)
     for name, shape in SEED_003_SHAPES.items():
         assert shapes[name] == shape, (name, shapes[name], shape)
     # every Inception block keeps its grid and width
     for name in TF_SLIM_NAMES[6:]:
         if not name.endswith("a"):
             assert shapes[name] == shapes[name[:-1] + "a"], name
-    assert pooled.shape == [1, 1536]  # average pooling: 1x1x1536
-    assert logits.shape == [1, 1000]
+    assert shapes["pooled"] == (1536,)  # average pooling: 1x1x1536
+    assert shapes["logits"] == (1000,)
     assert model.num_features == 1536
     for f in model.feature_info:
         c, h, w = shapes[f["name"]]
