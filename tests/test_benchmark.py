@@ -367,3 +367,20 @@ def test_benchmark_files_stay_small():
         with open(os.path.join(ROOT, "benchmarks", part + ".py"), encoding="utf-8") as fh:
             sizes[part] = sum(1 for _ in fh)
     assert max(sizes.values()) <= 400, sizes
+
+
+def test_conv_paths_table_covers_every_conv_of_the_model(capsys):
+    """benchmarks/conv_paths.py (the table behind layers.FOLD_MAX_PIXELS) still runs against
+    the layers' private rule, and its table counts each conv the train step runs once."""
+    import paddle
+
+    import paddle_inception as pi
+    from benchmarks import conv_paths
+
+    argv = ["--model", "googlenet_bn", "--size", "32", "--batch", "2", "--repeats", "1"]
+    assert conv_paths.main(argv) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()]
+    rows = [r for r in rows if r and r[-1] in ("folded", "stock")]  # one per conv shape
+    model = pi.create_model("googlenet_bn", num_classes=10, in_channels=1)
+    convs = [m for m in model.sublayers() if isinstance(m, paddle.nn.Conv2D)]
+    assert sum(int(r[-5]) for r in rows) == len(convs)  # column n: how many convs share a shape
