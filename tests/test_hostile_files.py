@@ -494,3 +494,124 @@ def test_plot_run_on_damaged_records_is_one_line(tmp_path, capsys):
     assert within(lambda: cli_main(["plot-run", str(vdl), "-o", str(tmp_path / "x.png")])) == 2
     assert "is a FIFO" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+# ====================================================================== exports and infer
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    from paddle_inception.deploy.export import export_inference_model
+
+    out = tmp_path_factory.mktemp("export")
+    model = pi.create_model("googlenet_bn", num_classes=3, in_channels=1)
+    export_inference_model(model, str(out / "inference"), input_shape=[1, 32, 32])
+    return out
+
+
+def _copy_export(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_input_shape(program, shape):
+    prog = json.loads(program.read_text())
+    for op in prog["program"]["regions"][0]["blocks"][0]["ops"]:
+        if op["#"].endswith(".data"):
+            for a in op["A"]:
+                if a["N"] == "shape":
+                    a["AT"]["D"] = shape
+            op["O"][0]["TT"]["D"][1] = shape
+    program.write_text(json.dumps(prog))
+
+
+def test_tampered_exports_are_refused_before_paddle_reads_them(export_dir, tmp_path):
+    from paddle_inception.deploy.predictor import InferencePredictor
+
+    good = InferencePredictor(str(export_dir))  # the untouched export loads and runs
+    assert good(np.zeros((1, 1, 32, 32), np.float32)).shape == (1, 3)
+
+    d = _copy_export(export_dir, tmp_path / "shape")
+    _edit_input_shape(d / "inference.json", [-1, 1, 100000, 100000])
+    with pytest.raises(ValueError, match=r"input shape \[-1, 1, 100000, 100000\] is not"):
+        InferencePredictor(str(d))
+
+    d = _copy_export(export_dir, tmp_path / "meta")
+    meta = json.loads((d / "inference_meta.json").read_text())
+    (d / "inference_meta.json").write_text(json.dumps(dict(meta, input_shape=[1, 64, 64])))
+    with pytest.raises(ValueError, match=r"does not match input_shape \[1, 64, 64\]"):
+        InferencePredictor(str(d))
+    (d / "inference_meta.json").write_text(json.dumps(dict(meta, input_shape=[1, 10**9, 2])))
+    with pytest.raises(ValueError, match=r"inference_meta.json: input_shape .* is not \[C, H, W\]"):
+        InferencePredictor(str(d))
+    (d / "inference_meta.json").write_text(json.dumps(meta)[:50])
+    with pytest.raises(ValueError, match="inference_meta.json: not valid JSON"):
+        InferencePredictor(str(d))
+
+    d = _copy_export(export_dir, tmp_path / "params")
+    raw = (d / "inference.pdiparams").read_bytes()
+    (d / "inference.pdiparams").write_bytes(raw[: len(raw) - 7])
+    with pytest.raises(ValueError, match=r"not a complete parameter file \(tensor \d+ .* left"):
+        InferencePredictor(str(d))
+
+    d = _copy_export(export_dir, tmp_path / "program")
+    text = (d / "inference.json").read_text()
+    (d / "inference.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match="inference.json: not valid JSON .* truncated or edited"):
+        InferencePredictor(str(d))
+
+
+def test_infer_on_a_tampered_export_is_one_line(export_dir, tmp_path, capsys):
+    d = _copy_export(export_dir, tmp_path / "shape")
+    _edit_input_shape(d / "inference.json", [-1, 1, 100000, 100000])
+    _png(tmp_path / "a.png")
+    assert within(lambda: cli_main(["infer", "--inference-model", str(d), str(tmp_path)])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: inference model: ") and "100000" in err[-1], err
+    assert not [line for line in err if "Traceback" in line]
+
+
+def test_classify_streams_results_in_order_as_batches_finish():
+    from paddle_inception.deploy.infer import classify
+
+    events = []
+
+    def predictor(batch):
+        events.append(("batch", len(batch)))
+        return np.tile(np.array([[0.0, 1.0, 0.0]], np.float32), (len(batch), 1))
+
+    items = [("a", None), ("b", "file not found"), ("c", None), ("d", None), ("e", None)]
+    arrays = {p: np.zeros((1, 4, 4), np.float32) for p, _ in items}
+
+    import paddle_inception.deploy.infer as I
+
+    real = I.load_image
+    I.load_image = lambda path, preprocess: (arrays[path], None)
+    try:
+        out = classify(
+            predictor, None, items, k=1, batch_size=2, on_result=lambda i, r: events.append(i)
+        )
+    finally:
+        I.load_image = real
+    # a, b come out once the first batch (a, c) is done; c too; d, e after the second batch
+    assert events == [("batch", 2), 0, 1, 2, ("batch", 2), 3, 4]
+    assert [r["file_name"] for r in out] == list("abcde") and out[1]["error"]
+    assert out[0]["class_ids"] == [1]
+
+
+def test_infer_progress_on_stderr_for_long_inputs(capsys, monkeypatch):
+    from paddle_inception.cli import infer as cli_infer
+
+    clock = iter([0.0, 5.0, 12.0, 30.0, 40.0, 41.0])
+    monkeypatch.setattr(cli_infer.time, "monotonic", lambda: next(clock))
+    progress = cli_infer._Progress(1000, every=10.0, min_items=200)
+    progress(100)  # 5 s: under `every`, quiet
+    progress(200)  # 12 s
+    progress(1000)  # the end is always shown
+    assert capsys.readouterr().err.splitlines() == [
+        "infer: 200 of 1,000 images (20.0%), 12 s, ~48 s left",
+        "infer: 1,000 of 1,000 images (100.0%), 30 s, ~0 s left",
+    ]
+    quiet = cli_infer._Progress(199, every=0.0, min_items=200)
+    quiet(199)
+    assert capsys.readouterr().err == ""

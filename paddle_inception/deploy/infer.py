@@ -132,16 +132,25 @@ def classify(
     class_map: dict | None = None,
     batch_size: int = 8,
     outputs_are_probs: bool | None = None,
+    on_result=None,
 ) -> list[dict]:
     """Run `predictor` on `images` ([(path, error or None)] from `collect_images`, or paths).
 
     Returns one dict per input, in order: {"file_name", "class_ids", "scores", "label_names"}
     or {"file_name", "error"}. Scores are softmax probabilities (`outputs_are_probs`: the
-    network already applies a softmax; None: detect it).
+    network already applies a softmax; None: detect it). `on_result(index, result)` is called
+    for each result in input order as soon as it and all before it are known (streaming).
     """
     items = [(p, None) if isinstance(p, (str, os.PathLike)) else p for p in images]
     results: list[dict | None] = [None] * len(items)
     pending: list[tuple[int, np.ndarray]] = []
+    emitted = 0  # results[:emitted] were handed to on_result
+
+    def emit():
+        nonlocal emitted
+        while on_result is not None and emitted < len(items) and results[emitted] is not None:
+            on_result(emitted, results[emitted])
+            emitted += 1
 
     def flush():
         if not pending:
@@ -175,13 +184,16 @@ def classify(
             arr, err = load_image(os.fspath(path), preprocess)
         if err is not None:
             results[i] = {"file_name": os.fspath(path), "error": err}
+            emit()
             continue
         if pending and pending[0][1].shape != arr.shape:
             flush()  # list-defined ops may give different sizes: never stack across them
         pending.append((i, arr))
         if len(pending) >= batch_size:
             flush()
+            emit()
     flush()
+    emit()
     return results
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 
 from ..runtime import available_cpus
-from .files import model_files, read_meta
+from .files import check_export, model_files, read_meta
 
 __all__ = [
     "EagerPredictor",
@@ -52,6 +52,7 @@ class InferencePredictor:
 
         self.program, self.params = model_files(prefix)
         self.meta = read_meta(prefix)  # validated before Paddle reads the program
+        check_export(self.program, self.params, self.meta)  # edited shapes, truncated files
         config = inference.Config(self.program, self.params)
         if gpu and paddle.is_compiled_with_cuda():
             config.enable_use_gpu(256, 0)
