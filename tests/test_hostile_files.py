@@ -233,9 +233,13 @@ def test_num_workers_are_bounded_by_the_cores(monkeypatch):
     load_config(DEFAULT, ["DataLoader.Eval.loader.num_workers=16"])
 
 
+@needs_fmnist
 def test_eval_null_means_no_eval_loader():
+    from paddle_inception.engine.trainer import build_context
+
     cfg = load_config(DEFAULT, ["DataLoader.Eval=null", "Global.eval_during_train=False"])
-    assert "Eval" not in cfg["DataLoader"]
+    assert cfg["DataLoader"]["Eval"] is None
+    assert build_context(cfg).eval_loader is None  # was: TypeError 'NoneType' ... subscriptable
 
 
 def test_lr_schedule_holds_no_per_step_lists():

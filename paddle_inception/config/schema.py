@@ -978,8 +978,6 @@ def _check_top(cfg: dict, path: str, errors: list[str]) -> None:
                 f"keep only Arch.class_num"
             )
     loader = cfg.get("DataLoader")
-    if isinstance(loader, dict) and "Eval" in loader and loader["Eval"] is None:
-        del loader["Eval"]  # `Eval: null` means no eval loader, as an absent section does
     if (
         isinstance(glob, dict)
         and glob.get("eval_during_train") is True

@@ -192,7 +192,7 @@ def build_context(cfg: dict, for_training: bool = True) -> RunContext:
             seed=seed,
         )
         for mode in (("Train", "Eval") if for_training else ("Eval",))
-        if mode in loader_cfg
+        if loader_cfg.get(mode) is not None  # `Eval: null` means no Eval loader
     }
     if for_training and "Train" not in loaders:
         raise ValueError("DataLoader.Train: missing; training needs a Train data loader")
