@@ -25,6 +25,7 @@ __all__ = [
     "IMAGENET_STD",
     "INCEPTION_MEAN",
     "INCEPTION_STD",
+    "TF_SLIM_299",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,6 +33,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # TF-slim Inception preprocessing maps [0, 1] to [-1, 1].
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
+#: the evaluation preprocessing of Google's 299 px Inceptions (TF-slim, timm): resize to
+#: 299 / 0.875, centre crop 299, bicubic, [-1, 1]
+TF_SLIM_299 = dict(
+    input_size=(3, 299, 299),
+    crop_pct=0.875,
+    interpolation="bicubic",
+    mean=INCEPTION_MEAN,
+    std=INCEPTION_STD,
+)
 
 _MODELS: dict[str, Callable] = {}
 _CFGS: dict[str, dict] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import AdaptiveAvgPool2D
+from ..layers import AdaptiveAvgPool2D, init_weights
 from ..registry import IMAGENET_MEAN, IMAGENET_STD, get_model_cfg, model_class
 from .pretrained import load_pretrained
 from .theseus import TheseusMixin
@@ -78,6 +78,19 @@ class InceptionModel(TheseusMixin, nn.Layer):
         self.feature_info: list[dict] = []
         self.num_features = 0
         self.default_cfg: dict = {}
+
+    def _finish(self, stages: str, dropout: float) -> None:
+        """A constructor's last step: the per-stage maps (`feature_info`) from `stages`, a
+        space-separated list of `block:channels/stride` shallow to deep (the last is the
+        body's output, whose width the head takes), the classifier head and the weight init."""
+        self.feature_info = []
+        for item in stages.split():
+            name, rest = item.split(":")
+            chs, stride = rest.split("/")
+            self.feature_info.append(dict(name=name, num_chs=int(chs), reduction=int(stride)))
+        self.num_features = self.feature_info[-1]["num_chs"]
+        self.head = ClassifierHead(self.num_features, self.num_classes, dropout)
+        init_weights(self)
 
     def add_block(self, name: str, layer: nn.Layer) -> nn.Layer:
         """Register `layer` as sub-layer `name` and as the next block of the body."""

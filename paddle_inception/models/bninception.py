@@ -32,11 +32,10 @@ from ..layers import (
     MaxPool2D,
     avg_pool_3x3,
     batchnorm_eps,
-    init_weights,
     max_pool2d,
 )
-from ..registry import IMAGENET_MEAN, IMAGENET_STD, register_model
-from .base import ClassifierHead, InceptionModel, build_model
+from ..registry import register_model
+from .base import InceptionModel, build_model
 
 __all__ = ["InceptionBN", "InceptionBNReduction", "BNInception", "bninception"]
 
@@ -152,25 +151,16 @@ class BNInception(InceptionModel):
                 block = InceptionBN(channels, ch1x1, ch3x3, ch3x3dbl, pool, pool_proj)
             self.add_block(name, block)
             channels = block.out_channels
-        self.feature_info = [
-            dict(name="conv1", num_chs=64, reduction=2),
-            dict(name="conv2", num_chs=192, reduction=4),
-            dict(name="inception_3b", num_chs=320, reduction=8),
-            dict(name="inception_4d", num_chs=608, reduction=16),
-            dict(name="inception_5b", num_chs=1024, reduction=32),
-        ]
-        self.num_features = channels  # 1024
-        self.head = ClassifierHead(channels, num_classes, dropout)
-        init_weights(self)
+        self._finish(
+            "conv1:64/2 conv2:192/4 inception_3b:320/8 inception_4d:608/16 inception_5b:1024/32",
+            dropout,
+        )
 
 
+# the registry's defaults: 224 px, crop 0.875, bilinear, ImageNet mean/std
 @register_model(
-    aliases=("BNInception",),
-    input_size=(3, 224, 224),
     arch=BNInception,
-    crop_pct=0.875,
-    mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
+    aliases=("BNInception",),
     paper="Ioffe & Szegedy 2015, Batch Normalization: Accelerating Deep Network "
     "Training by Reducing Internal Covariate Shift",
 )

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import paddle.nn as nn
 
-from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, concat_branches, init_weights
+from ..layers import AdaptiveAvgPool2D, ConvBNAct, MaxPool2D, concat_branches
 from ..registry import register_model
-from .base import AuxClassifier, ClassifierHead, InceptionModel, build_model
+from .base import AuxClassifier, InceptionModel, build_model
 
 __all__ = ["Inception", "InceptionAux", "GoogLeNet", "googlenet", "googlenet_bn"]
 
@@ -159,29 +159,19 @@ class GoogLeNet(InceptionModel):
                 self.add_block("maxpool3", MaxPool2D(3, **pool))
             elif name == "inception4e":
                 self.add_block("maxpool4", MaxPool2D(maxpool4_kernel_size, **pool))
-        self.feature_info = [
-            dict(name="conv1", num_chs=64, reduction=2),
-            dict(name="conv3", num_chs=192, reduction=4),
-            dict(name="inception3b", num_chs=480, reduction=8),
-            dict(name="inception4e", num_chs=832, reduction=16),
-            dict(name="inception5b", num_chs=1024, reduction=32),
-        ]
-        self.num_features = 1024
         if aux_logits:
             self.aux1 = InceptionAux(512, num_classes, aux_dropout, **bn)
             self.aux2 = InceptionAux(528, num_classes, aux_dropout, **bn)
         else:
             self.aux1 = self.aux2 = None
-        self.head = ClassifierHead(1024, num_classes, dropout)
-        init_weights(self)
+        self._finish(
+            "conv1:64/2 conv3:192/4 inception3b:480/8 inception4e:832/16 inception5b:1024/32",
+            dropout,
+        )
 
 
-
-_CFG = dict(
-    input_size=(3, 224, 224),
-    crop_pct=0.875,
-    paper="Szegedy et al. 2014, Going deeper with convolutions",
-)
+# the registry's defaults: 224 px, crop 0.875, bilinear, ImageNet mean/std
+_CFG = dict(paper="Szegedy et al. 2014, Going deeper with convolutions")
 
 
 @register_model(arch=GoogLeNet, aliases=("GoogLeNet",), **_CFG)

@@ -35,9 +35,9 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, init_weights
-from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
-from .base import ClassifierHead, InceptionModel, build_model
+from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3
+from ..registry import TF_SLIM_299, register_model
+from .base import InceptionModel, build_model
 from .inception_v4 import ReductionA
 
 __all__ = [
@@ -113,60 +113,49 @@ class Block35(_Residual):
         return [self.branch0(x), self.branch1(x), self.branch2(x)]
 
 
-class Block17(_Residual):
+class _Factorized(_Residual):
+    """1x1 b0 | 1x1 -> 1xk -> kx1 (b1: the three widths), then the linear 1x1: Inception-ResNet-B
+    (k=7) and -C (k=3). A subclass gives `k` and its TF-slim v2 defaults `(in_channels, b0,
+    b1)`; the constructor's arguments override them."""
+
+    k = 7
+    defaults = (1088, 192, (128, 160, 192))
+
+    def __init__(self, in_channels=None, b0=None, b1=None, scale: float = 1.0, act: bool = True):
+        super().__init__()
+        d_in, d_b0, d_b1 = self.defaults
+        in_channels, b0, b1 = in_channels or d_in, b0 or d_b0, tuple(b1 or d_b1)
+        k, pad = self.k, self.k // 2
+        self.branch0 = ConvBNAct(in_channels, b0, 1)
+        self.branch1 = nn.Sequential(
+            ConvBNAct(in_channels, b1[0], 1),
+            ConvBNAct(b1[0], b1[1], (1, k), padding=(0, pad)),
+            ConvBNAct(b1[1], b1[2], (k, 1), padding=(pad, 0)),
+        )
+        self._init_tail(b0 + b1[2], in_channels, scale, act)
+
+    def _branches(self, x):
+        return [self.branch0(x), self.branch1(x)]
+
+
+class Block17(_Factorized):
     """Inception-ResNet-B, 17x17 grid: 1x1 b0 | 1x1 -> 1x7 -> 7x1, then the linear 1x1.
 
     Defaults: TF-slim v2 (1088; 192 | 128, 160, 192; paper Fig. 17). v1 (Fig. 11):
     `Block17(896, 128, (128, 128, 128))`.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1088,
-        b0: int = 192,
-        b1=(128, 160, 192),
-        scale: float = 1.0,
-        act: bool = True,
-    ):
-        super().__init__()
-        self.branch0 = ConvBNAct(in_channels, b0, 1)
-        self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, b1[0], 1),
-            ConvBNAct(b1[0], b1[1], (1, 7), padding=(0, 3)),
-            ConvBNAct(b1[1], b1[2], (7, 1), padding=(3, 0)),
-        )
-        self._init_tail(b0 + b1[2], in_channels, scale, act)
-
-    def _branches(self, x):
-        return [self.branch0(x), self.branch1(x)]
+    k, defaults = 7, (1088, 192, (128, 160, 192))
 
 
-class Block8(_Residual):
+class Block8(_Factorized):
     """Inception-ResNet-C, 8x8 grid: 1x1 b0 | 1x1 -> 1x3 -> 3x1, then the linear 1x1.
 
     Defaults: TF-slim v2 (2080; 192 | 192, 224, 256; paper Fig. 19). v1 (Fig. 13):
     `Block8(1792, 192, (192, 192, 192))`. `act=False` is TF-slim's last, ReLU-less Block8.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 2080,
-        b0: int = 192,
-        b1=(192, 224, 256),
-        scale: float = 1.0,
-        act: bool = True,
-    ):
-        super().__init__()
-        self.branch0 = ConvBNAct(in_channels, b0, 1)
-        self.branch1 = nn.Sequential(
-            ConvBNAct(in_channels, b1[0], 1),
-            ConvBNAct(b1[0], b1[1], (1, 3), padding=(0, 1)),
-            ConvBNAct(b1[1], b1[2], (3, 1), padding=(1, 0)),
-        )
-        self._init_tail(b0 + b1[2], in_channels, scale, act)
-
-    def _branches(self, x):
-        return [self.branch0(x), self.branch1(x)]
+    k, defaults = 3, (2080, 192, (192, 224, 256))
 
 
 # paper names
@@ -281,16 +270,10 @@ class InceptionResNetV1(_InceptionResNet):
             "repeat_2",
             nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2]) for _ in range(5)]),
         )
-        self.feature_info = [
-            dict(name="conv2d_2b", num_chs=64, reduction=2),
-            dict(name="conv2d_4a", num_chs=192, reduction=4),
-            dict(name="repeat", num_chs=256, reduction=8),
-            dict(name="repeat_1", num_chs=896, reduction=16),
-            dict(name="repeat_2", num_chs=1792, reduction=32),
-        ]
-        self.num_features = 1792
-        self.head = ClassifierHead(1792, num_classes, dropout)
-        init_weights(self)
+        self._finish(
+            "conv2d_2b:64/2 conv2d_4a:192/4 repeat:256/8 repeat_1:896/16 repeat_2:1792/32",
+            dropout,
+        )
 
 
 class InceptionResNetV2(_InceptionResNet):
@@ -315,27 +298,17 @@ class InceptionResNetV2(_InceptionResNet):
         add("repeat_2", nn.Sequential(*[Block8(2080, scale=scales[2]) for _ in range(9)]))
         add("block8", Block8(2080, scale=1.0, act=False))  # TF-slim: no ReLU
         add("conv2d_7b", ConvBNAct(2080, 1536, 1))  # 8x8x1536
-        self.feature_info = [
-            dict(name="conv2d_2b", num_chs=64, reduction=2),
-            dict(name="conv2d_4a", num_chs=192, reduction=4),
-            dict(name="repeat", num_chs=320, reduction=8),
-            dict(name="repeat_1", num_chs=1088, reduction=16),
-            dict(name="conv2d_7b", num_chs=1536, reduction=32),
-        ]
-        self.num_features = 1536
-        self.head = ClassifierHead(1536, num_classes, dropout)
-        init_weights(self)
+        self._finish(
+            "conv2d_2b:64/2 conv2d_4a:192/4 repeat:320/8 repeat_1:1088/16 conv2d_7b:1536/32",
+            dropout,
+        )
 
 
 @register_model(
-    aliases=("InceptionResNetV1",),
-    input_size=(3, 299, 299),
     arch=InceptionResNetV1,
-    crop_pct=0.875,
-    interpolation="bicubic",
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
+    aliases=("InceptionResNetV1",),
     paper=_PAPER,
+    **TF_SLIM_299,
 )
 def inception_resnet_v1(pretrained=False, **kwargs):
     """Inception-ResNet-v1 as in the paper's Figures 10-14 (no public ImageNet weights)."""
@@ -343,14 +316,10 @@ def inception_resnet_v1(pretrained=False, **kwargs):
 
 
 @register_model(
-    aliases=("InceptionResNetV2",),
-    input_size=(3, 299, 299),
     arch=InceptionResNetV2,
-    crop_pct=0.8975,
-    interpolation="bicubic",
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
+    aliases=("InceptionResNetV2",),
     paper=_PAPER,
+    **dict(TF_SLIM_299, crop_pct=0.8975),
 )
 def inception_resnet_v2(pretrained=False, **kwargs):
     """Inception-ResNet-v2, TF-slim / timm layout (55.8 M trainable parameters)."""

@@ -27,11 +27,10 @@ from ..layers import (
     adaptive_avg_pool2d,
     avg_pool_3x3,
     batchnorm_eps,
-    init_weights,
     max_pool2d,
 )
-from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
-from .base import AuxClassifier, ClassifierHead, InceptionModel, build_model
+from ..registry import TF_SLIM_299, register_model
+from .base import AuxClassifier, InceptionModel, build_model
 
 __all__ = [
     "InceptionA",
@@ -287,28 +286,18 @@ class InceptionV3(InceptionModel):
             add("Mixed_7a", InceptionD(768))
             add("Mixed_7b", self.block_e1(1280))
             add("Mixed_7c", self.block_e2(2048))
-        self.feature_info = [
-            dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
-            dict(name="Conv2d_4a_3x3", num_chs=192, reduction=4),
-            dict(name="Mixed_5d", num_chs=288, reduction=8),
-            dict(name="Mixed_6e", num_chs=768, reduction=16),
-            dict(name="Mixed_7c", num_chs=2048, reduction=32),
-        ]
-        self.num_features = 2048
-        self.head = ClassifierHead(2048, num_classes, dropout)
-        init_weights(self)
-
+        self._finish(
+            "Conv2d_2b_3x3:64/2 Conv2d_4a_3x3:192/4 Mixed_5d:288/8 Mixed_6e:768/16 "
+            "Mixed_7c:2048/32",
+            dropout,
+        )
 
 
 @register_model(
-    aliases=("InceptionV3",),
-    input_size=(3, 299, 299),
     arch=InceptionV3,
-    crop_pct=0.875,
-    interpolation="bicubic",
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
+    aliases=("InceptionV3",),
     paper="Szegedy et al. 2015, Rethinking the Inception Architecture for Computer Vision",
+    **TF_SLIM_299,
 )
 def inception_v3(pretrained=False, **kwargs):
     """Inception-v3 (torchvision/TF-slim layout): 23.8 M params, 27.2 M with the aux head."""

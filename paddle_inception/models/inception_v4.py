@@ -25,9 +25,9 @@ from __future__ import annotations
 import paddle
 import paddle.nn as nn
 
-from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, batchnorm_eps, init_weights
-from ..registry import INCEPTION_MEAN, INCEPTION_STD, register_model
-from .base import ClassifierHead, InceptionModel, build_model
+from ..layers import ConvBNAct, MaxPool2D, avg_pool_3x3, batchnorm_eps
+from ..registry import TF_SLIM_299, register_model
+from .base import InceptionModel, build_model
 
 __all__ = [
     "Mixed3a",
@@ -294,28 +294,18 @@ class InceptionV4(InceptionModel):
             add("Mixed_7a", ReductionB(1024))  # 8x8x1536
             for suffix in "bcd":  # 3x Inception-C
                 add(f"Mixed_7{suffix}", InceptionC(1536, **ko))
-        self.feature_info = [
-            dict(name="Conv2d_2b_3x3", num_chs=64, reduction=2),
-            dict(name="Mixed_3a", num_chs=160, reduction=4),
-            dict(name="Mixed_5e", num_chs=384, reduction=8),
-            dict(name="Mixed_6h", num_chs=1024, reduction=16),
-            dict(name="Mixed_7d", num_chs=1536, reduction=32),
-        ]
-        self.num_features = 1536
-        self.head = ClassifierHead(1536, num_classes, dropout)
-        init_weights(self)
+        self._finish(
+            "Conv2d_2b_3x3:64/2 Mixed_3a:160/4 Mixed_5e:384/8 Mixed_6h:1024/16 Mixed_7d:1536/32",
+            dropout,
+        )
 
 
 @register_model(
-    aliases=("InceptionV4",),
-    input_size=(3, 299, 299),
     arch=InceptionV4,
-    crop_pct=0.875,
-    interpolation="bicubic",
-    mean=INCEPTION_MEAN,
-    std=INCEPTION_STD,
+    aliases=("InceptionV4",),
     paper="Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of "
     "Residual Connections on Learning",
+    **TF_SLIM_299,
 )
 def inception_v4(pretrained=False, **kwargs):
     """Inception-v4 (42.7 M trainable parameters with 1000 classes, as timm's inception_v4)."""
