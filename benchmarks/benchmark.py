@@ -70,9 +70,8 @@ from benchmarks.common import (  # noqa: E402  (re-exported: the tests' and scri
 )
 from benchmarks.machine import describe_cpu, measure_peak  # noqa: E402
 from benchmarks.models import PEERS, peer_skip_reason, plan_cases  # noqa: E402
-from benchmarks.report import format_table, to_json  # noqa: E402
+from benchmarks.report import add_ratios, format_table, to_json  # noqa: E402
 from benchmarks.runner import (  # noqa: E402
-    add_ratios,
     call_isolated,
     measure,
     median_run,

@@ -1,11 +1,30 @@
 """The benchmark's output: the table a person reads (`format_table`) and the JSON a script
-reads (`to_json`; every row of the table, with its times, plus the run's meta and peak)."""
+reads (`to_json`; every row of the table, with its times, plus the run's meta and peak), and
+the ratios between rows (`add_ratios`)."""
 
 from __future__ import annotations
 
 import json
 
 from benchmarks.common import json_default
+
+
+def add_ratios(results: list, peak_gflops: float | None = None) -> list:
+    """Set `ratio_ours_over_this` (ours images/s / this images/s) on each successful peer
+    result of the same model, input and task, and `peak_fraction` from `gflops`."""
+    ours = {}
+    for r in results:
+        if r.get("framework") == "ours" and r.get("status") == "ok" and r.get("images_per_s"):
+            ours[(r["model"], tuple(r.get("input") or ()), r["task"])] = r["images_per_s"]
+    for r in results:
+        r["ratio_ours_over_this"] = None
+        if r.get("framework") != "ours" and r.get("status") == "ok" and r.get("images_per_s"):
+            mine = ours.get((r["model"], tuple(r.get("input") or ()), r["task"]))
+            if mine:
+                r["ratio_ours_over_this"] = mine / r["images_per_s"]
+        if peak_gflops and r.get("gflops"):
+            r["peak_fraction"] = r["gflops"] / peak_gflops
+    return results
 
 
 def _fmt(v, spec="{:.1f}", empty="-"):

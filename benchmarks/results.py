@@ -163,7 +163,9 @@ def _bench_block(rec: dict, level: str = "####") -> list:
 
 
 def _cpu_key(cpu: dict) -> tuple:
-    return (cpu.get("label") or "", cpu["model"], cpu.get("family"), cpu.get("model_id"))
+    # the flags too: hosts of one CPU model can expose different units (BF16, AMX) to a VM
+    flags = tuple(cpu["flags"])
+    return (cpu.get("label") or "", cpu["model"], cpu.get("family"), cpu.get("model_id"), flags)
 
 
 def _latest(benches: list) -> list:

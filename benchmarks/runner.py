@@ -5,8 +5,8 @@ the whole run (`run_benchmark`: matmul peak, every model x size x task x framewo
 For another benchmark module (benchmarks/deploy.py, ...): `call_isolated("pkg.mod:fn",
 payload, timeout)` runs `fn(payload) -> dict` in its own process and returns that dict (or an
 error row); `common.time_iterations` times a step; `machine.describe_cpu` / `measure_peak`
-describe the machine; `add_ratios` and `report.format_table` work on any rows with the keys
-of `common.base_record`.
+describe the machine; `report.add_ratios` and `report.format_table` work on any rows with the
+keys of `common.base_record`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from benchmarks.models import (
     plan_cases,
     torch_macs,
 )
+from benchmarks.report import add_ratios
 from benchmarks.tasks import MODEL_TASKS, data
 
 _RESULT_MARK = "@@PI_BENCH_RESULT@@"
@@ -231,24 +232,6 @@ def median_run(recs: list) -> dict:
 
 
 # ================================================================================ the run
-def add_ratios(results: list, peak_gflops: float | None = None) -> list:
-    """Set `ratio_ours_over_this` (ours images/s / this images/s) on each successful peer
-    result of the same model, input and task, and `peak_fraction` from `gflops`."""
-    ours = {}
-    for r in results:
-        if r.get("framework") == "ours" and r.get("status") == "ok" and r.get("images_per_s"):
-            ours[(r["model"], tuple(r.get("input") or ()), r["task"])] = r["images_per_s"]
-    for r in results:
-        r["ratio_ours_over_this"] = None
-        if r.get("framework") != "ours" and r.get("status") == "ok" and r.get("images_per_s"):
-            mine = ours.get((r["model"], tuple(r.get("input") or ()), r["task"]))
-            if mine:
-                r["ratio_ours_over_this"] = mine / r["images_per_s"]
-        if peak_gflops and r.get("gflops"):
-            r["peak_fraction"] = r["gflops"] / peak_gflops
-    return results
-
-
 def _skipped(case, fw, task, opts, reason) -> dict:
     rec = base_record(case, fw, task, opts.batch)
     return dict(rec, status="skipped", error=reason, rss_mib=None)
