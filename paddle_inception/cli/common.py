@@ -29,6 +29,7 @@ __all__ = [
     "configure_cpu_quietly",
     "load_tool_config",
     "resolve_config_path",
+    "command_parser",
     "add_config_args",
     "add_model_args",
     "parse_input_size",
@@ -123,6 +124,21 @@ def load_tool_config(path: str, overrides=()) -> dict:
         raise ToolError(f"config file not found: {e.filename or path}") from None
     except ConfigError as e:
         raise ToolError(str(e)) from None
+
+
+def command_parser(command: str, description: str, **kwargs) -> argparse.ArgumentParser:
+    """The parser of `paddle-inception <command>` (and of its tools/*.py wrapper), with
+    `--verbose` listed: the command line's entry takes it out of the arguments before they are
+    parsed (`run_guarded`) and shows Paddle's warnings, its log lines and tracebacks."""
+    p = argparse.ArgumentParser(
+        prog=f"paddle-inception {command}", description=description, **kwargs
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Paddle's own warnings and log lines, and the traceback of an unexpected error",
+    )
+    return p
 
 
 def add_config_args(p: argparse.ArgumentParser, required: bool = True):

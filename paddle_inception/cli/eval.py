@@ -9,6 +9,7 @@ import sys
 from ..engine.trainer import evaluate
 from .common import (
     add_config_args,
+    command_parser,
     configure_cpu_quietly,
     error_exit,
     load_tool_config,
@@ -20,9 +21,9 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     return add_config_args(
-        argparse.ArgumentParser(
-            prog="paddle-inception eval",
-            description="Evaluate trained weights (-o Global.pretrained_model=output/<Arch.name>/"
+        command_parser(
+            "eval",
+            "Evaluate trained weights (-o Global.pretrained_model=output/<Arch.name>/"
             "best) on the config's DataLoader.Eval; prints the metrics as JSON.",
         )
     )

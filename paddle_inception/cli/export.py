@@ -14,6 +14,7 @@ from ..deploy.preprocess import config_transform_ops
 from .common import (
     add_model_args,
     build_model,
+    command_parser,
     configure_cpu_quietly,
     error_exit,
     load_model_weights,
@@ -27,9 +28,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception export",
-        description="Export a model for Paddle Inference (paddle.jit.save of the main-logits "
+    p = command_parser(
+        "export",
+        "Export a model for Paddle Inference (paddle.jit.save of the main-logits "
         "network: aux heads dropped; input [None, C, H, W]) and optionally to ONNX.",
     )
     add_model_args(p, weights=True)

@@ -9,15 +9,15 @@ import json
 import sys
 
 from ..analysis.run_figure import plot_run
-from .common import run_tool
+from .common import command_parser, run_tool
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception plot-run",
-        description="Draw a run's VisualDL records (loss, eval accuracy, confusion matrix) "
+    p = command_parser(
+        "plot-run",
+        "Draw a run's VisualDL records (loss, eval accuracy, confusion matrix) "
         "into one PNG; prints the numbers drawn as JSON.",
     )
     p.add_argument("logdir", help="the run's VisualDL folder (<output_dir>/<Arch.name>/vdl)")

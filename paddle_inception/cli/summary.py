@@ -19,6 +19,7 @@ from .common import (
     ToolError,
     add_model_args,
     build_model,
+    command_parser,
     error_exit,
     parse_input_size,
     resolve_model_spec,
@@ -28,9 +29,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception summary",
-        description="Print a model's paddle.summary table, MACs/FLOPs, trainable vs "
+    p = command_parser(
+        "summary",
+        "Print a model's paddle.summary table, MACs/FLOPs, trainable vs "
         "non-trainable parameters and its stage table; or (--all) one line per "
         f"registered model. --model {BLOCK_NAME} gives seed 002's Inception block.",
     )

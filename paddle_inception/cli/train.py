@@ -11,6 +11,7 @@ from ..engine.callbacks import TrainingDiverged
 from ..engine.trainer import train
 from .common import (
     add_config_args,
+    command_parser,
     configure_cpu_quietly,
     describe_exception,
     error_exit,
@@ -23,9 +24,9 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     return add_config_args(
-        argparse.ArgumentParser(
-            prog="paddle-inception train",
-            description="Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
+        command_parser(
+            "train",
+            "Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
             "YAML config says.",
         )
     )

@@ -225,7 +225,26 @@ _MIN_INPUT = 75
 
 
 class _InceptionResNet(InceptionModel):
+    """The two networks share the stem's head (`_add_stem_head`) and this constructor; each
+    adds the rest of its body (`_add_body`) and names its stages (`stages`, see `_finish`)."""
+
     min_input_size = _MIN_INPUT
+    stages = ""
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        dropout: float = 0.2,
+        scales=(0.17, 0.10, 0.20),
+    ):
+        super().__init__(num_classes, in_channels, dropout)
+        self._add_stem_head(in_channels)
+        self._add_body(*scales)
+        self._finish(self.stages, dropout)
+
+    def _add_body(self, scale_a: float, scale_b: float, scale_c: float) -> None:
+        raise NotImplementedError
 
     def _add_stem_head(self, in_channels: int) -> None:
         """conv2d_1a .. conv2d_4a, shared by v1 (Fig. 14) and TF-slim's v2: -> 71x71x192."""
@@ -241,67 +260,45 @@ class _InceptionResNet(InceptionModel):
 class InceptionResNetV1(_InceptionResNet):
     """Inception-ResNet-v1 as in the paper (Figures 10-14): 8x8x1792 features."""
 
-    def __init__(
-        self,
-        num_classes: int = 1000,
-        in_channels: int = 3,
-        dropout: float = 0.2,
-        scales=(0.17, 0.10, 0.20),
-    ):
-        super().__init__(num_classes, in_channels, dropout)
-        self._add_stem_head(in_channels)
+    stages = "conv2d_2b:64/2 conv2d_4a:192/4 repeat:256/8 repeat_1:896/16 repeat_2:1792/32"
+
+    def _add_body(self, scale_a, scale_b, scale_c):
         add = self.add_block
         add("conv2d_4b", ConvBNAct(192, 256, 3, stride=2))  # 35x35x256 (V), Fig. 14
         add(
             "repeat",
             nn.Sequential(
-                *[Block35(256, 32, (32, 32), (32, 32, 32), scale=scales[0]) for _ in range(5)]
+                *[Block35(256, 32, (32, 32), (32, 32, 32), scale=scale_a) for _ in range(5)]
             ),
         )
         add("mixed_6a", ReductionA(256, k=192, l=192, m=256, n=384))  # 17x17x896
         add(
             "repeat_1",
-            nn.Sequential(
-                *[Block17(896, 128, (128, 128, 128), scale=scales[1]) for _ in range(10)]
-            ),
+            nn.Sequential(*[Block17(896, 128, (128, 128, 128), scale=scale_b) for _ in range(10)]),
         )
         add("mixed_7a", Mixed7a(896, (256, 384), (256, 256), (256, 256, 256)))  # 8x8x1792
         add(
             "repeat_2",
-            nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scales[2]) for _ in range(5)]),
-        )
-        self._finish(
-            "conv2d_2b:64/2 conv2d_4a:192/4 repeat:256/8 repeat_1:896/16 repeat_2:1792/32",
-            dropout,
+            nn.Sequential(*[Block8(1792, 192, (192, 192, 192), scale=scale_c) for _ in range(5)]),
         )
 
 
 class InceptionResNetV2(_InceptionResNet):
     """Inception-ResNet-v2 in TF-slim's layout (see the module docstring): 8x8x1536 features."""
 
-    def __init__(
-        self,
-        num_classes: int = 1000,
-        in_channels: int = 3,
-        dropout: float = 0.2,
-        scales=(0.17, 0.10, 0.20),
-    ):
-        super().__init__(num_classes, in_channels, dropout)
-        self._add_stem_head(in_channels)
+    stages = "conv2d_2b:64/2 conv2d_4a:192/4 repeat:320/8 repeat_1:1088/16 conv2d_7b:1536/32"
+
+    def _add_body(self, scale_a, scale_b, scale_c):
         add = self.add_block
         add("maxpool_5a", MaxPool2D(3, stride=2))  # 35x35x192 (V)
         add("mixed_5b", Mixed5b(192))  # 35x35x320
-        add("repeat", nn.Sequential(*[Block35(320, scale=scales[0]) for _ in range(10)]))
+        add("repeat", nn.Sequential(*[Block35(320, scale=scale_a) for _ in range(10)]))
         add("mixed_6a", ReductionA(320, k=256, l=256, m=384, n=384))  # 17x17x1088
-        add("repeat_1", nn.Sequential(*[Block17(1088, scale=scales[1]) for _ in range(20)]))
+        add("repeat_1", nn.Sequential(*[Block17(1088, scale=scale_b) for _ in range(20)]))
         add("mixed_7a", Mixed7a(1088))  # 8x8x2080
-        add("repeat_2", nn.Sequential(*[Block8(2080, scale=scales[2]) for _ in range(9)]))
+        add("repeat_2", nn.Sequential(*[Block8(2080, scale=scale_c) for _ in range(9)]))
         add("block8", Block8(2080, scale=1.0, act=False))  # TF-slim: no ReLU
         add("conv2d_7b", ConvBNAct(2080, 1536, 1))  # 8x8x1536
-        self._finish(
-            "conv2d_2b:64/2 conv2d_4a:192/4 repeat:320/8 repeat_1:1088/16 conv2d_7b:1536/32",
-            dropout,
-        )
 
 
 @register_model(
