@@ -7,21 +7,14 @@ import json
 import sys
 
 from ..engine.trainer import evaluate
-from .common import (
-    add_config_args,
-    command_parser,
-    configure_cpu_quietly,
-    error_exit,
-    load_tool_config,
-    setup_logging,
-)
+from . import common
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_config_args(
-        command_parser(
+    return common.add_config_args(
+        common.command_parser(
             "eval",
             "Evaluate trained weights (-o Global.pretrained_model=output/<Arch.name>/"
             "best) on the config's DataLoader.Eval; prints the metrics as JSON.",
@@ -31,13 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging("stdout")
+    common.setup_logging("stdout")
     try:
-        cfg = load_tool_config(args.config, args.override)
-        configure_cpu_quietly()
+        cfg = common.load_tool_config(args.config, args.override)
+        common.configure_cpu_quietly()
         res = evaluate(cfg)
     except (ValueError, FileNotFoundError) as e:
-        return error_exit(str(e))
+        return common.error_exit(str(e))
     print(json.dumps(res))
     return 0
 

@@ -11,29 +11,18 @@ import sys
 from ..data.classmap import default_class_map_path, load_class_map
 from ..deploy.export import check_export, export_inference_model, export_onnx
 from ..deploy.preprocess import config_transform_ops
-from .common import (
-    add_model_args,
-    build_model,
-    command_parser,
-    configure_cpu_quietly,
-    error_exit,
-    load_model_weights,
-    logger,
-    resolve_model_spec,
-    run_tool,
-    setup_tool_logging,
-)
+from . import common
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command_parser(
+    p = common.command_parser(
         "export",
         "Export a model for Paddle Inference (paddle.jit.save of the main-logits "
         "network: aux heads dropped; input [None, C, H, W]) and optionally to ONNX.",
     )
-    add_model_args(p, weights=True)
+    common.add_model_args(p, weights=True)
     p.add_argument(
         "--output-dir",
         "--save-dir",
@@ -78,19 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    setup_tool_logging()
-    configure_cpu_quietly()
-    return run_tool(_export, args)
+    common.setup_tool_logging()
+    common.configure_cpu_quietly()
+    return common.run_tool(_export, args)
 
 
 def _export(args) -> int:
-    spec = resolve_model_spec(args)
-    model = build_model(spec)
+    spec = common.resolve_model_spec(args)
+    model = common.build_model(spec)
     if spec.weights:
-        used = load_model_weights(model, spec.weights, trusted=args.trusted_weights)
-        logger.info("weights: %s", used)
+        used = common.load_model_weights(model, spec.weights, trusted=args.trusted_weights)
+        common.logger.info("weights: %s", used)
     else:
-        logger.warning(
+        common.logger.warning(
             "no --weights (nor Global.pretrained_model): exporting randomly initialised weights"
         )
     out_dir = args.output_dir
@@ -132,7 +121,7 @@ def _export(args) -> int:
         )
         worst = max(diffs.values())
         if worst > args.tolerance:
-            return error_exit(
+            return common.error_exit(
                 f"exported model differs from the eager one by {worst:.2e} "
                 f"(> --tolerance {args.tolerance})",
                 1,

@@ -9,13 +9,13 @@ import json
 import sys
 
 from ..analysis.run_figure import plot_run
-from .common import command_parser, run_tool
+from . import common
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command_parser(
+    p = common.command_parser(
         "plot-run",
         "Draw a run's VisualDL records (loss, eval accuracy, confusion matrix) "
         "into one PNG; prints the numbers drawn as JSON.",
@@ -32,7 +32,7 @@ def _plot(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run_tool(_plot, build_parser().parse_args(argv))
+    return common.run_tool(_plot, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

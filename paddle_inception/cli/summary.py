@@ -15,27 +15,19 @@ from ..analysis.summary import (
     summarize_all,
 )
 from ..registry import list_models
-from .common import (
-    ToolError,
-    add_model_args,
-    build_model,
-    command_parser,
-    error_exit,
-    parse_input_size,
-    resolve_model_spec,
-)
+from . import common
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command_parser(
+    p = common.command_parser(
         "summary",
         "Print a model's paddle.summary table, MACs/FLOPs, trainable vs "
         "non-trainable parameters and its stage table; or (--all) one line per "
         f"registered model. --model {BLOCK_NAME} gives seed 002's Inception block.",
     )
-    add_model_args(p, weights=False, required=False)
+    common.add_model_args(p, weights=False, required=False)
     p.add_argument(
         "--all",
         action="store_true",
@@ -69,29 +61,31 @@ def main(argv=None) -> int:
             return 0
         if args.all:
             if args.model or args.config:
-                raise ToolError("--all summarises every registered model; drop --model / -c")
-            size = parse_input_size(args.input_size)
+                raise common.ToolError("--all summarises every registered model; drop --model / -c")
+            size = common.parse_input_size(args.input_size)
             print(format_all(summarize_all(input_size=size), args.format))
             return 0
         if args.format == "markdown":
-            raise ToolError("--format markdown is for --all; use text or json")
+            raise common.ToolError("--format markdown is for --all; use text or json")
         if not (args.model or args.config):
-            raise ToolError("give --model NAME, -c config.yaml, --all or --list")
+            raise common.ToolError("give --model NAME, -c config.yaml, --all or --list")
         if args.model == BLOCK_NAME:
             if args.num_classes is not None or args.in_channels is not None:
-                raise ToolError(f"{BLOCK_NAME} has no classifier and takes 192 input channels")
-            size = parse_input_size(args.input_size) or (192, 224, 224)
+                raise common.ToolError(
+                    f"{BLOCK_NAME} has no classifier and takes 192 input channels"
+                )
+            size = common.parse_input_size(args.input_size) or (192, 224, 224)
             shape = size if len(size) == 3 else (192,) + size
             if shape[0] != 192:
-                raise ToolError(f"{BLOCK_NAME} takes 192 input channels, got {shape[0]}")
+                raise common.ToolError(f"{BLOCK_NAME} takes 192 input channels, got {shape[0]}")
             info = summarize(BLOCK_NAME, shape, table=not args.no_table, backend=args.backend)
         else:
-            spec = resolve_model_spec(args)
-            model = build_model(spec, fresh_names=True)
+            spec = common.resolve_model_spec(args)
+            model = common.build_model(spec, fresh_names=True)
             info = summarize(model, spec.input_shape, table=not args.no_table, backend=args.backend)
             info["model"] = spec.name
     except ValueError as e:  # arguments, model construction, a size below the minimum...
-        return error_exit(str(e))
+        return common.error_exit(str(e))
     if args.format == "json":
         print(json.dumps(info, indent=1))
     else:

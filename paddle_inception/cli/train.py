@@ -9,22 +9,14 @@ import sys
 
 from ..engine.callbacks import TrainingDiverged
 from ..engine.trainer import train
-from .common import (
-    add_config_args,
-    command_parser,
-    configure_cpu_quietly,
-    describe_exception,
-    error_exit,
-    load_tool_config,
-    setup_logging,
-)
+from . import common
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_config_args(
-        command_parser(
+    return common.add_config_args(
+        common.command_parser(
             "train",
             "Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
             "YAML config says.",
@@ -69,7 +61,7 @@ def _checkpoint_hint(msg: str, cfg: dict | None, args) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging("stdout")
+    common.setup_logging("stdout")
     cfg = None
     # SIGTERM (kill, a scheduler's stop) ends the run like Ctrl-C: one line, exit 128 + 15
     try:
@@ -77,18 +69,18 @@ def main(argv=None) -> int:
     except ValueError:  # not the main thread: signals are not ours to handle
         previous = None
     try:
-        cfg = load_tool_config(args.config, args.override)
-        configure_cpu_quietly()
+        cfg = common.load_tool_config(args.config, args.override)
+        common.configure_cpu_quietly()
         train(cfg)
     except TrainingDiverged as e:
-        return error_exit(str(e), 1)
+        return common.error_exit(str(e), 1)
     except (ValueError, FileNotFoundError) as e:
-        return error_exit(str(e))
+        return common.error_exit(str(e))
     except KeyboardInterrupt as e:
         print(_interrupted_line(cfg, args, e), file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
     except OSError as e:  # a full disk, a read-only or vanished output folder
-        line = _checkpoint_hint(f"error: {describe_exception(e)}", cfg, args)
+        line = _checkpoint_hint(f"error: {common.describe_exception(e)}", cfg, args)
         print(line, file=sys.stderr)
         return 1
     finally:
