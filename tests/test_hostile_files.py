@@ -619,3 +619,16 @@ def test_infer_progress_on_stderr_for_long_inputs(capsys, monkeypatch):
     quiet = cli_infer._Progress(199, every=0.0, min_items=200)
     quiet(199)
     assert capsys.readouterr().err == ""
+
+
+def test_convert_source_that_is_a_fifo_or_device(tmp_path, fifo):
+    from paddle_inception.convert.readers import read_checkpoint
+
+    zero = tmp_path / "zero.pth"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(NotRegularFileError, match="checkpoint: .* is a FIFO"):
+        within(lambda: read_checkpoint(fifo))
+    with pytest.raises(NotRegularFileError, match="checkpoint: .* is a character device"):
+        within(lambda: read_checkpoint(str(zero)))
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        read_checkpoint(str(tmp_path / "missing.pth"))

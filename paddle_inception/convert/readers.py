@@ -45,6 +45,7 @@ import zipfile
 
 import numpy as np
 
+from .._safe_files import NotRegularFileError, check_file
 from .._safe_pickle import (
     MAX_DEPTH,
     OPS_BASE,
@@ -957,7 +958,7 @@ def _guarded(path: str, fn, *args):
         ) from None
     except Malformed as e:
         raise ConversionError(f"{path}: {e}") from None
-    except (ConversionError, FileNotFoundError, MemoryError):
+    except (ConversionError, FileNotFoundError, MemoryError, NotRegularFileError):
         raise
     except (EOFError, pickle.UnpicklingError) as e:
         what = "truncated" if isinstance(e, EOFError) else "corrupt pickle"
@@ -979,9 +980,11 @@ def _detail(e: BaseException) -> str:
 
 
 def _file_size(path: str) -> int:
-    if not os.path.isfile(path):
+    """The size of a regular checkpoint file (every reader starts here): a FIFO or a device is
+    one line, never an open that blocks or a read that never ends."""
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return os.path.getsize(path)
+    return check_file(path, "checkpoint").st_size
 
 
 def _read_torch(path: str):
