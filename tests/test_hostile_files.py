@@ -632,3 +632,34 @@ def test_convert_source_that_is_a_fifo_or_device(tmp_path, fifo):
         within(lambda: read_checkpoint(str(zero)))
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         read_checkpoint(str(tmp_path / "missing.pth"))
+
+
+def test_class_map_lock_file_and_sidecar_that_are_fifos(tmp_path, fifo, caplog):
+    from paddle_inception.data.classmap import load_class_map
+    from paddle_inception.engine.runlock import RunDirLocked, run_lock
+    from paddle_inception.models.pretrained import load_converted
+
+    with pytest.raises(NotRegularFileError, match="class map: .* is a FIFO"):
+        within(lambda: load_class_map(fifo))
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / ".lock")
+    with pytest.raises(RunDirLocked, match="does not say which process holds it"):
+        within(lambda: run_lock(str(run)).__enter__())
+    side = tmp_path / "w.json"
+    os.mkfifo(side)
+    with pytest.raises(ValueError, match="unreadable sidecar .* is a FIFO"):
+        within(lambda: load_converted(str(tmp_path / "w.pdparams")))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--input-size", "100000"], "--input-size: each side must be <= 8192, got '100000'"),
+        (["--input-size", "1x9x9000"], "--input-size: each side must be <= 8192, got '1x9x9000'"),
+        (["--num-classes", "1000000000"], "--num-classes: must be in 0..100,000, got 1000000000"),
+    ],
+)
+def test_absurd_sizes_on_the_command_line(args, message, capsys):
+    assert cli_main(["summary", "--model", "googlenet_bn", *args]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"

@@ -18,6 +18,7 @@ import sys
 
 from .._util import package_path
 from ..config import ConfigError, load_config
+from ..config.schema import MAX_CLASSES, MAX_IMAGE_SIDE
 from ..registry import arch_kwargs, create_model, get_model_cfg, resolve_name
 from ..runtime import configure_cpu
 from ..weights import load_weights
@@ -255,6 +256,8 @@ def parse_input_size(text) -> tuple:
             f"--input-size: expected S, HxW or CxHxW with positive integers "
             f"(e.g. 224, 299x299, 1x64x64), got {text!r}"
         )
+    if max(vals) > MAX_IMAGE_SIDE:  # as Global.image_shape: a typo, not a GB allocation
+        raise ToolError(f"--input-size: each side must be <= {MAX_IMAGE_SIDE}, got {text!r}")
     return tuple(vals)
 
 
@@ -301,8 +304,8 @@ def resolve_model_spec(args) -> ModelSpec:
     default = get_model_cfg(name)
     name = default["name"]
     if args.num_classes is not None:
-        if args.num_classes < 0:
-            raise ToolError(f"--num-classes: must be >= 0, got {args.num_classes}")
+        if not 0 <= args.num_classes <= MAX_CLASSES:
+            raise ToolError(f"--num-classes: must be in 0..{MAX_CLASSES:,}, got {args.num_classes}")
         kwargs["num_classes"] = args.num_classes
     if args.in_channels is not None:
         if args.in_channels < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from .._safe_files import MAX_TEXT_BYTES, read_bounded
 from .._util import package_path
 
 __all__ = ["CLASS_MAPS_DIR", "load_class_map", "default_class_map_path"]
@@ -16,26 +17,25 @@ CLASS_MAPS_DIR = package_path("configs", "class_maps")
 def load_class_map(path: str) -> dict[int, str]:
     """Read a PaddleClas class-id map: one `class_id name` per line (the name may contain
     spaces and commas; blank lines and lines starting with '#' are skipped)."""
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"class map file not found: {path}")
+    # a regular file of at most MAX_TEXT_BYTES (a FIFO or /dev/zero: one line, no hang)
+    text = read_bounded(path, MAX_TEXT_BYTES, "class map", kind="class map").decode("utf-8")
     out: dict[int, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split(None, 1)
-            try:
-                cid = int(parts[0])
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{lineno}: expected 'class_id name', got {line!r}"
-                ) from None
-            if cid < 0:
-                raise ValueError(f"{path}:{lineno}: negative class id {cid}")
-            if cid in out:
-                raise ValueError(f"{path}:{lineno}: class id {cid} appears twice")
-            out[cid] = parts[1].strip() if len(parts) > 1 else str(cid)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        try:
+            cid = int(parts[0])
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: expected 'class_id name', got {line!r}") from None
+        if cid < 0:
+            raise ValueError(f"{path}:{lineno}: negative class id {cid}")
+        if cid in out:
+            raise ValueError(f"{path}:{lineno}: class id {cid} appears twice")
+        out[cid] = parts[1].strip() if len(parts) > 1 else str(cid)
     if not out:
         raise ValueError(f"class map {path} has no entries")
     return out

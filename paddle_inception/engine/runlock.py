@@ -28,6 +28,8 @@ import socket
 import sys
 import time
 
+from .._safe_files import open_regular
+
 __all__ = ["RunDirLocked", "run_lock", "clean_leftovers", "LOCK_NAME"]
 
 logger = logging.getLogger("paddle_inception")
@@ -79,11 +81,11 @@ def _alive(pid: int, start: str | None) -> bool:
 def _read_lock(path: str) -> dict | None:
     """The holder recorded in a lock file; {} if unreadable/garbled; None if it is gone."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO in its place must not block the run
             raw = f.read(_MAX_LOCK_BYTES)
     except FileNotFoundError:
         return None
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not a regular file
         return {}
     try:
         info = json.loads(raw.decode("utf-8"))

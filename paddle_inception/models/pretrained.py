@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+from .._safe_files import MAX_JSON_BYTES, read_bounded
 from ..registry import create_model, get_model_cfg
 from ..weights import load_weights
 
@@ -43,15 +44,14 @@ def read_sidecar(path: str) -> dict:
     """The sidecar of converted weights `path` (the `.pdparams` or the `.json`)."""
     side = sidecar_path(path)
     weights = os.path.splitext(side)[0] + ".pdparams"
-    if not os.path.isfile(side):
+    if not os.path.lexists(side):
         raise FileNotFoundError(
             f"no sidecar {side} next to the weights; convert with "
             f"tools/convert_weights.py, or build the model yourself and use "
             f"create_model(name, pretrained={weights!r}, ...)"
         )
-    try:
-        with open(side, encoding="utf-8") as f:
-            meta = json.load(f)
+    try:  # a FIFO or a device: refused on the open; a sidecar is a few KiB
+        meta = json.loads(read_bounded(side, MAX_JSON_BYTES, kind="sidecar").decode("utf-8"))
     except (OSError, ValueError, RecursionError) as e:
         raise ValueError(f"{side}: unreadable sidecar ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
