@@ -30,6 +30,7 @@ __all__ = [
     "is_regular_file",
     "file_problem",
     "human_bytes",
+    "printable",
     "MAX_TEXT_BYTES",
     "MAX_JSON_BYTES",
     "MAX_IMAGE_BYTES",
@@ -78,21 +79,22 @@ def _label(what: str | None) -> str:
     return f"{what}: " if what else ""
 
 
-def _shown(path) -> str:
-    """A path for a message: undecodable bytes kept as backslash escapes, never a crash."""
+def printable(path) -> str:
+    """A path for a message: undecodable bytes of a non-UTF-8 file name (surrogate escapes)
+    as backslash escapes, so that printing or logging it never raises UnicodeEncodeError."""
     text = os.fsdecode(path)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _not_regular(path, mode: int, what: str | None, expected: str = "a regular file"):
     return NotRegularFileError(
-        f"{_label(what)}{_shown(path)} is {file_kind(mode)}, not {expected}"
+        f"{_label(what)}{printable(path)} is {file_kind(mode)}, not {expected}"
         + (f" ({_resolved(path)})" if os.path.islink(path) else "")
     )
 
 
 def _resolved(path) -> str:
-    return f"a symlink to {_shown(os.path.realpath(path))}"
+    return f"a symlink to {printable(os.path.realpath(path))}"
 
 
 def check_file(path, what: str | None = None) -> os.stat_result:
@@ -101,7 +103,7 @@ def check_file(path, what: str | None = None) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{_label(what)}file not found: {_shown(path)}") from None
+        raise FileNotFoundError(f"{_label(what)}file not found: {printable(path)}") from None
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path, st.st_mode, what)
     return st
@@ -112,7 +114,7 @@ def check_dir(path, what: str | None = None) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{_label(what)}directory not found: {_shown(path)}") from None
+        raise FileNotFoundError(f"{_label(what)}directory not found: {printable(path)}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise _not_regular(path, st.st_mode, what, "a directory")
     return st
@@ -149,10 +151,10 @@ def open_regular(path, what: str | None = None):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{_label(what)}file not found: {_shown(path)}") from None
+        raise FileNotFoundError(f"{_label(what)}file not found: {printable(path)}") from None
     except IsADirectoryError:
         raise NotRegularFileError(
-            f"{_label(what)}{_shown(path)} is a directory, not a regular file"
+            f"{_label(what)}{printable(path)} is a directory, not a regular file"
         ) from None
     try:
         st = os.fstat(fd)
@@ -182,7 +184,7 @@ def read_bounded(path, limit: int, what: str | None = None, kind: str = "file") 
 def _too_large(path, limit, what, kind, size=None) -> FileTooLargeError:
     got = f" ({human_bytes(size)})" if size is not None else ""
     return FileTooLargeError(
-        f"{_label(what)}{_shown(path)} is larger than {human_bytes(limit)}{got}, the bound for "
+        f"{_label(what)}{printable(path)} is larger than {human_bytes(limit)}{got}, the bound for "
         f"{kind}s"
     )
 
@@ -197,12 +199,12 @@ def gunzip_bounded(path, limit: int, what: str | None = None, kind: str = "file"
                 data = g.read(limit + 1)  # GzipFile.read(n) decompresses at most n bytes
         except (OSError, EOFError, zlib.error) as e:
             raise ValueError(
-                f"{_label(what)}{_shown(path)}: corrupt or truncated gzip file "
+                f"{_label(what)}{printable(path)}: corrupt or truncated gzip file "
                 f"({type(e).__name__}: {e})"
             ) from None
     if len(data) > limit:
         raise FileTooLargeError(
-            f"{_label(what)}{_shown(path)} decompresses to more than {human_bytes(limit)}, the "
+            f"{_label(what)}{printable(path)} decompresses to more than {human_bytes(limit)}, the "
             f"bound for {kind}s"
         )
     return data

@@ -663,3 +663,23 @@ def test_class_map_lock_file_and_sidecar_that_are_fifos(tmp_path, fifo, caplog):
 def test_absurd_sizes_on_the_command_line(args, message, capsys):
     assert cli_main(["summary", "--model", "googlenet_bn", *args]) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_non_utf8_image_names_in_messages_are_printable(tmp_path):
+    from paddle_inception.data.datasets import BadImageError, ImageFolder
+
+    (tmp_path / "a").mkdir()
+    name = os.fsdecode(b"\xffbad.png")  # surrogate-escaped, as os.listdir gives it
+    (tmp_path / "a" / name).write_bytes(b"not an image")
+    _png(tmp_path / "a" / "good.png")
+    ds = ImageFolder(str(tmp_path))
+    bad = [os.path.basename(p) for p, _ in ds.samples].index(name)
+    with pytest.raises(BadImageError) as e:
+        ds[bad]
+    msg = str(e.value)
+    msg.encode("utf-8")  # no lone surrogate left: printing or logging it cannot fail
+    assert "\\udcffbad.png" in msg
+    skip = ImageFolder(str(tmp_path), on_bad_image="skip")
+    with pytest.warns(RuntimeWarning, match=r"skipping unreadable image .*\\udcffbad.png"):
+        image, _ = skip[bad]
+    assert image.shape == (3, 8, 8)

@@ -37,6 +37,7 @@ from .._safe_files import (
     file_problem,
     gunzip_bounded,
     open_regular,
+    printable,
     read_bounded,
 )
 from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
@@ -313,7 +314,8 @@ class _FileDataset(paddle.io.Dataset):
         ) as e:
             listed = f" (listed at {self.origins[idx]})" if self.origins else ""
             raise BadImageError(
-                f"{self.key_path}: cannot read image {path}{listed} ({type(e).__name__}: {e})"
+                f"{self.key_path}: cannot read image {printable(path)}{listed} "
+                f"({type(e).__name__}: {printable(str(e))})"
             ) from e
         return _to_chw_float32(img, self.transform.layout), np.int64(label)
 
@@ -364,8 +366,8 @@ class _FileDataset(paddle.io.Dataset):
                 if path not in self.bad_images:
                     self.bad_images.add(path)
                     warnings.warn(
-                        f"skipping unreadable image {path} (sample {j}; "
-                        f"{len(self.bad_images)} skipped so far): {e.__cause__}",
+                        f"skipping unreadable image {printable(path)} (sample {j}; "
+                        f"{len(self.bad_images)} skipped so far): {printable(str(e.__cause__))}",
                         RuntimeWarning,
                         stacklevel=2,
                     )
@@ -520,7 +522,7 @@ class ImageFolder(_FileDataset):
                         if problem is None:
                             samples.append((path, self.class_to_idx[c]))
                         else:
-                            odd.append(f"{path} ({problem})")
+                            odd.append(f"{printable(path)} ({problem})")
         if odd:
             warnings.warn(
                 f"{key_path}.root: skipped {len(odd)} image name(s) that are not readable "
