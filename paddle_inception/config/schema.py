@@ -29,6 +29,7 @@ __all__ = [
     "MAX_CONFIG_VALUES",
     "MAX_CONFIG_DEPTH",
     "check_section",
+    "parse_named_entry",
     "parse_number",
     "SECTIONS",
     "DEVICES",
@@ -501,6 +502,34 @@ class Map(_Spec):
         return out
 
 
+def parse_named_entry(entry, where: str, registry: Mapping, kind: str) -> tuple:
+    """One entry of a PaddleClas list of one-key mappings (`- CELoss: {weight: 1.0}`, a
+    transform op, a metric; a bare string is an entry without arguments) -> (the registry's
+    value for the name, the arguments as a new dict). Errors are ValueErrors that start with
+    `where`, name the bad entry and suggest the nearest known name."""
+    if isinstance(entry, str):
+        name, args = entry, None
+    elif isinstance(entry, dict) and len(entry) == 1:
+        ((name, args),) = entry.items()
+    else:
+        raise ValueError(
+            f"{where}: each {kind} entry must be a one-key mapping "
+            f"'Name: {{arg: value}}', got {entry!r}"
+        )
+    if name not in registry:
+        known = [str(k) for k in registry]
+        best = closest(name, known, cutoff=0.4)
+        hint = f" (did you mean {best!r}?)" if best is not None else ""
+        raise ValueError(
+            f"{where}: unknown {kind} {name!r}{hint}; valid: {', '.join(sorted(known))}"
+        )
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ValueError(f"{where}: arguments of {name} must be a mapping, got {args!r}")
+    return registry[name], dict(args)
+
+
 class OpList(_Spec):
     """A list of one-key mappings ``- OpName: {arg: value}`` (PaddleClas op lists).
 
@@ -659,17 +688,21 @@ _LR_NEEDS = {
 }
 
 
+def _unused_keys(section: dict, allowed: set, user: str, path: str, errors: list[str]) -> None:
+    """A key of `section` that `user` (e.g. "the Cosine schedule") does not take is an error
+    listing the keys it does take."""
+    for key in section:
+        if key not in allowed and isinstance(key, str):
+            errors.append(
+                f"{_join(path, key)}: not used by {user} (its keys: {', '.join(sorted(allowed))})"
+            )
+
+
 def _check_lr(lr: dict, path: str, errors: list[str]) -> None:
     name = lr.get("name")
     if name not in _LR_KEYS:
         return  # bad name already reported
-    allowed = set(_LR_COMMON) | set(_LR_KEYS[name])
-    for key in lr:
-        if key not in allowed and isinstance(key, str):
-            errors.append(
-                f"{_join(path, key)}: not used by the {name} schedule (its keys: "
-                f"{', '.join(sorted(allowed))})"
-            )
+    _unused_keys(lr, set(_LR_COMMON) | set(_LR_KEYS[name]), f"the {name} schedule", path, errors)
     for key in _LR_NEEDS[name]:
         if key not in lr:
             errors.append(f"{_join(path, key)}: required by the {name} schedule but missing")
@@ -700,13 +733,9 @@ def _check_optimizer(opt: dict, path: str, errors: list[str]) -> None:
     name = opt.get("name")
     if name not in _OPT_KEYS:
         return
-    allowed = set(_OPT_COMMON) | set(_OPT_KEYS[name])
-    for key in opt:
-        if key not in allowed and isinstance(key, str):
-            errors.append(
-                f"{_join(path, key)}: not used by the {name} optimizer (its keys: "
-                f"{', '.join(sorted(allowed))})"
-            )
+    _unused_keys(
+        opt, set(_OPT_COMMON) | set(_OPT_KEYS[name]), f"the {name} optimizer", path, errors
+    )
     if name == "Momentum" and "momentum" not in opt:
         opt["momentum"] = 0.9
     if opt.get("regularizer") and opt.get("weight_decay") is not None:

@@ -1,71 +1,9 @@
-"""Data pipeline: PaddleClas-style transform ops, datasets and the DataLoader builder."""
+"""Data pipeline: PaddleClas-style transform ops, datasets and the DataLoader builder. The
+package exports what its three modules do."""
 
-from .builder import Collate, build_dataloader, dataset_from_config
-from .datasets import (
-    FASHION_MNIST_CLASSES,
-    BadImageError,
-    FashionMNIST,
-    ImageFolder,
-    ImageNetDataset,
-)
-from .transforms import (
-    BATCH_OPS,
-    TRANSFORM_OPS,
-    BatchCompose,
-    Compose,
-    CropImage,
-    CutmixOperator,
-    DecodeImage,
-    GrayToRGB,
-    ImageDecodeError,
-    ImageTooLargeError,
-    MixupOperator,
-    NormalizeImage,
-    OpSampler,
-    RandCropImage,
-    RandFlipImage,
-    RandomErasing,
-    ResizeImage,
-    ToChannels,
-    ToCHWImage,
-    create_batch_operators,
-    create_operators,
-    max_image_pixels,
-    parse_number,
-    seed_transforms,
-)
+from . import builder, datasets, transforms
+from .builder import *  # noqa: F403
+from .datasets import *  # noqa: F403
+from .transforms import *  # noqa: F403
 
-__all__ = [
-    "TRANSFORM_OPS",
-    "BATCH_OPS",
-    "Compose",
-    "BatchCompose",
-    "ImageDecodeError",
-    "ImageTooLargeError",
-    "DecodeImage",
-    "ResizeImage",
-    "RandCropImage",
-    "CropImage",
-    "RandFlipImage",
-    "RandomErasing",
-    "NormalizeImage",
-    "ToCHWImage",
-    "ToChannels",
-    "GrayToRGB",
-    "MixupOperator",
-    "CutmixOperator",
-    "OpSampler",
-    "create_operators",
-    "create_batch_operators",
-    "max_image_pixels",
-    "parse_number",
-    "seed_transforms",
-    "FashionMNIST",
-    "ImageNetDataset",
-    "ImageFolder",
-    "BadImageError",
-    "FASHION_MNIST_CLASSES",
-    "build_dataloader",
-    "dataset_from_config",
-    "Collate",
-]
+__all__ = [*transforms.__all__, *datasets.__all__, *builder.__all__]

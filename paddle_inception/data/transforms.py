@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._util import did_you_mean
-from ..config import parse_number
+from ..config import parse_named_entry, parse_number
 
 __all__ = [
     "DecodeImage",
@@ -980,29 +980,6 @@ def _construct(cls, args: dict, where: str):
         raise ValueError(f"{where}: {cls.__name__}: bad argument value ({e})") from None
 
 
-def _parse_entry(entry, where: str, registry: dict, kind: str) -> tuple[type, dict]:
-    if isinstance(entry, str):
-        name, args = entry, None
-    elif isinstance(entry, dict) and len(entry) == 1:
-        ((name, args),) = entry.items()
-    else:
-        raise ValueError(
-            f"{where}: each {kind} entry must be a one-key mapping "
-            f"'OpName: {{arg: value}}', got {entry!r}"
-        )
-    if name not in registry:
-        raise ValueError(
-            f"{where}: unknown {kind} {name!r}"
-            f"{did_you_mean(name, registry, cutoff=0.4)}; valid: "
-            f"{', '.join(sorted(registry))}"
-        )
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise ValueError(f"{where}: arguments of {name} must be a mapping, got {args!r}")
-    return registry[name], dict(args)
-
-
 def create_operators(op_list, key_path: str = "transform_ops", in_layout: str = "hwc") -> Compose:
     """Build a `Compose` from a PaddleClas-style list ``[{OpName: {arg: value}}, ...]``.
 
@@ -1021,7 +998,7 @@ def create_operators(op_list, key_path: str = "transform_ops", in_layout: str = 
         if callable(entry) and not isinstance(entry, (dict, str)):
             ops.append(entry)
             continue
-        cls, args = _parse_entry(entry, where, TRANSFORM_OPS, "transform op")
+        cls, args = parse_named_entry(entry, where, TRANSFORM_OPS, "transform op")
         op = _construct(cls, args, where)
         try:
             layout = op.out_layout(layout)
@@ -1045,7 +1022,7 @@ def create_batch_operators(
     ops = []
     for i, entry in enumerate(op_list):
         where = f"{key_path}[{i}]"
-        cls, args = _parse_entry(entry, where, BATCH_OPS, "batch op")
+        cls, args = parse_named_entry(entry, where, BATCH_OPS, "batch op")
         given = args.pop("class_num", class_num)
         if given != class_num:
             raise ValueError(

@@ -11,7 +11,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .._util import did_you_mean
+from ..config import parse_named_entry
 
 __all__ = ["CELoss", "GoogLeNetLoss", "CombinedLoss", "build_loss", "soft_cross_entropy"]
 
@@ -88,21 +88,10 @@ def build_loss(items, key_path: str = "Loss.Train") -> CombinedLoss:
     losses, weights = [], []
     for i, item in enumerate(items):
         where = f"{key_path}[{i}]"
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(
-                f"{where}: expected a one-key mapping like {{CELoss: {{weight: 1.0}}}}, "
-                f"got {item!r}"
-            )
-        ((name, args),) = item.items()
-        if name not in _LOSSES:
-            raise ValueError(
-                f"{where}: unknown loss {name!r}{did_you_mean(name, _LOSSES)}; "
-                f"known: {', '.join(sorted(_LOSSES))}"
-            )
-        args = dict(args or {})
+        cls, args = parse_named_entry(item, where, _LOSSES, "loss")
         weights.append(float(args.pop("weight", 1.0)))
         try:
-            losses.append(_LOSSES[name](**args))
+            losses.append(cls(**args))
         except TypeError as e:
-            raise ValueError(f"{where}.{name}: bad arguments {args}: {e}") from None
+            raise ValueError(f"{where}: bad arguments {args}: {e}") from None
     return CombinedLoss(losses, weights)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 
-from .._util import did_you_mean
+from ..config import parse_named_entry
 
 __all__ = ["TopkAcc", "build_metrics"]
 
@@ -55,7 +55,8 @@ class TopkAcc(paddle.metric.Metric):
         return list(self._names)
 
 
-_METRICS = ("TopkAcc", "GoogLeNetTopkAcc")
+#: PaddleClas metric names -> ours (both score the main logits)
+_METRICS = {"TopkAcc": TopkAcc, "GoogLeNetTopkAcc": TopkAcc}
 
 
 def build_metrics(items, key_path: str = "Metric.Train"):
@@ -65,16 +66,6 @@ def build_metrics(items, key_path: str = "Metric.Train"):
         return [TopkAcc((1, 5))]
     metrics = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(
-                f"{key_path}[{i}]: expected a one-key mapping like "
-                f"{{TopkAcc: {{topk: [1, 5]}}}}, got {item!r}"
-            )
-        ((name, args),) = item.items()
-        if name not in _METRICS:
-            raise ValueError(
-                f"{key_path}[{i}]: unknown metric {name!r}"
-                f"{did_you_mean(name, _METRICS)}; known: {', '.join(_METRICS)}"
-            )
-        metrics.append(TopkAcc(**(args or {})))
+        cls, args = parse_named_entry(item, f"{key_path}[{i}]", _METRICS, "metric")
+        metrics.append(cls(**args))
     return metrics
