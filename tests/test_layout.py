@@ -7,6 +7,7 @@ Layers, lowest first (a module may import its own sub-package and any lower laye
     2  config weights                                 config rules and safe weight files
     3  models data                                    the model core and the data pipeline
     4  analysis                                       summaries, statistics, figures (no training)
+       metrics                                        FID / KID / IS on the FID network
     5  engine deploy convert ppcls                    what is built on models and data
     6  cli                                            argument parsing, printing, process set-up
     7  the root __init__/__main__ (nothing in the package imports them)
@@ -36,6 +37,7 @@ RANKS = {
     "models": 3,
     "data": 3,
     "analysis": 4,
+    "metrics": 4,
     "engine": 5,
     "deploy": 5,
     "convert": 5,

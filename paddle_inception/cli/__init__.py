@@ -56,6 +56,7 @@ COMMANDS = {
     "eval": ("eval", "evaluate trained weights on the config's DataLoader.Eval"),
     "infer": ("infer", "classify images with an eager or an exported model"),
     "export": ("export", "export for Paddle Inference (and ONNX), checked against eager"),
+    "quantize": ("quantize", "INT8 / BF16 model for CPU deployment, calibrated, with --eval"),
     "summary": ("summary", "paddle.summary table, MACs, parameters and stages of a model"),
     "convert": ("convert", "convert torchvision / timm / PaddleClas weights"),
     "ppcls": ("ppcls", "run a PaddleClas script with this zoo registered in ppcls.arch"),

@@ -1,5 +1,6 @@
-"""`paddle-inception convert` (tools/convert_weights.py): a torchvision / timm / PaddleClas
-checkpoint into weights for this zoo plus the sidecar with model options and preprocessing."""
+"""`paddle-inception convert` (tools/convert_weights.py): a torchvision / timm / PaddleClas /
+pytorch-fid checkpoint into weights for this zoo plus the sidecar with model options and
+preprocessing."""
 
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--arch",
-        required=True,
-        help="the peer's model name (timm may carry a tag: inception_v3.gluon_in1k)",
+        default=None,
+        help="the peer's model name (timm may carry a tag: inception_v3.gluon_in1k); "
+        "optional where the source has one (pytorch-fid: fid_inception_v3)",
     )
     p.add_argument("src", help="input checkpoint")
     p.add_argument("dst", help="output .pdparams (the sidecar goes next to it as .json)")
@@ -79,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.arch is None:
+        if len(SUPPORTED[args.source]) != 1:
+            parser.error(f"--from {args.source} needs --arch ({', '.join(SUPPORTED[args.source])})")
+        args.arch = SUPPORTED[args.source][0]
     try:
         res = convert_checkpoint(
             args.src,

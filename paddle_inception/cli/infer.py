@@ -19,15 +19,15 @@ import sys
 import time
 
 from ..data.classmap import default_class_map_path, load_class_map
-from ..deploy.files import model_files, read_meta
 from ..deploy.infer import classify, collect_images, format_results
-from ..deploy.predictor import EagerPredictor, InferencePredictor
+from ..deploy.predictor import EagerPredictor
 from ..deploy.preprocess import (
     build_preprocess,
     config_transform_ops,
     default_transforms,
     preprocessing_transform_ops,
 )
+from ..deploy.runtimes import BACKENDS, find_deployed_model, open_predictor
 from ..models.pretrained import load_converted, sidecar_path
 from ..registry import get_model_cfg
 from .common import (
@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-mkldnn", action="store_true", help="Paddle Inference on the CPU without oneDNN"
     )
     p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="runtime of --inference-model (default: what its files call for: paddle for an "
+        "export, onnxruntime for an INT8 .onnx, openvino for an .xml); onnxruntime and "
+        "openvino run an FP32 export's .onnx (export --onnx), docs/deploy.md",
+    )
+    p.add_argument(
         "--topk",
         "-k",
         type=int,
@@ -116,10 +124,9 @@ def _setup(args) -> dict:
                 "--weights is for the eager model; an inference model holds its weights"
             )
         try:
-            model_files(args.inference_model)
+            meta = find_deployed_model(args.inference_model).meta
         except FileNotFoundError as e:
             raise ToolError(str(e)) from None
-        meta = read_meta(args.inference_model) or {}
         if spec is not None:
             default_cfg = get_model_cfg(spec.name)
             input_shape = spec.input_shape
@@ -143,9 +150,10 @@ def _setup(args) -> dict:
         else:
             ops = config_transform_ops(cfg) if (cfg and not args.input_size) else None
         ops = ops or default_transforms(default_cfg, input_shape)
-        predictor = InferencePredictor(args.inference_model, use_mkldnn=not args.no_mkldnn)
+        predictor, _, desc = open_predictor(
+            args.inference_model, backend=args.backend, use_mkldnn=not args.no_mkldnn
+        )
         probs = meta.get("softmax") if meta else None
-        desc = f"Paddle Inference ({predictor.program}{', oneDNN' if not args.no_mkldnn else ''})"
         return dict(
             predictor=predictor,
             preprocess=build_preprocess(ops, in_ch),

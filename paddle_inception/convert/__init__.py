@@ -1,4 +1,4 @@
-"""Convert torchvision / timm / PaddleClas checkpoints into weights for this zoo.
+"""Convert torchvision / timm / PaddleClas / pytorch-fid checkpoints into weights for this zoo.
 
     python tools/convert_weights.py --from timm --arch inception_v4 model.safetensors v4.pdparams
 
@@ -30,6 +30,8 @@ paddleclas     InceptionV4                            bn_eps=1e-5, kernel_order=
                                                       dropout scale folded into head.fc
 paddleclas     GoogLeNet                              refused: not expressible (see
                                                       `PADDLECLAS_GOOGLENET_WHY`)
+pytorch-fid    fid_inception_v3                       `pt_inception-2015-12-05-*.pth` -> the FID
+                                                      network `fid_inception_v3` (1008 classes)
 =============  =====================================  ===========================================
 
 Readers (`readers.py`) work without torch or safetensors installed, run no code from the file

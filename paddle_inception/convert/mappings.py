@@ -153,6 +153,11 @@ def _identify(sd) -> str | None:
         ("features.21.", "timm inception_v4"),
         ("Mixed_7d.", "this package's inception_v4"),
         ("block8.", "timm inception_resnet_v2"),
+        (
+            "blocks.3.2.",
+            "pytorch-fid's InceptionV3 wrapper (convert fid_inception_v3()'s state "
+            "dict, the published pt_inception-2015-12-05-*.pth, instead)",
+        ),
         ("Mixed_7c.", "torchvision / timm inception_v3"),
         ("conv2d_4b.", "inception_resnet_v1"),
     ]
@@ -247,6 +252,26 @@ def _timm_pre(arch, opts):
             f"timm {arch}: unknown pretrained tag {tag!r}; known: {sorted(_TIMM_PRE[arch])}"
         )
     return dict(_TIMM_PRE[arch][tag]), note
+
+
+def _pytorch_fid_inception_v3(sd, opts) -> _Plan:
+    """pytorch-fid's `fid_inception_v3()` state dict (`pt_inception-2015-12-05-*.pth`): the
+    names of torchvision's Inception3 without AuxLogits, fc 1008 x 2048."""
+    if _has_prefix(sd, "AuxLogits."):
+        raise ConversionError(
+            "the checkpoint has an AuxLogits head: pytorch-fid's FID Inception has none "
+            "(a torchvision inception_v3? convert it with --from torchvision)"
+        )
+    kw = _common_kwargs(sd, "fc.weight", "Conv2d_1a_3x3.conv.weight")
+    state = _rename(sd, [(r"^fc\.", "head.fc.")])
+    # the FID pipeline resizes straight to 299x299 (no crop); for square images this is the same
+    pre = _pre(299, 1.0, "bilinear", INCEPTION_MEAN, INCEPTION_STD, 299)
+    plan = _Plan("fid_inception_v3", kw, state, pre)
+    plan.notes.append(
+        "FID network (TF graph 2015-12-05): measure with `paddle-inception fid --weights` or "
+        "paddle_inception.metrics; pytorch-fid resizes every image to 299x299 without cropping"
+    )
+    return plan
 
 
 def _timm_inception_v3(sd, opts) -> _Plan:
@@ -574,6 +599,9 @@ _CONVERTERS = {
         "inception_v4": (_timm_inception_v4, "inception_v4"),
         "inception_resnet_v2": (_timm_inception_resnet_v2, "inception_resnet_v2"),
     },
+    "pytorch-fid": {
+        "fid_inception_v3": (_pytorch_fid_inception_v3, "fid_inception_v3"),
+    },
     "paddleclas": {
         "inceptionv3": (_ppcls_inception_v3, "InceptionV3"),
         "inception_v3": (_ppcls_inception_v3, "InceptionV3"),
@@ -587,6 +615,7 @@ SUPPORTED = {
     "torchvision": ("googlenet", "inception_v3"),
     "timm": ("inception_v3", "inception_v4", "inception_resnet_v2"),
     "paddleclas": ("InceptionV3", "InceptionV4"),
+    "pytorch-fid": ("fid_inception_v3",),
 }
 
 

@@ -2,6 +2,7 @@
 
 from .base import ClassifierHead, InceptionModel, has_aux_heads
 from .bninception import BNInception, bninception
+from .fid_inception import FIDInceptionV3, fid_inception_v3
 from .googlenet import GoogLeNet, Inception, InceptionAux, googlenet, googlenet_bn
 from .inception_resnet import (
     InceptionResNetV1,
@@ -18,6 +19,8 @@ __all__ = [
     "InceptionModel",
     "has_aux_heads",
     "BNInception",
+    "FIDInceptionV3",
+    "fid_inception_v3",
     "bninception",
     "GoogLeNet",
     "Inception",
