@@ -683,3 +683,44 @@ def test_non_utf8_image_names_in_messages_are_printable(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"skipping unreadable image .*\\udcffbad.png"):
         image, _ = skip[bad]
     assert image.shape == (3, 8, 8)
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_anything_is_built(tmp_path, capsys):
+    from paddle_inception.engine import memory
+
+    est = memory.estimate_training_memory([1, 32, 32], 128)  # the default job: 25 MiB
+    assert est.need_bytes == 128 * 32 * 32 * 50 * 4
+    assert est.available_bytes is None or est.available_bytes > est.need_bytes
+    argv = [
+        "train",
+        "-c",
+        DEFAULT,
+        "-o",
+        f"Global.output_dir={tmp_path}",
+        "-o",
+        "Global.image_shape=[1, 8192, 8192]",
+        "-o",
+        "DataLoader.Train.sampler.batch_size=60000",
+    ]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: Global.image_shape [1, 8192, 8192] with DataLoader.Train.sampler.batch_size "
+        "60000: a training step keeps at least 750,000.0 GiB of activations, and this machine "
+        "has "
+    ), err
+    assert err.count("\n") == 1 and os.listdir(tmp_path) == []
+
+
+def test_memory_check_uses_the_cgroup_limit(monkeypatch):
+    from paddle_inception.engine import memory
+
+    files = {"/sys/fs/cgroup/memory.max": 2**30, "/sys/fs/cgroup/memory.current": 2**29}
+    monkeypatch.setattr(memory, "_read_int_file", files.get)
+    assert memory.available_memory() == 2**29  # below MemAvailable of any test machine
+    cfg = {"Global": {"image_shape": [3, 224, 224]}}
+    cfg["DataLoader"] = {"Train": {"sampler": {"batch_size": 64}}}  # 0.6 GiB at least
+    with pytest.raises(ValueError, match=r"at least 0.6 GiB .* has 0.5 GiB available"):
+        memory.check_training_memory(cfg)
+    cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 32
+    assert memory.check_training_memory(cfg).need_bytes == 32 * 224 * 224 * 200

@@ -8,6 +8,7 @@ import signal
 import sys
 
 from ..engine.callbacks import TrainingDiverged
+from ..engine.memory import check_training_memory
 from ..engine.trainer import train
 from . import common
 
@@ -70,6 +71,7 @@ def main(argv=None) -> int:
         previous = None
     try:
         cfg = common.load_tool_config(args.config, args.override)
+        check_training_memory(cfg)  # a batch or image size off by orders of magnitude: one line
         common.configure_cpu_quietly()
         train(cfg)
     except TrainingDiverged as e:
