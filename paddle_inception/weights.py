@@ -394,15 +394,18 @@ def load_weights(
             ", ..." if len(keys) > _SHOW else ""
         )
 
+    # what does not fit, e.g. "2 with another shape (fc.weight: file [4, 10] vs model [4, 5])"
+    parts = [
+        f"{len(keys)} {label} ({show(keys)})"
+        for keys, label, show in (
+            (skipped, "with another shape", mismatch_list),
+            (missing, "missing from the file", lambda k: names(k, "model")),
+            (unexpected, "not in the model", lambda k: names(k, "file")),
+        )
+        if keys
+    ]
     if mode == "strict":
-        if skipped or missing or unexpected:
-            parts = []
-            if skipped:
-                parts.append(f"{len(skipped)} with another shape ({mismatch_list(skipped)})")
-            if missing:
-                parts.append(f"{len(missing)} missing from the file ({names(missing, 'model')})")
-            if unexpected:
-                parts.append(f"{len(unexpected)} not in the model ({names(unexpected, 'file')})")
+        if parts:
             raise WeightsError(
                 f"{what}: {src} does not fit model {model_name}: {'; '.join(parts)}; "
                 f"{len(matched)} of {len(own)} tensors match. Nothing was loaded; check the model "
@@ -411,17 +414,10 @@ def load_weights(
             )
     else:
         if 2 * len(matched) < len(own):
-            examples = []
-            if missing:
-                examples.append(f"missing {names(missing, 'model')}")
-            if skipped:
-                examples.append(f"other shape {mismatch_list(skipped)}")
-            if unexpected:
-                examples.append(f"not in the model {names(unexpected, 'file')}")
             raise WeightsError(
                 f"{what}: {src} matches only {len(matched)} of {len(own)} tensors of model "
-                f"{model_name} (fewer than half: is it a file for another model?); e.g. "
-                f"{'; '.join(examples)}. Nothing was loaded.",
+                f"{model_name} (fewer than half: is it a file for another model?): "
+                f"{'; '.join(parts)}. Nothing was loaded.",
                 file,
             )
         for k in skipped:

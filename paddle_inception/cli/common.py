@@ -152,16 +152,21 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = True):
         help="PaddleClas-style YAML config (a path, or the name of a config shipped "
         "with the package, e.g. googlenet.yaml)",
     )
+    _add_overrides(
+        p, "e.g. -o Global.epochs=2 -o DataLoader.Train.sampler.batch_size=64 (repeatable)"
+    )
+    return p
+
+
+def _add_overrides(p: argparse.ArgumentParser, example: str) -> None:
     p.add_argument(
         "-o",
         "--override",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. -o Global.epochs=2 "
-        "-o DataLoader.Train.sampler.batch_size=64 (repeatable)",
+        help=f"override a config value, {example}",
     )
-    return p
 
 
 def error_exit(message: str, code: int = 2) -> int:
@@ -185,14 +190,7 @@ def add_model_args(p: argparse.ArgumentParser, weights: bool = False, required: 
         help="PaddleClas-style config: Arch, Global.image_shape"
         + (", Global.pretrained_model" if weights else ""),
     )
-    p.add_argument(
-        "-o",
-        "--override",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value (with -c), e.g. -o Arch.class_num=10",
-    )
+    _add_overrides(p, "with -c, e.g. -o Arch.class_num=10")
     p.add_argument(
         "--num-classes",
         type=int,
