@@ -37,8 +37,9 @@ class EagerPredictor:
 class InferencePredictor:
     """A Paddle Inference predictor: `predictor(batch float32 [N, C, H, W]) -> ndarray`.
 
-    On the CPU it enables oneDNN (`enable_mkldnn`) unless `use_mkldnn=False`; `gpu=True`
-    uses GPU 0 where Paddle has CUDA.
+    On the CPU it enables oneDNN (`enable_mkldnn`) unless `use_mkldnn=False`; `bf16=True`
+    runs oneDNN's bfloat16 kernels (CPUs with AVX512_BF16 / AMX: `runtimes.check_precision`);
+    `gpu=True` uses GPU 0 where Paddle has CUDA.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class InferencePredictor:
         use_mkldnn: bool = True,
         cpu_threads: int | None = None,
         gpu: bool = False,
+        bf16: bool = False,
     ):
         from paddle import inference
 
@@ -58,8 +60,10 @@ class InferencePredictor:
             config.enable_use_gpu(256, 0)
         else:
             config.disable_gpu()
-            if use_mkldnn:
+            if use_mkldnn or bf16:
                 config.enable_mkldnn()
+            if bf16:
+                config.enable_mkldnn_bfloat16()
             if cpu_threads is None:
                 cpu_threads = available_cpus()
             config.set_cpu_math_library_num_threads(int(cpu_threads))
@@ -98,6 +102,8 @@ class OnnxPredictor:
         opts.log_severity_level = 3  # errors only
         if threads:
             opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1  # one op at a time: all threads inside each op
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
