@@ -15,6 +15,7 @@ dependencies = ["paddle", "numpy"]
 
 # paddle.hub puts the repository on sys.path while it imports this file, so the package found
 # here is the repository's own (an installed paddle_inception already imported takes precedence).
+from paddle_inception import models as _models  # noqa: E402,F401  (the zoo registers itself)
 from paddle_inception import registry as _registry  # noqa: E402
 
 

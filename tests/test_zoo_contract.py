@@ -1,11 +1,13 @@
 """The contract every registered model keeps (parametrised over the whole registry)."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import paddle
 import pytest
-from conftest import FAMILY, zoo_params
+from conftest import FAMILY, ROOT, checkout_env, zoo_params
 
 import paddle_inception as pi
 from paddle_inception.models.base import InceptionModel
@@ -27,6 +29,32 @@ def test_registry_lists_the_whole_family():
     for required in FAMILY:
         assert required in MODELS
     assert pi.list_models("inception_v*") == [m for m in MODELS if m.startswith("inception_v")]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import paddle; print(sorted(paddle.hub.list(ROOT, source='local')))",
+        "import paddle_inception as pi; print(pi.list_models())",
+        "from paddle_inception.cli import common; print(common.resolve_model_spec("
+        "common.add_model_args(common.command_parser('x', '')).parse_args("
+        "['--model', 'GoogLeNet'])).name)",
+    ],
+    ids=["hub", "root", "cli"],
+)
+def test_every_entry_point_sees_the_zoo_in_a_fresh_process(code):
+    """The package root imports the zoo lazily: each door that names models by string (paddle.hub,
+    `pi.list_models`, a command's --model) must still find every registered model."""
+    r = subprocess.run(
+        [sys.executable, "-c", f"ROOT = {ROOT!r}\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=checkout_env(),
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.strip()
+    assert out == ("googlenet" if "cli" in code else str(MODELS)), out
 
 
 def test_unknown_model_suggests_a_name():

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 
+from .. import models as _zoo  # noqa: F401  (the zoo registers itself; --model needs it)
 from .._util import package_path
 from ..config import ConfigError, load_config
 from ..config.schema import MAX_CLASSES, MAX_IMAGE_SIDE
