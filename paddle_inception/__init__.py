@@ -5,6 +5,7 @@ The package root imports Paddle only when a model or the registry is first used
 before Paddle's import-time messages (see `cli/__init__.py`)."""
 
 import importlib
+import os
 
 from ._version import __version__ as __version__
 
@@ -24,9 +25,18 @@ def __getattr__(name):
         return _models()
     if name == "__all__":
         return ["__version__", *_REGISTRY_API, "models", *_models().__all__]
-    if not name.startswith("__") and name in _models().__all__:
+    # a sub-module not imported yet (`from paddle_inception import cli`) is the import system's
+    # to load: answering it here would import the zoo, and Paddle, first
+    if not name.startswith("__") and not _is_submodule(name) and name in _models().__all__:
         return getattr(_models(), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _is_submodule(name: str) -> bool:
+    here = os.path.dirname(__file__)
+    return os.path.isdir(os.path.join(here, name)) or os.path.isfile(
+        os.path.join(here, name + ".py")
+    )
 
 
 def __dir__():

@@ -87,8 +87,15 @@ def test_filters_only_at_the_command_line(argv, mod, env, expected):
     assert r.stdout.split() == expected.split()
 
 
-def test_the_package_root_imports_paddle_lazily():
-    r = _run(["-c", "import sys, paddle_inception; print('paddle' in sys.modules)"], timeout=120)
+@pytest.mark.parametrize(
+    "statement",
+    ["import paddle_inception", "from paddle_inception import cli", "import paddle_inception.cli"],
+)
+def test_the_package_root_imports_paddle_lazily(statement):
+    r = _run(["-c", f"import sys; {statement}; print('paddle' in sys.modules)"], timeout=120)
     assert r.stdout.strip() == "False", r.stderr
+
+
+def test_the_zoo_is_one_attribute_away():
     r = _run(["-c", "import paddle_inception as pi; print(pi.list_models()[0])"], timeout=120)
     assert r.stdout.strip() == "bninception", r.stderr
