@@ -16,7 +16,7 @@ from conftest import ROOT, checkout_env
 
 import paddle_inception as pi
 from paddle_inception import runtime
-from paddle_inception.cli import train_main
+from paddle_inception.cli.train import main as train_main
 from paddle_inception.config import load_config
 from paddle_inception.engine import callbacks as cb
 from paddle_inception.engine.checkpoint import load_checkpoint, resolve_checkpoint

@@ -389,7 +389,7 @@ def _api(base, path, **query):
 def test_eval_report_and_visualdl_server(run, capsys):
     """tools/eval.py's report for a checkpoint, an export in the legacy program format, and a
     real VisualDL server (127.0.0.1, free port) listing the runs, components and graph."""
-    from paddle_inception.cli import eval_main
+    from paddle_inception.cli.eval import main as eval_main
 
     root = run["root"]
     best = root / "on" / "googlenet_bn" / "best"

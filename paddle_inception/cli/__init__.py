@@ -48,7 +48,8 @@ def _show_everything() -> None:
     ]
     logging.getLogger("matplotlib").setLevel(logging.NOTSET)
 
-__all__ = ["COMMANDS", "main", "run_command", "train_main", "eval_main"]
+
+__all__ = ["COMMANDS", "main", "run_command"]
 
 #: command -> (module, one-line description)
 COMMANDS = {
@@ -61,6 +62,7 @@ COMMANDS = {
     "convert": ("convert", "convert torchvision / timm / PaddleClas weights"),
     "ppcls": ("ppcls", "run a PaddleClas script with this zoo registered in ppcls.arch"),
     "plot-run": ("plot_run", "draw a run's VisualDL records into one PNG"),
+    "fid": ("fid", "FID / KID / Inception Score of image folders or .npz statistics"),
 }
 
 _USAGE = (
@@ -105,17 +107,3 @@ def run_command(module: str, argv=None) -> int:
         return importlib.import_module(f"{__name__}.{module}").main(args)
 
     return run_guarded(command, list(sys.argv[1:] if argv is None else argv))
-
-
-def train_main(argv=None) -> int:
-    """`paddle-inception train` (kept under its earlier name)."""
-    from .train import main as train
-
-    return train(argv)
-
-
-def eval_main(argv=None) -> int:
-    """`paddle-inception eval` (kept under its earlier name)."""
-    from .eval import main as evaluate
-
-    return evaluate(argv)
