@@ -4,8 +4,11 @@ pytorch-fid's and torch-fidelity's on the same feature arrays, pytorch-fid's `.n
 ways, and `paddle-inception fid` on bad input. The peers are the `fid` extra
 (`pip install ".[fid]"`; .ci/run installs them); tests needing them skip naming it."""
 
+import io
 import json
 import os
+import re
+import zipfile
 from unittest import mock
 
 import numpy as np
@@ -307,6 +310,12 @@ def test_mixed_sizes_are_resized_one_by_one(peer_weights, tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input
+def _npy(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
 def _err(capsys):
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
@@ -326,6 +335,15 @@ def test_bad_inputs_are_one_clear_line(own_weights, tmp_path, capsys):
     for name, arrays in cases.items():
         np.savez(tmp_path / name, **arrays)
     ok = str(tmp_path / "ok.npz")
+    # a header claiming a 10^5 x 10^5 sigma (80 GB) with no data behind it; not a zip at all
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**5, 10**5)}
+    )
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
+        zf.writestr("mu.npy", _npy(np.zeros(8)))
+        zf.writestr("sigma.npy", header.getvalue())
+    (tmp_path / "text.npz").write_text("mu, sigma")
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
@@ -337,6 +355,8 @@ def test_bad_inputs_are_one_clear_line(own_weights, tmp_path, capsys):
         ([str(tmp_path / "nan.npz"), ok], r"'mu' has 8 NaN/inf values"),
         ([str(tmp_path / "no_sigma.npz"), ok], r"no 'sigma' array"),
         ([ok, str(tmp_path / "other_dims.npz")], r"other_dims.npz: statistics of 4-dim"),
+        ([str(tmp_path / "huge.npz"), ok], r"'sigma' is float64 of shape \[100000, 100000\]"),
+        ([str(tmp_path / "text.npz"), ok], r"text.npz: not an .npz archive"),
         ([str(empty), "--save-stats", str(tmp_path / "e.npz")] + w, r"no image files .*empty"),
         ([str(broken), "--save-stats", str(tmp_path / "b.npz")] + w, r"0002.png: not a readable"),
         ([str(broken), ok] + w, r"ok.npz: 8-dim statistics cannot be compared with image"),
@@ -348,7 +368,7 @@ def test_bad_inputs_are_one_clear_line(own_weights, tmp_path, capsys):
         with mock.patch.dict(os.environ, {fid_cli.WEIGHTS_ENV: ""}):
             assert fid_cli.main(args) == 2, args
         line = _err(capsys)
-        assert __import__("re").search(pattern, line), (pattern, line)
+        assert re.search(pattern, line), (pattern, line)
 
 
 def test_fewer_samples_than_dims_warns_but_measures(own_weights, tmp_path, capsys):

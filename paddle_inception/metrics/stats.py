@@ -103,17 +103,27 @@ def _read_array(zf: zipfile.ZipFile, key: str, path: str, max_elems: int) -> np.
             f"{path}: no {key!r} array (found {sorted(n[:-4] for n in zf.namelist())}); "
             f"a FID statistics file holds 'mu' (D,) and 'sigma' (D, D) as pytorch-fid writes"
         )
-    info = zf.getinfo(name)
-    if info.file_size > max_elems * 8 + 4096:
-        raise StatsFileError(
-            f"{path}: {key!r} is {info.file_size} bytes uncompressed, more than a "
-            f"{MAX_STATS_DIMS}-dim statistics file holds"
-        )
     with zf.open(name) as f:
-        try:
-            arr = np.lib.format.read_array(f, allow_pickle=False)
+        try:  # the header first: shape and dtype checked before anything is allocated
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
         except ValueError as e:
-            raise StatsFileError(f"{path}: {key!r} is not a plain numeric array ({e})") from None
+            raise StatsFileError(f"{path}: {key!r} is not a .npy array ({e})") from None
+        count = int(np.prod(shape, dtype=np.int64))
+        if dtype.hasobject or count > max_elems:
+            raise StatsFileError(
+                f"{path}: {key!r} is {dtype} of shape {list(shape)}: not a numeric array of "
+                f"at most {max_elems} values ({MAX_STATS_DIMS} dims at most)"
+            )
+        data = f.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise StatsFileError(f"{path}: {key!r} is truncated")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise StatsFileError(f"{path}: {key!r} has dtype {arr.dtype}, expected real floats")
     return arr.astype(np.float64)
@@ -131,12 +141,15 @@ def load_stats(path: str, dims: int | None = None) -> ActivationStats:
     except (zipfile.BadZipFile, OSError) as e:
         raise StatsFileError(f"{path}: not an .npz archive ({e})") from None
     with zf:
-        mu = _read_array(zf, "mu", path, MAX_STATS_DIMS)
-        sigma = _read_array(zf, "sigma", path, MAX_STATS_DIMS**2)
-        n = 0
-        if "n.npy" in zf.namelist():
-            n_arr = _read_array(zf, "n", path, 1)
-            n = int(n_arr.reshape(-1)[0]) if n_arr.size == 1 else 0
+        try:
+            mu = _read_array(zf, "mu", path, MAX_STATS_DIMS)
+            sigma = _read_array(zf, "sigma", path, MAX_STATS_DIMS**2)
+            n = 0
+            if "n.npy" in zf.namelist():
+                n_arr = _read_array(zf, "n", path, 1)
+                n = int(n_arr.reshape(-1)[0]) if n_arr.size == 1 else 0
+        except (zipfile.BadZipFile, EOFError, OSError) as e:  # a bad CRC, a cut-off member
+            raise StatsFileError(f"{path}: damaged .npz archive ({e})") from None
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise StatsFileError(
             f"{path}: mu has shape {list(mu.shape)} and sigma {list(sigma.shape)}; expected "
