@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from ..data.classmap import default_class_map_path, load_class_map
+from ..data.classmap import default_class_map_path, load_class_map, run_class_map_path
 from ..deploy.export import check_export, export_inference_model, export_onnx
 from ..deploy.preprocess import config_transform_ops
 from . import common
@@ -92,7 +92,12 @@ def _export(args) -> int:
     transforms = class_names = None
     if spec.cfg and not args.input_size:
         transforms = config_transform_ops(spec.cfg)
-    map_path = args.class_map or default_class_map_path(model.num_classes, spec.cfg)
+    # a run's class names (class_names.txt next to its weights or config) go into _meta.json
+    map_path = (
+        args.class_map
+        or run_class_map_path(spec.weights, args.config, num_classes=model.num_classes)
+        or default_class_map_path(model.num_classes, spec.cfg)
+    )
     if map_path:
         cmap = load_class_map(map_path)
         class_names = [cmap.get(i, str(i)) for i in range(model.num_classes)]

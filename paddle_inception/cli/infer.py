@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from ..data.classmap import default_class_map_path, load_class_map
+from ..data.classmap import default_class_map_path, load_class_map, run_class_map_path
 from ..deploy.infer import classify, collect_images, format_results
 from ..deploy.predictor import EagerPredictor
 from ..deploy.preprocess import (
@@ -268,7 +268,11 @@ def main(argv=None) -> int:
         if args.class_map is None and run["class_names"]:
             class_map = dict(enumerate(run["class_names"]))
         else:
-            path = args.class_map or default_class_map_path(num_classes, cfg)
+            path = (
+                args.class_map
+                or run_class_map_path(args.weights, args.config, num_classes=num_classes)
+                or default_class_map_path(num_classes, cfg)
+            )
             if path:
                 class_map = load_class_map(path)
                 if num_classes and len(class_map) < num_classes:

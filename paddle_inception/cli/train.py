@@ -11,18 +11,39 @@ from ..engine.callbacks import TrainingDiverged
 from ..engine.memory import check_training_memory
 from ..engine.trainer import train
 from . import common
+from .folder_config import FOLDER_CONFIG, add_folder_args, folder_config
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return common.add_config_args(
+    p = common.add_config_args(
         common.command_parser(
             "train",
             "Train an Inception-family model (paddle.Model.fit) as a PaddleClas-style "
-            "YAML config says.",
-        )
+            "YAML config says (-c), or fine-tune one on a folder of images (--data DIR "
+            "--model NAME --weights W.pdparams; docs/finetune.md).",
+        ),
+        required=False,
     )
+    return add_folder_args(p)
+
+
+def _config(args) -> dict:
+    """The run's config: -c (with -o), or configs/finetune_folder.yaml filled in by --data."""
+    if args.data is not None:
+        if args.config:
+            raise common.ToolError(
+                "give either -c CONFIG or --data DIR (which fills in configs/"
+                f"{FOLDER_CONFIG}; use -c {FOLDER_CONFIG} to edit that file instead)"
+            )
+        return folder_config(args)
+    if not args.config:
+        raise common.ToolError(
+            "give -c CONFIG.yaml, or --data DIR --model NAME [--weights W.pdparams] to "
+            "fine-tune on a folder of images"
+        )
+    return common.load_tool_config(args.config, args.override)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -49,9 +70,10 @@ def _checkpoint_hint(msg: str, cfg: dict | None, args) -> str:
     latest = os.path.join(root, "latest")
     if os.path.lexists(latest) and os.path.isdir(latest):
         done = os.path.basename(os.path.realpath(latest))
+        config = args.config or os.path.join(root, "config.yaml")  # --data: the run's config
         msg += (
             f"; the last checkpoint is {os.path.realpath(latest)} ({done.replace('_', ' ')}); "
-            f"resume with: paddle-inception train -c {args.config} "
+            f"resume with: paddle-inception train -c {config} "
             f"-o Global.checkpoints={latest}"
             + (" and the same -o overrides" if args.override else "")
         )
@@ -70,7 +92,7 @@ def main(argv=None) -> int:
     except ValueError:  # not the main thread: signals are not ours to handle
         previous = None
     try:
-        cfg = common.load_tool_config(args.config, args.override)
+        cfg = _config(args)
         check_training_memory(cfg)  # a batch or image size off by orders of magnitude: one line
         common.configure_cpu_quietly()
         train(cfg)

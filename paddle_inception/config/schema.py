@@ -668,6 +668,7 @@ _OPT_COMMON = (
     "multi_precision",
     "no_weight_decay_name",
     "one_dim_param_no_weight_decay",
+    "backbone_lr_mult",
 )
 _LR_KEYS = {
     "Constant": (),
@@ -788,6 +789,9 @@ _OPTIMIZER = Map(
         "multi_precision": V("bool"),
         "no_weight_decay_name": V("str", nullable=True),
         "one_dim_param_no_weight_decay": V("bool"),
+        # fine-tuning: the pretrained body learns at this fraction of the rate of the new
+        # classifier (head and auxiliary heads); not a PaddleClas key
+        "backbone_lr_mult": V("number", min=0, max=1),
     },
     required=True,
     check_fn=_check_optimizer,
@@ -909,12 +913,21 @@ _BATCH_OPS = {
     "CutmixOperator": Map({"alpha": V("number", min=0)}, extra=True),
 }
 
+
+class _OpsOrAuto(OpList):
+    """An op list, or "auto": the model's own preprocessing, filled in by training and
+    evaluation from its default config (`data.folder.auto_transform_ops`)."""
+
+    def check(self, value, path, errors):
+        return value if value == "auto" else super().check(value, path, errors)
+
+
 _DATASET = Map(
     {
         "name": V("str", required=True, nonempty=True),
         "image_root": V("str"),
         "cls_label_path": V("str"),
-        "transform_ops": OpList(_TRANSFORM_OPS, nullable=True, what="transform op"),
+        "transform_ops": _OpsOrAuto(_TRANSFORM_OPS, nullable=True, what="transform op"),
         "batch_transform_ops": OpList(_BATCH_OPS, nullable=True, what="batch op"),
         "delimiter": V("str", nullable=True),
     },

@@ -80,6 +80,9 @@ def dataset_from_config(
     _check_keys(cfg, params + ["name", "batch_transform_ops"], key_path)
     if cls is FashionMNIST:
         cfg.setdefault("mode", _split_mode(mode))
+    if cls is ImageFolder and cfg.get("val_split"):
+        # one folder, two halves: the Train loader takes the rest, the Eval one the held-out part
+        cfg.setdefault("subset", "train" if _split_mode(mode) == "train" else "val")
     if class_num is not None:
         cfg.setdefault("class_num", class_num)
     try:

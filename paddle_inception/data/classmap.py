@@ -8,7 +8,16 @@ import os
 from .._safe_files import MAX_TEXT_BYTES, read_bounded
 from .._util import package_path
 
-__all__ = ["CLASS_MAPS_DIR", "load_class_map", "default_class_map_path"]
+__all__ = [
+    "CLASS_MAPS_DIR",
+    "RUN_CLASS_MAP",
+    "load_class_map",
+    "default_class_map_path",
+    "run_class_map_path",
+]
+
+#: the class map a training run writes into its run directory (`class_id name` lines)
+RUN_CLASS_MAP = "class_names.txt"
 
 #: the class-id map files shipped with the package
 CLASS_MAPS_DIR = package_path("configs", "class_maps")
@@ -58,4 +67,26 @@ def default_class_map_path(num_classes: int | None, cfg: dict | None = None) -> 
     if num_classes == 1000:
         path = os.path.join(CLASS_MAPS_DIR, "imagenet1k.txt")
         return path if os.path.isfile(path) else None
+    return None
+
+
+def run_class_map_path(*paths, num_classes: int | None = None) -> str | None:
+    """The `class_names.txt` a training run wrote, found from its weights or its config: next
+    to each given path (a file or a checkpoint folder), in its folder or up to two folders up
+    (`output/<model>/best/model.pdparams` -> `output/<model>/class_names.txt`); one naming
+    another number of classes than `num_classes` is passed over. None when there is none."""
+    for path in paths:
+        if not path:
+            continue
+        here = os.path.abspath(os.fspath(path))
+        start = here if os.path.isdir(here) else os.path.dirname(here)
+        for folder in (start, os.path.dirname(start), os.path.dirname(os.path.dirname(start))):
+            cand = os.path.join(folder, RUN_CLASS_MAP)
+            if os.path.isfile(cand):
+                try:
+                    n = len(load_class_map(cand))
+                except (OSError, ValueError):
+                    continue
+                if num_classes is None or n == num_classes:
+                    return cand
     return None

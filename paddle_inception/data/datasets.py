@@ -40,6 +40,7 @@ from .._safe_files import (
     printable,
     read_bounded,
 )
+from .folder import scan_image_folder, stratified_split
 from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
 
 __all__ = [
@@ -102,6 +103,12 @@ def _to_chw_float32(img, layout: str) -> np.ndarray:
 
 
 def _as_compose(transform_ops, key_path: str, decode_first: bool = False) -> Compose:
+    if transform_ops == "auto":
+        raise ValueError(
+            f"{key_path}.transform_ops: 'auto' is filled in from the model's default config by "
+            f"training and evaluation (engine.trainer); elsewhere give the op list "
+            f"(data.folder.auto_transform_ops makes it)"
+        )
     if transform_ops is None or isinstance(transform_ops, (list, tuple)):
         ops = create_operators(transform_ops, f"{key_path}.transform_ops")
     elif isinstance(transform_ops, Compose):
@@ -313,9 +320,14 @@ class _FileDataset(paddle.io.Dataset):
             FileTooLargeError,
         ) as e:
             listed = f" (listed at {self.origins[idx]})" if self.origins else ""
+            fix = (
+                f"; remove or replace the file, or set {self.key_path}.on_bad_image: skip"
+                if self.on_bad_image == "raise"
+                else ""
+            )
             raise BadImageError(
                 f"{self.key_path}: cannot read image {printable(path)}{listed} "
-                f"({type(e).__name__}: {printable(str(e))})"
+                f"({type(e).__name__}: {printable(str(e))}){fix}"
             ) from e
         return _to_chw_float32(img, self.transform.layout), np.int64(label)
 
@@ -473,7 +485,15 @@ class ImageNetDataset(_FileDataset):
 class ImageFolder(_FileDataset):
     """One sub-folder of `root` per class; sorted folder names get labels 0..K-1 (`classes`).
 
-    Files with an extension in `extensions` are taken from each class folder recursively.
+    Files with an extension in `extensions` are taken from each class folder recursively;
+    hidden entries are ignored, other files skipped with one warning that counts them, and a
+    class folder without images is an error (see `folder.scan_image_folder`).
+
+    `val_split` (a fraction, e.g. 0.1) holds out a seeded, stratified part of every class
+    (`folder.stratified_split`, seeded by `split_seed`): `subset` 'train' keeps the rest,
+    'val' the held-out part (the data builder picks 'train' for the Train loader and 'val'
+    for the Eval one). `transform_ops: auto` is filled in by training/evaluation from the
+    model's default config (`folder.auto_transform_ops`).
     """
 
     def __init__(
@@ -483,57 +503,44 @@ class ImageFolder(_FileDataset):
         class_num: int | None = None,
         extensions: Sequence[str] = IMG_EXTENSIONS,
         on_bad_image: str = "raise",
+        val_split: float | None = None,
+        split_seed: int = 0,
+        subset: str | None = None,
         key_path: str = "dataset",
     ):
-        if root is None:
-            raise ValueError(f"{key_path}.root is required")
-        if not os.path.isdir(root):
-            raise FileNotFoundError(f"{key_path}.root: directory not found: {root}")
+        scan = scan_image_folder(root, extensions, key_path)
         self.root = root
-        self.classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
-        real_root = os.path.realpath(root)
-        for c in self.classes:
-            # a class folder linked to the root or above it would take every class's images
-            # under its own label: a silently wrong data set
-            target = os.path.realpath(os.path.join(root, c))
-            if real_root == target or real_root.startswith(target.rstrip(os.sep) + os.sep):
-                raise ValueError(
-                    f"{key_path}.root: class folder {os.path.join(root, c)} is a link to "
-                    f"{target}, which contains {root} itself; remove the link"
-                )
-        if not self.classes:
-            raise ValueError(f"{key_path}.root: {root} has no class sub-folders")
+        self.classes = scan.classes
         if class_num is not None and len(self.classes) > class_num:
             raise ValueError(
                 f"{key_path}.root: {root} has {len(self.classes)} class folders but "
-                f"class_num={class_num}"
+                f"class_num={class_num}; set Arch.class_num: {len(self.classes)}"
             )
         self.class_num = class_num
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-        exts = tuple(e.lower() for e in extensions)
-        samples, odd = [], []
-        for c in self.classes:
-            for dirpath, dirnames, filenames in os.walk(os.path.join(root, c)):
-                dirnames.sort()
-                for fn in sorted(filenames):
-                    if fn.lower().endswith(exts):
-                        path = os.path.join(dirpath, fn)
-                        problem = file_problem(path)  # a FIFO, /dev/zero behind a link
-                        if problem is None:
-                            samples.append((path, self.class_to_idx[c]))
-                        else:
-                            odd.append(f"{printable(path)} ({problem})")
-        if odd:
-            warnings.warn(
-                f"{key_path}.root: skipped {len(odd)} image name(s) that are not readable "
-                f"files: {', '.join(odd[:_SHOW_MISSING])}{', ...' if len(odd) > 5 else ''}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        if not samples:
+        self.skipped_files = scan.skipped
+        samples = scan.samples
+        if subset not in (None, "train", "val"):
+            raise ValueError(f"{key_path}.subset: expected 'train' or 'val', got {subset!r}")
+        if val_split is not None and val_split != 0:
+            if (
+                isinstance(val_split, bool)
+                or not isinstance(val_split, (int, float))
+                or not (0 < val_split < 1)
+            ):
+                raise ValueError(
+                    f"{key_path}.val_split: expected a fraction between 0 and 1 (e.g. 0.1), "
+                    f"got {val_split!r}"
+                )
+            if isinstance(split_seed, bool) or not isinstance(split_seed, int):
+                raise ValueError(f"{key_path}.split_seed: expected an integer, got {split_seed!r}")
+            train_idx, val_idx = stratified_split(samples, val_split, split_seed, root)
+            samples = [samples[i] for i in (val_idx if subset == "val" else train_idx)]
+        elif subset == "val":
             raise ValueError(
-                f"{key_path}.root: no images with extensions {list(exts)} under {root}"
+                f"{key_path}.subset: 'val' needs val_split (the held-out fraction of {root})"
             )
+        self.val_split, self.split_seed, self.subset = val_split, split_seed, subset
         super().__init__(samples, transform_ops, on_bad_image, key_path)
 
     @property

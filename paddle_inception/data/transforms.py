@@ -283,9 +283,13 @@ def _decode_rgb(data: bytes) -> np.ndarray:
                     f"{max_image_pixels():,} (a decompression bomb? raise "
                     f"PIL.Image.MAX_IMAGE_PIXELS for genuinely huge images)"
                 )
+            im = _upright(im)
             if im.mode in ("I", "F") or im.mode.startswith("I;16"):
                 gray = _to_uint8(np.asarray(im), im.mode)
                 return np.repeat(gray[:, :, None], 3, axis=2)
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")  # Pillow warns when a palette's alpha is dropped directly
+            # grayscale, palette, CMYK, RGBA (alpha dropped, as torchvision and timm do) -> RGB
             return np.asarray(im.convert("RGB"))
     except ImageDecodeError:
         raise
@@ -295,6 +299,23 @@ def _decode_rgb(data: bytes) -> np.ndarray:
         raise ImageTooLargeError(f"{e}") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
         raise ImageDecodeError(f"cannot decode image ({type(e).__name__}: {e})") from e
+
+
+def _upright(im):
+    """`im` turned as its EXIF orientation tag says (a phone stores a portrait photo sideways
+    with a tag saying so); without a tag, or with an EXIF block Pillow cannot read, as is."""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not make the image unreadable
+        return im
+    if orientation in (None, 1):
+        return im
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - as above: the pixels are still good
+        return im
 
 
 def _to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:

@@ -89,7 +89,9 @@ def config_transform_ops(cfg: dict):
     if infer.get("transforms"):
         return infer["transforms"]
     ev = ((cfg.get("DataLoader") or {}).get("Eval") or {}).get("dataset") or {}
-    return ev.get("transform_ops") or None
+    ops = ev.get("transform_ops") or None
+    # `auto`: the model's default preprocessing, which is what callers fall back to on None
+    return None if ops == "auto" else ops
 
 
 def preprocessing_transform_ops(pre: dict) -> list:

@@ -13,7 +13,7 @@ import paddle
 
 from ..config import LR_SCHEDULES, OPTIMIZERS
 
-__all__ = ["build_optimizer", "build_lr"]
+__all__ = ["build_optimizer", "build_lr", "head_prefixes"]
 
 logger = logging.getLogger("paddle_inception")
 
@@ -155,6 +155,7 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
     if clip:
         common["grad_clip"] = paddle.nn.ClipGradByGlobalNorm(float(clip))
     cfg.pop("multi_precision", None)  # AMP O2 master weights: Paddle decides this itself
+    backbone_mult = cfg.pop("backbone_lr_mult", None)
     if name == "Momentum":
         opt = paddle.optimizer.Momentum(
             momentum=float(cfg.pop("momentum", 0.9)),
@@ -184,9 +185,51 @@ def build_optimizer(cfg: dict, parameters, epochs: int, steps_per_epoch: int):
         )
     if cfg:
         raise ValueError(f"Optimizer: unknown keys for {name}: {sorted(cfg)}")
+    if backbone_mult is not None and float(backbone_mult) != 1.0:
+        _scale_backbone_lr(parameters, float(backbone_mult))
     if any(isinstance(g, dict) for g in common["parameters"]):
         opt.minimize = _minimize_by_step(opt)
     return opt, lr
+
+
+def head_prefixes(network) -> tuple:
+    """Parameter-name prefixes of a zoo model's classifiers: the head and the auxiliary heads
+    (what fine-tuning re-creates for a new class count)."""
+    aux = tuple(f"{head}." for _, head in getattr(network, "aux_taps", ()) or ())
+    return ("head.",) + aux
+
+
+def _scale_backbone_lr(network, mult: float) -> None:
+    """`Optimizer.backbone_lr_mult`: every trainable parameter outside the classifier heads
+    learns at `mult` x the schedule's rate (Paddle's per-parameter `optimize_attr`
+    multiplier, read at each step; set after the optimizer, whose parameter groups reset it)."""
+    if not isinstance(network, paddle.nn.Layer):
+        raise ValueError(
+            "Optimizer.backbone_lr_mult: needs the network (to tell the body from the heads)"
+        )
+    prefixes = head_prefixes(network)
+    body = heads = 0
+    for n, p in network.named_parameters():
+        if p.stop_gradient:
+            continue
+        if n.startswith(prefixes):
+            heads += 1
+        else:
+            p.optimize_attr["learning_rate"] = mult
+            body += 1
+    if not heads:
+        raise ValueError(
+            f"Optimizer.backbone_lr_mult: {type(network).__name__} has no trainable parameter "
+            f"under {', '.join(prefixes)}: nothing would learn at the full rate"
+        )
+    logger.info(
+        "Optimizer.backbone_lr_mult: %d body tensors learn at %g x the learning rate, %d "
+        "classifier tensors (%s) at 1 x",
+        body,
+        mult,
+        heads,
+        ", ".join(p.rstrip(".") for p in prefixes),
+    )
 
 
 def _minimize_by_step(opt):

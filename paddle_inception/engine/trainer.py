@@ -11,12 +11,14 @@ directory -> `_restore` (resume a checkpoint, or load pretrained weights; the EM
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import json
 import logging
 import os
 import time
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -25,7 +27,13 @@ import paddle.distributed as dist
 
 from .._util import write_text_atomic
 from ..config import dump_config
-from ..data import build_dataloader
+from ..data import ImageFolder, build_dataloader
+from ..data.folder import (
+    auto_transform_ops,
+    check_train_eval,
+    precheck_roots,
+    write_split_files,
+)
 from ..registry import arch_kwargs, create_model
 from ..weights import load_weights
 from .callbacks import (
@@ -116,12 +124,35 @@ def build_network(cfg: dict):
         name, kwargs = arch_kwargs(cfg["Arch"], cfg.get("Global", {}).get("image_shape"))
     except ValueError as e:
         raise ValueError(f"Arch.name: {e}") from None
+    freeze = kwargs.pop("freeze_befor", None)  # PaddleClas' spelling; applied after building
     try:
-        return create_model(name, **kwargs), name
+        network = create_model(name, **kwargs)
     except TypeError as e:
         raise ValueError(
             f"Arch: {e} (keys of Arch other than name and class_num go to the model)"
         ) from None
+    if freeze:
+        _freeze(network, str(freeze))
+    return network, name
+
+
+def _freeze(network, layer: str) -> None:
+    """`Arch.freeze_befor`: no gradient reaches `layer` and the layers before it."""
+    try:
+        network.freeze_befor(layer)
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"Arch.freeze_befor: {e}") from None
+    total = network.parameters()  # (BatchNorm's running statistics are buffers, not here)
+    frozen = [p for p in total if p.stop_gradient]
+    logger.info(
+        "Arch.freeze_befor %r: froze %d of %d parameter tensors (%s values: %s and every "
+        "block before it); the rest train",
+        layer,
+        len(frozen),
+        len(total),
+        f"{sum(int(np.prod(p.shape)) for p in frozen):,}",
+        layer,
+    )
 
 
 @dataclasses.dataclass
@@ -182,20 +213,42 @@ def build_context(cfg: dict, for_training: bool = True) -> RunContext:
         np.random.seed(int(seed))
     network, arch_name = build_network(cfg)
     image_shape = _image_shape(cfg, network)
+    cfg = _auto_transforms(cfg, network, image_shape)
     loader_cfg = cfg.get("DataLoader") or {}
-    loaders = {
-        mode: build_dataloader(
-            loader_cfg[mode],
-            mode,
-            class_num=network.num_classes,
-            key_path=f"DataLoader.{mode}",
-            seed=seed,
-        )
-        for mode in (("Train", "Eval") if for_training else ("Eval",))
-        if loader_cfg.get(mode) is not None  # `Eval: null` means no Eval loader
-    }
+    if for_training:
+        precheck_roots(loader_cfg)
+    # the datasets' warnings (files skipped as not images, ...) as log lines: one line each
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaders = {
+            mode: build_dataloader(
+                loader_cfg[mode],
+                mode,
+                class_num=network.num_classes,
+                key_path=f"DataLoader.{mode}",
+                seed=seed,
+            )
+            for mode in (("Train", "Eval") if for_training else ("Eval",))
+            if loader_cfg.get(mode) is not None  # `Eval: null` means no Eval loader
+        }
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            logger.warning("%s", w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if for_training and "Train" not in loaders:
         raise ValueError("DataLoader.Train: missing; training needs a Train data loader")
+    train_ds = getattr(loaders.get("Train"), "dataset", None)
+    if isinstance(train_ds, ImageFolder):
+        # one class, a class count other than Arch.class_num, other classes or the same
+        # images in the eval folder: each a one-line error before anything is written
+        check_train_eval(
+            train_ds,
+            getattr(loaders.get("Eval"), "dataset", None),
+            network.num_classes,
+            "DataLoader.Train.dataset",
+            "DataLoader.Eval.dataset",
+        )
     inputs = [paddle.static.InputSpec([None] + image_shape, "float32", "image")]
     labels = [paddle.static.InputSpec([None, 1], "int64", "label")]
     losses = cfg.get("Loss") or {}
@@ -216,6 +269,34 @@ def build_context(cfg: dict, for_training: bool = True) -> RunContext:
         seed=seed,
         image_shape=image_shape,
     )
+
+
+def _auto_transforms(cfg: dict, network, image_shape) -> dict:
+    """`transform_ops: auto` in a dataset section -> the model's own preprocessing at the run's
+    image shape (`data.folder.auto_transform_ops`), written into a copy of the config so that
+    the run's config.yaml (and `infer`/`export -c` on it) holds the ops actually used."""
+    loader_cfg = cfg.get("DataLoader") or {}
+    modes = [
+        m
+        for m in ("Train", "Eval")
+        if ((loader_cfg.get(m) or {}).get("dataset") or {}).get("transform_ops") == "auto"
+    ]
+    if not modes:
+        return cfg
+    cfg = dict(cfg, DataLoader=copy.deepcopy(loader_cfg))
+    for m in modes:
+        ops = auto_transform_ops(network.default_cfg, image_shape, train=(m == "Train"))
+        cfg["DataLoader"][m]["dataset"]["transform_ops"] = ops
+    logger.info(
+        "transform_ops: auto -> %s's preprocessing at %s: %s, mean %s, std %s, crop_pct %s",
+        network.model_name,
+        "x".join(str(s) for s in image_shape),
+        network.default_cfg.get("interpolation"),
+        [round(float(v), 4) for v in network.default_cfg.get("mean", ())],
+        [round(float(v), 4) for v in network.default_cfg.get("std", ())],
+        network.default_cfg.get("crop_pct"),
+    )
+    return cfg
 
 
 def eval_schedule(epochs: int, interval: int, start_eval: int = 0, start_epoch: int = 0):
@@ -290,6 +371,15 @@ def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
     state = _restore(ctx, optimizer)
     if writer:
         dump_config(ctx.cfg, os.path.join(out_root, "config.yaml"))
+        # the class names (`infer` and `export` find them next to the weights) and, for image
+        # folders, the exact train / eval file lists
+        written = write_split_files(
+            out_root,
+            getattr(ctx.train_loader, "dataset", None),
+            getattr(ctx.eval_loader, "dataset", None),
+        )
+        if written:
+            logger.info("wrote %s", ", ".join(written))
     n_params = sum(int(np.prod(p.shape)) for p in ctx.network.parameters() if not p.stop_gradient)
     logger.info(
         "model %s: %s trainable parameters, input %s, %d steps/epoch, device %s",
@@ -365,11 +455,13 @@ def _restore(ctx: RunContext, optimizer) -> RunState:
             what="Global.pretrained_model",
             logger=logger,
         )
+        skipped = rep["skipped"] + rep["missing"]
         logger.info(
-            "loaded pretrained weights from %s (%d tensors, %d skipped)",
+            "loaded pretrained weights from %s: %d tensors loaded, %d re-initialised%s",
             rep["file"],
             rep["loaded"],
-            len(rep["skipped"]),
+            len(skipped),
+            f" ({', '.join(skipped[:8])}{', ...' if len(skipped) > 8 else ''})" if skipped else "",
         )
     if ema_decay is not None and state.ema is None:  # after pretrained weights: averaged from them
         state.ema = ModelEMA(ctx.network, ema_decay)

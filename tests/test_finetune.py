@@ -1,0 +1,434 @@
+"""Your own images (issue 28): a folder of class sub-folders -> fine-tune through
+`paddle-inception train --data` -> eval -> export -> classify with the exported model; the
+held-out split; the decoder's EXIF orientation and colour modes; one clear line per bad folder.
+
+The folder is built here from Fashion-MNIST's test split (/usr/share/datasets/fashion-mnist):
+three easy classes written as RGB JPEG/PNG files at varied sizes, some stored sideways with an
+EXIF orientation tag, one RGBA, one grayscale, one palette, one CMYK. The "pretrained" weights
+are a random googlenet_bn with a 1000-class head written by the test (no download), so that
+the run must skip and re-create the classifier as it would for converted ImageNet weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSES = {"bag": 8, "sneaker": 7, "trouser": 1}  # folder name -> Fashion-MNIST label
+PER_CLASS = 24
+SIZE = 32  # googlenet_bn's smallest comfortable input: quick on a 2-core CPU
+_ORIENT = 0x0112
+
+
+def _fashion(label: int, n: int, offset: int = 0) -> np.ndarray:
+    from paddle_inception.data import FashionMNIST
+
+    ds = FashionMNIST(mode="test")
+    idx = np.flatnonzero(ds.labels == label)[offset : offset + n]
+    return ds.images[idx]  # (n, 28, 28) uint8
+
+
+def _save_sideways(img, path):
+    """Store `img` turned 90 degrees counter-clockwise with EXIF orientation 6 ('turn 90
+    degrees clockwise to show'): a viewer, and our decoder, show it upright."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[_ORIENT] = 6
+    img.transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif)
+
+
+def make_folder(root, per_class: int = PER_CLASS, offset: int = 0) -> dict:
+    """The test's photo folder; returns {kind: path} of the special files."""
+    from PIL import Image
+
+    special = {}
+    for c, (name, label) in enumerate(CLASSES.items()):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i, arr in enumerate(_fashion(label, per_class, offset)):
+            side = 28 + 4 * ((i + c) % 5)  # 28..44 px
+            img = Image.fromarray(arr).resize((side, side), Image.BILINEAR).convert("RGB")
+            stem = os.path.join(root, name, f"{name}_{i:03d}")
+            kind = i % 8
+            if kind == 0:
+                _save_sideways(img, stem + ".jpg")
+                special.setdefault("exif", stem + ".jpg")
+            elif kind == 1 and c == 0:
+                img.convert("RGBA").save(stem + ".png")
+                special["rgba"] = stem + ".png"
+            elif kind == 2 and c == 0:
+                img.convert("L").save(stem + ".png")
+                special["gray"] = stem + ".png"
+            elif kind == 3 and c == 0:
+                img.convert("P").save(stem + ".png")
+                special["palette"] = stem + ".png"
+            elif kind == 4 and c == 0:
+                img.convert("CMYK").save(stem + ".jpg", quality=95)
+                special["cmyk"] = stem + ".jpg"
+            elif i % 2:
+                img.save(stem + ".png")
+            else:
+                img.save(stem + ".jpg", quality=92)
+    return special
+
+
+def _random_pretrained(path):
+    """A googlenet_bn checkpoint with random weights and ImageNet's 1000-class head."""
+    import paddle
+
+    from paddle_inception import create_model
+
+    paddle.seed(0)
+    paddle.save(create_model("googlenet_bn").state_dict(), str(path))
+
+
+def _run(args, cwd, timeout=300):
+    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    return subprocess.run(
+        [sys.executable, "-m", "paddle_inception", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# ------------------------------------------------------------------------------- decoding
+def test_exif_orientation_and_colour_modes_decode_upright_rgb(tmp_path):
+    from PIL import Image
+
+    from paddle_inception.data.transforms import DecodeImage
+
+    # an asymmetric picture: a bright top-left block on a dark ground
+    up = np.zeros((20, 30, 3), np.uint8)
+    up[:8, :12] = 250
+    _save_sideways(Image.fromarray(up), tmp_path / "side.jpg")
+    with Image.open(tmp_path / "side.jpg") as raw:
+        assert raw.size == (20, 30)  # stored sideways: 20 wide, 30 high
+    got = DecodeImage()((tmp_path / "side.jpg").read_bytes())
+    assert got.shape == (20, 30, 3)
+    assert np.abs(got.astype(int) - up).mean() < 6  # upright (JPEG: a few levels of noise)
+    assert got[:8, :12].mean() > 200 and got[12:, 18:].mean() < 30
+
+    rgb = np.dstack([np.full((6, 7), v, np.uint8) for v in (200, 100, 50)])
+    img = Image.fromarray(rgb)
+    cases = {
+        "RGBA": (img.convert("RGBA"), rgb),
+        "L": (img.convert("L"), np.repeat(np.asarray(img.convert("L"))[:, :, None], 3, 2)),
+        "P": (img.convert("P"), np.asarray(img.convert("P").convert("RGB"))),  # web palette
+        "CMYK": (img.convert("CMYK"), np.asarray(img.convert("CMYK").convert("RGB"))),
+    }
+    for mode, (pic, want) in cases.items():
+        ext = "jpg" if mode == "CMYK" else "png"
+        pic.save(tmp_path / f"x.{ext}", **({"quality": 100} if ext == "jpg" else {}))
+        out = DecodeImage()((tmp_path / f"x.{ext}").read_bytes())
+        assert out.shape == (6, 7, 3) and out.dtype == np.uint8, mode
+        assert np.abs(out.astype(int) - want.astype(int)).max() <= 3, mode
+    # a palette image with a transparent colour: RGB, without Pillow's warning
+    pal = img.convert("P")
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "t.png", transparency=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert DecodeImage()((tmp_path / "t.png").read_bytes()).shape == (6, 7, 3)
+
+
+# ------------------------------------------------------------------------------- the split
+def test_split_is_stratified_deterministic_and_disjoint(tmp_path):
+    from paddle_inception.data import ImageFolder
+
+    make_folder(tmp_path / "photos", per_class=10)
+    root = str(tmp_path / "photos")
+    tr = ImageFolder(root, val_split=0.2, split_seed=3, subset="train")
+    va = ImageFolder(root, val_split=0.2, split_seed=3, subset="val")
+    tr_paths, va_paths = {p for p, _ in tr.samples}, {p for p, _ in va.samples}
+    assert not tr_paths & va_paths and len(tr_paths | va_paths) == 30
+    assert np.bincount(va.labels).tolist() == [2, 2, 2]  # 20% of every class
+    assert np.bincount(tr.labels).tolist() == [8, 8, 8]
+    again = ImageFolder(root, val_split=0.2, split_seed=3, subset="val")
+    assert again.samples == va.samples  # the same every time
+    other = ImageFolder(root, val_split=0.2, split_seed=4, subset="val")
+    assert other.samples != va.samples  # the seed picks them
+    # adding an image to a class moves no other image between the halves
+    from PIL import Image
+
+    Image.new("RGB", (30, 30)).save(tmp_path / "photos" / "bag" / "zzz_new.png")
+    grown = ImageFolder(root, val_split=0.2, split_seed=3, subset="val")
+    assert {p for p, _ in grown.samples} - {str(tmp_path / "photos/bag/zzz_new.png")} <= va_paths
+
+
+# ------------------------------------------------------------------------------- the path
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    """One short fine-tuning run through the command line shortcut."""
+    work = tmp_path_factory.mktemp("finetune")
+    special = make_folder(str(work / "photos"))
+    _random_pretrained(work / "imagenet_random.pdparams")
+    args = [
+        "train",
+        "--data",
+        "photos",
+        "--model",
+        "googlenet_bn",
+        "--weights",
+        "imagenet_random.pdparams",
+        "--input-size",
+        str(SIZE),
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.02",
+        "--backbone-lr-mult",
+        "0.5",
+        "--val-split",
+        "0.25",
+        "--workers",
+        "0",
+        "--output-dir",
+        "out",
+        "-o",
+        "Global.use_visualdl=False",
+    ]
+    res = _run(args, work, timeout=400)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return dict(work=work, special=special, run=work / "out" / "googlenet_bn", log=res.stdout)
+
+
+@pytest.mark.slow
+def test_the_run_says_what_it_loaded_skipped_and_writes_its_classes(finetuned):
+    run, log = finetuned["run"], finetuned["log"]
+    # the classifier (and the two aux heads' last layers) re-created for 3 classes
+    assert (
+        "imagenet_random.pdparams: 299 tensors loaded, 6 re-initialised (aux1.fc2.weight, "
+        "aux1.fc2.bias, aux2.fc2.weight, aux2.fc2.bias, head.fc.weight, head.fc.bias)" in log
+    )
+    assert "transform_ops: auto -> googlenet_bn's preprocessing at 3x32x32: bilinear" in log
+    assert "backbone_lr_mult: " in log and "at 0.5 x the learning rate" in log
+    names = (run / "class_names.txt").read_text().split("\n")
+    assert names[:3] == ["0 bag", "1 sneaker", "2 trouser"]
+    tr = [ln for ln in (run / "train_list.txt").read_text().splitlines() if ln[0] != "#"]
+    va = [ln for ln in (run / "val_list.txt").read_text().splitlines() if ln[0] != "#"]
+    assert len(tr) == 54 and len(va) == 18 and not set(tr) & set(va)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final_eval"]["top1"] > 0.5  # chance is 1/3
+
+
+@pytest.mark.slow
+def test_export_and_classify_the_folder_with_the_exported_model(finetuned):
+    work, run = finetuned["work"], finetuned["run"]
+    res = _run(
+        [
+            "export",
+            "-c",
+            str(run / "config.yaml"),
+            "--weights",
+            str(run / "best"),
+            "--output-dir",
+            "exported",
+        ],
+        work,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = json.loads((work / "exported" / "inference_meta.json").read_text())
+    assert meta["class_names"] == list(CLASSES) and meta["input_shape"] == [3, SIZE, SIZE]
+
+    def classify():
+        out = _run(["infer", "--inference-model", "exported", "--format", "json", "photos"], work)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout)["results"]
+
+    results = classify()
+    assert len(results) == len(CLASSES) * PER_CLASS
+    truth = [os.path.basename(os.path.dirname(r["file_name"])) for r in results]
+    pred = [r["label_names"][0] for r in results]
+    assert set(pred) <= set(CLASSES)  # the folder names, not ids
+    accuracy = np.mean([p == t for p, t in zip(pred, truth)])
+    assert accuracy > 0.6, accuracy  # chance: 1/3
+    assert [r["scores"] for r in classify()] == [r["scores"] for r in results]  # reproducible
+
+
+# ------------------------------------------------------------------------------- bad folders
+def _small_folder(root, classes=("bag", "sneaker", "trouser"), per_class: int = 4, shade=0):
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(per_class):
+            value = 40 * c + 10 * i + shade  # every file different
+            Image.new("RGB", (30 + i, 30), (value, value, value)).save(
+                os.path.join(root, name, f"{i}.png")
+            )
+
+
+def _train_line(args, capsys, cwd):
+    """`train --data ...` in this process; its exit status and the error line."""
+    from paddle_inception.cli import main as cli_main
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = cli_main(
+            [
+                "train",
+                "--model",
+                "googlenet_bn",
+                "--input-size",
+                "32",
+                "--workers",
+                "0",
+                "--epochs",
+                "1",
+                "--output-dir",
+                "out",
+                *args,
+            ]
+        )
+    finally:
+        os.chdir(old)
+    captured = capsys.readouterr()
+    return code, captured.err.strip().splitlines(), captured.out
+
+
+def test_bad_folders_are_one_line_each_naming_the_folder_and_the_fix(tmp_path, capsys):
+    _small_folder(tmp_path / "ok")
+    cases = []
+
+    (tmp_path / "ok" / "empty_class").mkdir()
+    cases.append(
+        (
+            ["--data", "ok"],
+            r"DataLoader.Train.dataset.root: 1 class folder\(s\) without images: "
+            r"ok/empty_class; add images .* or remove the folder",
+        )
+    )
+    _small_folder(tmp_path / "one", classes=("bag",))
+    cases.append(
+        (
+            ["--data", "one"],
+            r"DataLoader.Train.dataset.root: one has a single class folder "
+            r"\(bag\); a classifier needs at least two classes",
+        )
+    )
+    _small_folder(tmp_path / "train3")
+    _small_folder(tmp_path / "val4", classes=("bag", "coat", "sneaker", "trouser"))
+    cases.append(
+        (
+            ["--data", "train3", "--val", "val4"],
+            r"DataLoader.Eval.dataset.root: the class "
+            r"folders of val4 differ from those of train3 \(only in eval: coat\); give both",
+        )
+    )
+    _small_folder(tmp_path / "t")
+    _small_folder(tmp_path / "v", shade=3)
+    import shutil
+
+    shutil.copy(tmp_path / "t" / "bag" / "2.png", tmp_path / "v" / "bag" / "copy.png")
+    cases.append(
+        (
+            ["--data", "t", "--val", "v"],
+            r"DataLoader.Eval.dataset: 1 image\(s\) are both in the "
+            r"training and the evaluation images \(same file or same content\): t/bag/2.png = "
+            r"v/bag/copy.png; remove them from one side",
+        )
+    )
+    cases.append(
+        (
+            ["--data", "t", "--val", "t"],
+            r"DataLoader.Eval.dataset: 12 image\(s\) are both in the training and the evaluation",
+        )
+    )
+    cases.append(
+        (
+            ["--data", "t", "--weights", "missing.pdparams"],
+            r"--weights: file not found: "
+            r"missing.pdparams \(convert a torchvision/timm checkpoint",
+        )
+    )
+    cases.append((["--data", "nowhere"], r"--data: directory not found: nowhere"))
+    import re
+
+    for args, pattern in cases:
+        code, err, _ = _train_line(args, capsys, tmp_path)
+        assert code == 2 and len(err) == 1, (args, err)
+        assert re.fullmatch(r"error: " + pattern + r".*", err[0]), (args, err[0])
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_class_num_disagreeing_with_the_folder_via_the_yaml(tmp_path, capsys):
+    from paddle_inception.cli import main as cli_main
+
+    _small_folder(tmp_path / "photos")
+    base = [
+        "train",
+        "-c",
+        "finetune_folder.yaml",
+        "-o",
+        "Global.pretrained_model=null",
+        "-o",
+        "Global.image_shape=[3,32,32]",
+        "-o",
+        "DataLoader.Train.loader.num_workers=0",
+        "-o",
+        "DataLoader.Eval.loader.num_workers=0",
+        "-o",
+        "Global.output_dir=out",
+    ]
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for roots in (
+            [
+                "-o",
+                "DataLoader.Train.dataset.root=photos",
+                "-o",
+                "DataLoader.Eval.dataset.root=photos",
+            ],
+        ):
+            assert cli_main(base + roots + ["-o", "Arch.class_num=5"]) == 2
+            err = capsys.readouterr().err.strip()
+            assert err == (
+                "error: DataLoader.Train.dataset.root: photos has 3 class folders (bag, sneaker, "
+                "trouser) but Arch.class_num is 5; set Arch.class_num: 3 (`paddle-inception "
+                "train --data` sets it)"
+            )
+            assert cli_main(base + roots + ["-o", "Arch.class_num=2"]) == 2
+            err = capsys.readouterr().err.strip()
+            assert err == (
+                "error: DataLoader.Train.dataset.root: photos has 3 class folders but "
+                "class_num=2; set Arch.class_num: 3"
+            )
+    finally:
+        os.chdir(old)
+
+
+def test_non_images_are_skipped_and_counted_unreadable_images_named(tmp_path, capsys):
+    from paddle_inception.data import BadImageError, ImageFolder
+
+    _small_folder(tmp_path / "p")
+    (tmp_path / "p" / "bag" / "notes.txt").write_text("shot on a phone")
+    (tmp_path / "p" / "bag" / "meta.json").write_text("{}")
+    (tmp_path / "p" / "bag" / ".DS_Store").write_bytes(b"\0")  # hidden: ignored silently
+    (tmp_path / "p" / ".ipynb_checkpoints").mkdir()  # hidden: not a class
+    with pytest.warns(RuntimeWarning) as rec:
+        ds = ImageFolder(str(tmp_path / "p"))
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 1 and msgs[0].startswith(
+        "dataset.root: skipped 2 file(s) that are not images (by their extension: .json, .txt;"
+    )
+    assert ds.classes == ["bag", "sneaker", "trouser"] and len(ds) == 12
+    assert len(ds.skipped_files) == 2
+    (tmp_path / "p" / "bag" / "0.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(BadImageError) as e:
+        ds[0]
+    assert str(e.value).startswith(f"dataset: cannot read image {tmp_path}/p/bag/0.png (")
+    assert str(e.value).endswith("; remove or replace the file, or set dataset.on_bad_image: skip")
