@@ -724,3 +724,36 @@ def test_memory_check_uses_the_cgroup_limit(monkeypatch):
         memory.check_training_memory(cfg)
     cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 32
     assert memory.check_training_memory(cfg).need_bytes == 32 * 224 * 224 * 200
+
+
+def test_ctrl_c_during_a_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch):
+    from paddle_inception.engine import checkpoint as C
+
+    net = _net()
+    C.save_checkpoint(str(tmp_path), 1, net, state={})
+
+    def interrupted(obj, path, *a, **k):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(C.paddle, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        C.save_checkpoint(str(tmp_path), 2, net, state={})
+    assert sorted(os.listdir(tmp_path)) == ["epoch_0001", "latest"]
+    monkeypatch.undo()
+    assert C.load_checkpoint(str(tmp_path / "latest"), _net())["epoch"] == 1
+
+
+@needs_fmnist
+def test_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "out"
+    target.write_text("keep me")
+    argv = _train_cmd(target, epochs=1)[3:]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"error: NotADirectoryError: {target}/googlenet_bn: Not a directory [Errno 20 ENOTDIR]; "
+        f"no checkpoint was written yet"
+    ), err
+    assert target.read_text() == "keep me"
