@@ -353,6 +353,12 @@ def test_unexpected_errors_are_one_line_and_verbose_shows_the_traceback(capsys):
     assert "error: OSError: /out/epoch_0002: No space left on device [Errno 28 ENOSPC]" in err
     assert err.count("\n") == 1
 
+    def ctrl_c(argv):
+        raise KeyboardInterrupt
+
+    assert run_guarded(ctrl_c, []) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+
     def not_a_dir(argv):  # (as root, EACCES cannot be provoked; ENOTDIR always can)
         open(os.path.join(__file__, "out.txt"), "w")
 
