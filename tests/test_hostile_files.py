@@ -130,6 +130,10 @@ def test_weights_state_json_and_list_files_that_are_fifos(tmp_path, fifo):
         within(lambda: resolve_weights_file(fifo, "--weights"))
     with pytest.raises(NotRegularFileError, match="Global.checkpoints: .* is a FIFO"):
         within(lambda: read_state_json(fifo))
+    from paddle_inception.engine.checkpoint import resolve_checkpoint
+
+    with pytest.raises(NotRegularFileError, match="Global.checkpoints: .* is a FIFO .*directory"):
+        within(lambda: resolve_checkpoint(fifo))
     with pytest.raises(NotRegularFileError, match="cls_label_path: .* is a FIFO"):
         within(lambda: ImageNetDataset(str(tmp_path), fifo))
     # a list naming a FIFO: the pre-flight check names it as such, not as missing

@@ -25,7 +25,7 @@ import shutil
 
 import paddle
 
-from .._safe_files import read_bounded
+from .._safe_files import check_dir, is_regular_file, read_bounded
 from ..weights import load_state_file, load_weights
 
 __all__ = [
@@ -250,6 +250,8 @@ def resolve_checkpoint(path: str) -> str:
     ):
         if cand and os.path.isdir(cand) and os.path.isfile(os.path.join(cand, "model.pdparams")):
             return os.path.realpath(cand)
+    if os.path.exists(p) and not os.path.isdir(p) and not is_regular_file(p):
+        check_dir(p, "Global.checkpoints")  # a FIFO or a device: named as such
     raise FileNotFoundError(
         f"Global.checkpoints: no checkpoint at {p!r} (expected a directory "
         f"with model.pdparams, such as output/<Arch.name>/latest)"
