@@ -432,3 +432,129 @@ def test_non_images_are_skipped_and_counted_unreadable_images_named(tmp_path, ca
         ds[0]
     assert str(e.value).startswith(f"dataset: cannot read image {tmp_path}/p/bag/0.png (")
     assert str(e.value).endswith("; remove or replace the file, or set dataset.on_bad_image: skip")
+
+
+# ------------------------------------------------------------------------------- recipe parts
+def test_auto_transforms_follow_the_models_default_config():
+    from paddle_inception import get_model_cfg
+    from paddle_inception.data.folder import TRAIN_CROP_SCALE, auto_transform_ops
+
+    cfg = get_model_cfg("inception_v3")  # TF-slim: bicubic, [-1, 1], crop 0.875
+    ev = auto_transform_ops(cfg, (3, 299, 299), train=False)
+    assert ev[1] == {"ResizeImage": {"resize_short": 341, "interpolation": "bicubic"}}
+    assert ev[2] == {"CropImage": {"size": [299, 299]}}
+    assert ev[-1]["NormalizeImage"]["mean"] == [0.5, 0.5, 0.5]
+    assert ev[-1]["NormalizeImage"]["std"] == [0.5, 0.5, 0.5]
+    tr = auto_transform_ops(cfg, (3, 299, 299), train=True)
+    assert tr[1]["RandCropImage"] == {
+        "size": [299, 299],
+        "scale": list(TRAIN_CROP_SCALE),
+        "interpolation": "bicubic",
+    }
+    assert tr[2] == {"RandFlipImage": {"flip_code": 1}}
+    g = get_model_cfg("googlenet_bn")  # ImageNet mean/std, bilinear
+    gray = auto_transform_ops(g, (1, 64, 64), train=False)
+    assert gray[1]["ResizeImage"] == {"resize_short": 73, "interpolation": "bilinear"}
+    assert gray[3] == {"ToChannels": {"channels": 1}}
+    assert gray[4]["NormalizeImage"]["mean"] == pytest.approx([sum(g["mean"]) / 3])
+
+
+def test_freeze_befor_freezes_the_body_up_to_the_block_and_says_so(caplog):
+    import logging
+
+    from paddle_inception.engine.trainer import build_network
+
+    cfg = {"Arch": {"name": "googlenet_bn", "class_num": 3, "freeze_befor": "inception4e"}}
+    with caplog.at_level(logging.INFO, logger="paddle_inception"):
+        net, _ = build_network(cfg)
+    frozen = {n.split(".")[0] for n, p in net.named_parameters() if p.stop_gradient}
+    trainable = {n.split(".")[0] for n, p in net.named_parameters() if not p.stop_gradient}
+    assert "inception4e" in frozen and "inception3a" in frozen and "conv1" in frozen
+    assert trainable == {"inception5a", "inception5b", "head", "aux1", "aux2"}
+    assert "Arch.freeze_befor 'inception4e': froze " in caplog.text
+    with pytest.raises(ValueError, match=r"^Arch.freeze_befor: GoogLeNet: no layer 'inception9'"):
+        build_network(
+            {"Arch": {"name": "googlenet_bn", "class_num": 3, "freeze_befor": "inception9"}}
+        )
+
+
+def test_backbone_lr_mult_scales_the_body_update_not_the_heads():
+    import paddle
+
+    from paddle_inception import create_model
+    from paddle_inception.engine.optim import build_optimizer
+
+    paddle.seed(1)
+    net = create_model("googlenet_bn", num_classes=3)
+    net.train()
+    opt_cfg = {
+        "name": "SGD",
+        "lr": {"name": "Constant", "learning_rate": 0.5},
+        "backbone_lr_mult": 0.1,
+    }
+    opt, _ = build_optimizer(opt_cfg, net, epochs=1, steps_per_epoch=1)
+    out = net(paddle.randn([2, 3, 40, 40]))
+    sum(o.square().mean() for o in out).backward()
+    params = dict(net.named_parameters())
+    before = {
+        n: (p.numpy().copy(), p.grad.numpy().copy())
+        for n, p in params.items()
+        if p.grad is not None
+    }
+    opt.step()
+    for name in (
+        "conv1.conv.weight",
+        "inception5b.branch1.conv.weight",
+        "head.fc.weight",
+        "aux1.fc2.weight",
+    ):
+        w0, g = before[name]
+        mult = 1.0 if name.startswith(("head.", "aux1.")) else 0.1
+        np.testing.assert_allclose(w0 - params[name].numpy(), 0.5 * mult * g, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_a_converted_torchvision_checkpoint_brings_its_model_options(tmp_path):
+    """The documented path's first step: torchvision GoogLeNet (random weights here) ->
+    `convert` -> `train --data` without --model: the conversion sidecar names the model, its
+    options (transform_input) and its preprocessing."""
+    why = "the torchvision peer: pip install torch torchvision (as .ci/run installs them)"
+    torch = pytest.importorskip("torch", reason=why)
+    torchvision = pytest.importorskip("torchvision", reason=why)
+    import yaml
+
+    torch.manual_seed(0)
+    tv = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    make_folder(str(tmp_path / "photos"), per_class=8)
+    res = _run(
+        ["convert", "--from", "torchvision", "--arch", "googlenet", "tv.pth", "tv.pdparams"],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = _run(
+        [
+            "train",
+            "--data",
+            "photos",
+            "--weights",
+            "tv.pdparams",
+            "--input-size",
+            "32",
+            "--epochs",
+            "1",
+            "--workers",
+            "0",
+            "--output-dir",
+            "out",
+            "-o",
+            "Global.use_visualdl=False",
+        ],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert (
+        "transform_ops: auto -> the converted checkpoint's preprocessing at 3x32x32" in res.stdout
+    )
+    run_cfg = yaml.safe_load((tmp_path / "out" / "googlenet_bn" / "config.yaml").read_text())
+    assert run_cfg["Arch"]["transform_input"] is True and run_cfg["Arch"]["class_num"] == 3

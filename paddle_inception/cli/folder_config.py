@@ -9,6 +9,7 @@ import os
 
 from ..config import ConfigError, apply_overrides, read_yaml, validate_config
 from ..data.folder import class_folders
+from ..models.pretrained import read_sidecar, sidecar_path
 from ..registry import get_model_cfg, resolve_name
 from .common import ToolError, parse_input_size, resolve_config_path
 
@@ -86,14 +87,29 @@ def _positive(value, flag: str, kind=int):
     return value
 
 
+def _converted(weights) -> dict | None:
+    """The sidecar `convert` wrote next to `weights` (its arch, model kwargs, preprocessing)."""
+    if not weights or not os.path.isfile(sidecar_path(weights)):
+        return None
+    try:
+        return read_sidecar(weights)
+    except (ValueError, FileNotFoundError) as e:
+        raise ToolError(f"--weights: {e}") from None
+
+
 def folder_config(args) -> dict:
     """The validated config of a `--data` run."""
-    if not args.model:
+    meta = _converted(args.weights)
+    if not args.model and meta is None:
         raise ToolError("--data needs --model NAME (e.g. googlenet_bn; `summary --all` lists them)")
     try:
-        name = resolve_name(args.model)
+        name = resolve_name(args.model or meta["arch"])
     except ValueError as e:
         raise ToolError(f"--model: {e}") from None
+    if meta is not None and name != resolve_name(meta["arch"]):
+        raise ToolError(
+            f"--weights {args.weights} were converted for {meta['arch']}, not --model {name}"
+        )
     if not os.path.isdir(args.data):
         raise ToolError(f"--data: directory not found: {args.data}")
     if args.val is not None and not os.path.isdir(args.val):
@@ -111,6 +127,8 @@ def folder_config(args) -> dict:
     if args.val is None and not 0.0 < args.val_split < 1.0:
         raise ToolError(f"--val-split: a fraction between 0 and 1 (e.g. 0.1), got {args.val_split}")
     default = get_model_cfg(name)
+    if meta is not None and (meta.get("preprocessing") or {}).get("input_size"):
+        default["input_size"] = meta["preprocessing"]["input_size"]
     size = parse_input_size(args.input_size) if args.input_size else None
     if size is not None and len(size) == 3:
         shape = list(size)
@@ -130,6 +148,10 @@ def folder_config(args) -> dict:
     # class_num: the folder's class count (a single class or a mismatch between --data and
     # --val is reported by the data checks, naming the folders)
     cfg["Arch"] = {"name": name, "class_num": max(1, len(class_folders(args.data)))}
+    if meta is not None:  # the options the weights were converted with (transform_input, ...)
+        kwargs = dict(meta.get("model_kwargs") or {})
+        kwargs.pop("num_classes", None)
+        cfg["Arch"].update(kwargs)
     if args.freeze_before:
         cfg["Arch"]["freeze_befor"] = args.freeze_before
     opt = cfg["Optimizer"]

@@ -34,6 +34,7 @@ from ..data.folder import (
     precheck_roots,
     write_split_files,
 )
+from ..models.pretrained import read_sidecar, sidecar_path
 from ..registry import arch_kwargs, create_model
 from ..weights import load_weights
 from .callbacks import (
@@ -284,19 +285,41 @@ def _auto_transforms(cfg: dict, network, image_shape) -> dict:
     if not modes:
         return cfg
     cfg = dict(cfg, DataLoader=copy.deepcopy(loader_cfg))
+    model_cfg, whose = dict(network.default_cfg), f"{network.model_name}'s"
+    converted = _converted_preprocessing((cfg.get("Global") or {}).get("pretrained_model"))
+    if converted:  # the checkpoint's own preprocessing (a timm tag's mean/std, say)
+        model_cfg.update(converted)
+        whose = "the converted checkpoint's"
     for m in modes:
-        ops = auto_transform_ops(network.default_cfg, image_shape, train=(m == "Train"))
+        ops = auto_transform_ops(model_cfg, image_shape, train=(m == "Train"))
         cfg["DataLoader"][m]["dataset"]["transform_ops"] = ops
     logger.info(
-        "transform_ops: auto -> %s's preprocessing at %s: %s, mean %s, std %s, crop_pct %s",
-        network.model_name,
+        "transform_ops: auto -> %s preprocessing at %s: %s, mean %s, std %s, crop_pct %s",
+        whose,
         "x".join(str(s) for s in image_shape),
-        network.default_cfg.get("interpolation"),
-        [round(float(v), 4) for v in network.default_cfg.get("mean", ())],
-        [round(float(v), 4) for v in network.default_cfg.get("std", ())],
-        network.default_cfg.get("crop_pct"),
+        model_cfg.get("interpolation"),
+        [round(float(v), 4) for v in model_cfg.get("mean", ())],
+        [round(float(v), 4) for v in model_cfg.get("std", ())],
+        round(float(model_cfg.get("crop_pct") or 1.0), 4),
     )
     return cfg
+
+
+def _converted_preprocessing(weights) -> dict:
+    """mean, std, interpolation, crop_pct recorded by `convert` next to `weights` ({} when
+    the weights have no conversion sidecar)."""
+    if not weights or not os.path.isfile(sidecar_path(weights)):
+        return {}
+    try:
+        pre = read_sidecar(weights).get("preprocessing") or {}
+    except (ValueError, FileNotFoundError):
+        return {}
+    out = {k: pre[k] for k in ("mean", "std", "interpolation") if k in pre}
+    if pre.get("resize_short") and pre.get("input_size"):
+        out["crop_pct"] = float(pre["input_size"][-1]) / float(pre["resize_short"])
+    elif pre.get("crop_pct"):
+        out["crop_pct"] = float(pre["crop_pct"])
+    return out
 
 
 def eval_schedule(epochs: int, interval: int, start_eval: int = 0, start_epoch: int = 0):
