@@ -36,6 +36,7 @@ from ..analysis.visual import (
     save_png,
 )
 from ..config import check_section
+from .checkpoint import read_state_json
 
 logger = logging.getLogger("paddle_inception.visual")
 
@@ -525,9 +526,8 @@ def eval_report_callback(ctx, weights: str | None = None) -> list:
         title = os.path.basename(real.rstrip("/")) or real
         state = os.path.join(real, "state.json")
         if os.path.isfile(state):
-            try:
-                with open(state, encoding="utf-8") as f:
-                    step = int(json.load(f).get("epoch", 0))
+            try:  # the checkpoint's epoch labels the report; the rule of every state.json read
+                step = read_state_json(state)["epoch"]
             except (OSError, ValueError):
-                pass
+                pass  # weights given without a checkpoint's state: step 0
     return [EvalReport(out, names, opts, step=step, title=title)]
