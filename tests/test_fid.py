@@ -382,3 +382,21 @@ def test_fewer_samples_than_dims_warns_but_measures(own_weights, tmp_path, capsy
     assert "WARNING 6 samples for 64 feature dims" in cap.err
     assert cap.out.startswith("FID: ") and np.isfinite(float(cap.out.split()[1]))
     assert load_stats(out_npz).n == 6
+
+
+def test_cli_kid_and_isc_are_the_library_scores_of_the_folders(own_weights, tmp_path, capsys):
+    a = _write_folder(tmp_path / "a", _fashion_like(8, 0))
+    b = _write_folder(tmp_path / "b", _fashion_like(8, 1, modes=("RGB",)))
+    args = [a, b, "--weights", own_weights, "--kid", "--kid-subset-size", "6", "--kid-subsets"]
+    args += ["5", "--isc", "--isc-splits", "2", "--dims", "192", "--format", "json"]
+    assert fid_cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    model = pi.create_model("fid_inception_v3", pretrained=own_weights)
+    ma, mb = (measure_folder(model, f, 192, 3, keep_features=True, logits=True) for f in (a, b))
+    kid = kernel_inception_distance(ma.features, mb.features, subsets=5, subset_size=6)
+    assert out["kid"]["mean"] == pytest.approx(kid.mean, rel=1e-4, abs=1e-9)
+    assert out["kid"]["subsets"] == 5 and out["kid"]["subset_size"] == 6
+    for entry, m in zip(out["isc"], (ma, mb)):
+        assert m.logits.shape == (8, 1008) and entry["path"] == m.path
+        assert entry["mean"] == pytest.approx(inception_score(m.logits, splits=2).mean, rel=1e-5)
+    assert out["isc"][0]["mean"] > 1.0  # the random classifier is not constant
