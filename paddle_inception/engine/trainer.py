@@ -139,20 +139,22 @@ def build_network(cfg: dict):
 
 def _freeze(network, layer: str) -> None:
     """`Arch.freeze_befor`: no gradient reaches `layer` and the layers before it."""
+    # (Paddle lists BatchNorm's running statistics as parameters with stop_gradient set)
+    trainable = [p for p in network.parameters() if not p.stop_gradient]
     try:
         network.freeze_befor(layer)
     except (ValueError, AttributeError) as e:
         raise ValueError(f"Arch.freeze_befor: {e}") from None
-    total = network.parameters()  # (BatchNorm's running statistics are buffers, not here)
-    frozen = [p for p in total if p.stop_gradient]
+    frozen = [p for p in trainable if p.stop_gradient]
     logger.info(
-        "Arch.freeze_befor %r: froze %d of %d parameter tensors (%s values: %s and every "
-        "block before it); the rest train",
+        "Arch.freeze_befor %r: froze %d of %d trainable parameter tensors (%s values: %s and "
+        "every block before it); %d train",
         layer,
         len(frozen),
-        len(total),
+        len(trainable),
         f"{sum(int(np.prod(p.shape)) for p in frozen):,}",
         layer,
+        len(trainable) - len(frozen),
     )
 
 
