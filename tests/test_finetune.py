@@ -256,6 +256,55 @@ def test_export_and_classify_the_folder_with_the_exported_model(finetuned):
     assert accuracy > 0.6, accuracy  # chance: 1/3
     assert [r["scores"] for r in classify()] == [r["scores"] for r in results]  # reproducible
 
+    # the sideways phone photo is classified as its upright pixels are (saved losslessly)
+    from PIL import Image, ImageOps
+
+    side = finetuned["special"]["exif"]
+    (work / "check").mkdir()
+    with Image.open(work / side) as im:
+        assert im.getexif()[_ORIENT] == 6
+        ImageOps.exif_transpose(im).save(work / "check" / "upright.png")
+    out = _run(
+        ["infer", "--inference-model", "exported", "--format", "json", side, "check/upright.png"],
+        work,
+    )
+    a, b = json.loads(out.stdout)["results"]
+    assert a["class_ids"] == b["class_ids"] and a["scores"] == b["scores"]
+
+
+@pytest.mark.slow
+def test_eval_and_eager_infer_on_the_run_use_its_class_names(finetuned):
+    work, run = finetuned["work"], finetuned["run"]
+    res = _run(
+        ["eval", "-c", str(run / "config.yaml"), "-o", f"Global.pretrained_model={run}/latest"],
+        work,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    final = json.loads((run / "summary.json").read_text())["final_eval"]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["top1"] == pytest.approx(final["top1"])
+    assert "bag " in res.stdout and "sneaker " in res.stdout  # the per-class table's names
+    assert (run / "eval" / "confusion_matrix.png").is_file()
+    out = _run(
+        [
+            "infer",
+            "--model",
+            "googlenet_bn",
+            "--num-classes",
+            "3",
+            "--input-size",
+            str(SIZE),
+            "--weights",
+            str(run / "best"),
+            "--format",
+            "json",
+            "photos/trouser",
+        ],
+        work,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = {r["label_names"][0] for r in json.loads(out.stdout)["results"]}
+    assert names <= set(CLASSES) and names  # class_names.txt found from the weights
+
 
 # ------------------------------------------------------------------------------- bad folders
 def _small_folder(root, classes=("bag", "sneaker", "trouser"), per_class: int = 4, shade=0):
@@ -558,3 +607,46 @@ def test_a_converted_torchvision_checkpoint_brings_its_model_options(tmp_path):
     )
     run_cfg = yaml.safe_load((tmp_path / "out" / "googlenet_bn" / "config.yaml").read_text())
     assert run_cfg["Arch"]["transform_input"] is True and run_cfg["Arch"]["class_num"] == 3
+
+
+@pytest.mark.slow
+def test_weights_of_other_classes_with_the_same_count_get_a_new_classifier(tmp_path):
+    """A run's best weights fine-tuned on three other classes: the shapes fit, but the
+    classifier's rows are the old classes; the run re-creates it (and says so). Continuing on
+    the same classes keeps it."""
+    _small_folder(tmp_path / "first")
+    _small_folder(tmp_path / "second", classes=("coat", "dress", "shirt"), shade=5)
+    common = [
+        "--model",
+        "googlenet_bn",
+        "--input-size",
+        "32",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "-o",
+        "Global.use_visualdl=False",
+    ]
+    res = _run(["train", "--data", "first", "--output-dir", "a", *common], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    best = "a/googlenet_bn/best"
+    res = _run(
+        ["train", "--data", "second", "--weights", best, "--output-dir", "b", *common], tmp_path
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (
+        "Global.pretrained_model: its classifier is for other classes "
+        "(a/googlenet_bn/class_names.txt: bag, sneaker, trouser), not this run's (coat, dress, "
+        "shirt): re-initialised it" in res.stdout.replace(str(tmp_path) + os.sep, "")
+    )
+    assert (
+        "299 tensors loaded, 6 re-initialised (aux1.fc2.weight, aux1.fc2.bias, aux2.fc2.weight, "
+        "aux2.fc2.bias, head.fc.weight, head.fc.bias)" in res.stdout
+    )
+    res = _run(
+        ["train", "--data", "first", "--weights", best, "--output-dir", "c", *common], tmp_path
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "its classifier is for other classes" not in res.stdout
+    assert "0 re-initialised" in res.stdout

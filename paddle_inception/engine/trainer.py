@@ -28,6 +28,7 @@ import paddle.distributed as dist
 from .._util import write_text_atomic
 from ..config import dump_config
 from ..data import ImageFolder, build_dataloader
+from ..data.classmap import load_class_map, run_class_map_path
 from ..data.folder import (
     auto_transform_ops,
     check_train_eval,
@@ -473,6 +474,7 @@ def _restore(ctx: RunContext, optimizer) -> RunState:
     elif g.get("pretrained_model"):
         # fine-tuning: a classifier for another class count is skipped (re-initialised) with a
         # warning; weights of which less than half fit the model are refused
+        fresh = _classifier_values(ctx.network)  # the initial values, before loading
         rep = load_weights(
             ctx.network,
             g["pretrained_model"],
@@ -481,10 +483,11 @@ def _restore(ctx: RunContext, optimizer) -> RunState:
             logger=logger,
         )
         skipped = rep["skipped"] + rep["missing"]
+        skipped += _reset_other_classes(ctx, g["pretrained_model"], fresh, set(skipped))
         logger.info(
             "loaded pretrained weights from %s: %d tensors loaded, %d re-initialised%s",
             rep["file"],
-            rep["loaded"],
+            rep["loaded"] - (len(skipped) - len(rep["skipped"] + rep["missing"])),
             len(skipped),
             f" ({', '.join(skipped[:8])}{', ...' if len(skipped) > 8 else ''})" if skipped else "",
         )
@@ -499,6 +502,45 @@ def _restore(ctx: RunContext, optimizer) -> RunState:
             state.ema.updates,
         )
     return state
+
+
+def _classifier_values(network) -> dict:
+    """{name: value} of the classifier layers (the head's fc and each auxiliary head's last
+    Linear): the tensors whose meaning is the class list."""
+    prefixes = ["head.fc."]
+    for _, attr in getattr(network, "aux_taps", ()) or ():
+        aux = getattr(network, attr, None)
+        if aux is not None and getattr(aux, "classifier", None):
+            prefixes.append(f"{attr}.{aux.classifier}.")
+    return {
+        n: p.numpy().copy() for n, p in network.named_parameters() if n.startswith(tuple(prefixes))
+    }
+
+
+def _reset_other_classes(ctx: RunContext, weights: str, fresh: dict, skipped: set) -> list:
+    """Weights trained on other classes with the same count (a `class_names.txt` next to them,
+    written by their run, names other classes than this run's data set): their classifier
+    fits by shape but would start every class from another one's weights. Re-initialised;
+    returns the names."""
+    names = getattr(ctx.dataset, "class_names", None)
+    theirs_path = run_class_map_path(weights, num_classes=ctx.network.num_classes)
+    if not names or not theirs_path:
+        return []
+    theirs = load_class_map(theirs_path)
+    if [theirs.get(i) for i in range(len(names))] == list(names):
+        return []  # the same classes: continue from their classifier
+    params = dict(ctx.network.named_parameters())
+    reset = [n for n in fresh if n not in skipped]
+    for n in reset:
+        params[n].set_value(fresh[n])
+    logger.info(
+        "Global.pretrained_model: its classifier is for other classes (%s: %s), not this "
+        "run's (%s): re-initialised it",
+        theirs_path,
+        ", ".join(list(theirs.values())[:5]) + (", ..." if len(theirs) > 5 else ""),
+        ", ".join(list(names)[:5]) + (", ..." if len(names) > 5 else ""),
+    )
+    return reset
 
 
 class _ElapsedIntoCheckpoints(paddle.callbacks.Callback):
