@@ -137,6 +137,8 @@ def _row_skip(files: dict, runtime: str, precision: str, kind: str | None) -> st
 
 def run(opts) -> dict:
     cases = QUICK_CASES if opts.quick else CASES
+    if opts.models:
+        cases = tuple(c for c in cases if c[0] in opts.models)
     workdir = opts.workdir or os.path.join(tempfile.gettempdir(), "paddle_inception_deploy_bench")
     os.makedirs(workdir, exist_ok=True)
     prep = call_isolated(
@@ -150,6 +152,8 @@ def run(opts) -> dict:
     for case in cases:
         for batch in opts.batches:
             for runtime, precision, kind in ROWS:
+                if opts.rows and f"{runtime}:{precision}" not in opts.rows:
+                    continue
                 row = {
                     "model": case[0],
                     "input": case[1],
@@ -247,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per process")
     p.add_argument("--workdir", default=None, help="exported models (kept between runs)")
+    p.add_argument("--models", nargs="+", default=None, help="only these models of CASES")
+    p.add_argument(
+        "--rows", nargs="+", default=None, help="only these rows, e.g. paddle:fp32 openvino:int8"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 

@@ -22,6 +22,7 @@ from .common import (
     ToolError,
     add_model_args,
     build_model,
+    command_parser,
     configure_cpu_quietly,
     load_model_weights,
     logger,
@@ -34,9 +35,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception quantize",
-        description="Post-training INT8 (calibrated on images, as the model preprocesses them) "
+    p = command_parser(
+        "quantize",
+        "Post-training INT8 (calibrated on images, as the model preprocesses them) "
         "or BF16 model for CPU deployment, with _meta.json (precision, calibration set, date). "
         "Source: an FP32 export (--inference-model) or weights (--model/-c, --weights).",
     )
