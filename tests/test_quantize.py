@@ -301,3 +301,28 @@ def test_quantize_cli_eval_on_a_folder(random_export, tmp_path):
     assert lines[2].startswith("eval on ") and "top-1 float" in lines[2]
     assert lines[3].startswith("top-1 changed on ") and "of 12 images" in lines[3]
     assert len(lines) == 4
+
+
+@pytest.mark.slow
+def test_deploy_benchmark_quick_rows(tmp_path):
+    """`python -m benchmarks.deploy --quick`: every row of the table is measured or says why
+    not, and the ratios are against the Paddle FP32 row of the same batch."""
+    cmd = [sys.executable, "-m", "benchmarks.deploy", "--quick", "--batches", "2", "--json"]
+    cmd += ["--workdir", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    rows = {(r["runtime"], r["precision"]): r for r in report["rows"]}
+    assert len(rows) == 8 and {r["batch"] for r in report["rows"]} == {2}
+    assert rows[("paddle", "fp32")]["x_paddle_fp32"] == 1.0
+    assert rows[("onnxruntime", "int8")]["img_s"] > 0
+    assert "jit.to_static" in rows[("paddle", "int8")]["why"]
+    bf16 = rows[("paddle", "bf16")]
+    if {"avx512_bf16", "amx_bf16"} & _FLAGS:
+        assert bf16["img_s"] > 0
+    else:
+        assert bf16["status"] == "skipped" and "avx512_bf16" in bf16["why"]
+    for key in [("openvino", "fp32"), ("openvino", "int8"), ("openvino", "int8-qdq")]:
+        r = rows[key]
+        assert r.get("img_s", 0) > 0 or '".[deploy]"' in r["why"], r
+    assert "family" in report["cpu"] and report["threads"] == 2

@@ -91,7 +91,10 @@ def create_predictor(prefix: str, **kwargs) -> InferencePredictor:
 class OnnxPredictor:
     """An ONNX model run by onnxruntime on the CPU (`pip install onnxruntime`)."""
 
-    def __init__(self, onnx_path: str, threads: int | None = None):
+    def __init__(self, onnx_path: str, threads: int | None = None, spin: bool = False):
+        """`spin`: let idle pool threads spin-wait between ops (ONNX Runtime's default). Off
+        here: on a CPU shared with other work spinning threads took cycles from the working
+        ones, 1.3-1.5x slower in docs/deploy.md's measurement."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -104,6 +107,7 @@ class OnnxPredictor:
             opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1  # one op at a time: all threads inside each op
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
