@@ -200,6 +200,11 @@ def test_openvino_route_runs_and_correlates(random_export, tmp_path):
     assert model.kind == "openvino" and desc.startswith("OpenVINO int8")
     other = image_set_from_path(path / "other", _preprocess())
     assert compare_predictors(InferencePredictor(prefix), pred, other).logit_corr >= 0.99
+    # the FP32 export's ONNX file (written by quantize_export) through --backend openvino
+    fp32_ov, _, desc = runtimes.open_predictor(prefix, backend="openvino")
+    x = next(other.batches(8))[0]
+    assert desc.startswith("OpenVINO fp32")
+    np.testing.assert_allclose(fp32_ov(x), InferencePredictor(prefix)(x), atol=1e-4, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------ bf16
@@ -326,3 +331,21 @@ def test_deploy_benchmark_quick_rows(tmp_path):
         r = rows[key]
         assert r.get("img_s", 0) > 0 or '".[deploy]"' in r["why"], r
     assert "family" in report["cpu"] and report["threads"] == 2
+
+
+def test_image_sets_from_a_list_file_and_class_folders(random_export, tmp_path):
+    path, _ = random_export
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"# comment\n{path / 'other' / '000.png'} 3\n\n{path / 'other' / '001.png'} 7\n")
+    s = image_set_from_path(str(lst), _preprocess())
+    x, y = next(s.batches(8))
+    assert s.labeled and x.shape == (2, 1, 28, 28) and y.tolist() == [3, 7]
+    for c in ("cat", "ant"):  # sorted names give the ids: ant 0, cat 1
+        _write_pngs(tmp_path / "f" / c, 2, seed=len(c))
+    s = image_set_from_path(str(tmp_path / "f"), _preprocess())
+    assert s.labeled and next(s.batches(8))[1].tolist() == [0, 0, 1, 1]
+    sub = image_set_from_path(str(tmp_path / "f"), _preprocess(), n=3, seed=0)
+    assert sub.size == 3
+    (tmp_path / "bad.txt").write_text(f"{tmp_path / 'missing.png'} 1\n")
+    with pytest.raises(FileNotFoundError, match="missing.png: file not found"):
+        image_set_from_path(str(tmp_path / "bad.txt"), _preprocess())
