@@ -1,5 +1,6 @@
-"""Deployment: export (Paddle Inference, ONNX), predictors, inference preprocessing, class maps
-and classification of image files."""
+"""Deployment: export (Paddle Inference, ONNX), INT8 / BF16 (quantize), predictors and the
+runtime choice (runtimes), inference preprocessing, class maps and classification of image
+files."""
 
 from ..data.classmap import CLASS_MAPS_DIR, default_class_map_path, load_class_map
 from .export import InferenceNetwork, check_export, export_inference_model, export_onnx
@@ -18,6 +19,8 @@ from .preprocess import (
     default_transforms,
     preprocessing_transform_ops,
 )
+from .quantize import compare_predictors, quantize_export
+from .runtimes import OpenVinoPredictor, check_precision, find_deployed_model, open_predictor
 
 __all__ = [
     "CLASS_MAPS_DIR",
@@ -44,4 +47,10 @@ __all__ = [
     "config_transform_ops",
     "default_transforms",
     "preprocessing_transform_ops",
+    "compare_predictors",
+    "quantize_export",
+    "OpenVinoPredictor",
+    "check_precision",
+    "find_deployed_model",
+    "open_predictor",
 ]
