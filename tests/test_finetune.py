@@ -404,6 +404,16 @@ def test_bad_folders_are_one_line_each_naming_the_folder_and_the_fix(tmp_path, c
         )
     )
     cases.append((["--data", "nowhere"], r"--data: directory not found: nowhere"))
+    _small_folder(tmp_path / "web")
+    (tmp_path / "web" / "bag" / "saved_page.jpg").write_text("<html>Forbidden</html>")
+    cases.append(
+        (
+            ["--data", "web"],
+            r"DataLoader.Train.dataset.root: 1 of 13 images cannot be read: "
+            r"web/bag/saved_page.jpg \(not an image Pillow can read\); remove or replace them, "
+            r"or set DataLoader.Train.dataset.on_bad_image: skip to leave them out",
+        )
+    )
     import re
 
     for args, pattern in cases:
@@ -476,6 +486,10 @@ def test_non_images_are_skipped_and_counted_unreadable_images_named(tmp_path, ca
     )
     assert ds.classes == ["bag", "sneaker", "trouser"] and len(ds) == 12
     assert len(ds.skipped_files) == 2
+    (tmp_path / "p" / "sneaker" / "empty.png").write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match=r"1 of 13 images cannot be read: .*empty.png"):
+        checked = ImageFolder(str(tmp_path / "p"), check_images=True, on_bad_image="skip")
+    assert len(checked) == 12 and "empty.png" not in str(checked.samples)
     (tmp_path / "p" / "bag" / "0.png").write_bytes(b"\x89PNG truncated")
     with pytest.raises(BadImageError) as e:
         ds[0]

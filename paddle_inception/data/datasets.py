@@ -40,7 +40,7 @@ from .._safe_files import (
     printable,
     read_bounded,
 )
-from .folder import scan_image_folder, stratified_split
+from .folder import scan_image_folder, stratified_split, unreadable_images
 from .transforms import Compose, DecodeImage, ImageDecodeError, create_operators
 
 __all__ = [
@@ -493,7 +493,9 @@ class ImageFolder(_FileDataset):
     (`folder.stratified_split`, seeded by `split_seed`): `subset` 'train' keeps the rest,
     'val' the held-out part (the data builder picks 'train' for the Train loader and 'val'
     for the Eval one). `transform_ops: auto` is filled in by training/evaluation from the
-    model's default config (`folder.auto_transform_ops`).
+    model's default config (`folder.auto_transform_ops`). `check_images`: open every file's
+    header first (`folder.unreadable_images`): a file that is no image is reported (or, with
+    `on_bad_image: skip`, left out) before training.
     """
 
     def __init__(
@@ -506,6 +508,7 @@ class ImageFolder(_FileDataset):
         val_split: float | None = None,
         split_seed: int = 0,
         subset: str | None = None,
+        check_images: bool = False,
         key_path: str = "dataset",
     ):
         scan = scan_image_folder(root, extensions, key_path)
@@ -520,6 +523,9 @@ class ImageFolder(_FileDataset):
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
         self.skipped_files = scan.skipped
         samples = scan.samples
+        if check_images:  # every header opened before training (see folder.unreadable_images)
+            drop = set(unreadable_images(samples, key_path, on_bad_image))
+            samples = [s for i, s in enumerate(samples) if i not in drop]
         if subset not in (None, "train", "val"):
             raise ValueError(f"{key_path}.subset: expected 'train' or 'val', got {subset!r}")
         if val_split is not None and val_split != 0:

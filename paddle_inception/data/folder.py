@@ -33,6 +33,7 @@ __all__ = [
     "class_folders",
     "scan_image_folder",
     "stratified_split",
+    "unreadable_images",
     "check_train_eval",
     "check_same_classes",
     "precheck_roots",
@@ -140,6 +141,41 @@ def scan_image_folder(root: str, extensions, key_path: str = "dataset") -> Folde
             f"add images ({', '.join(exts)}) or remove the folder"
         )
     return FolderScan(root, classes, samples, skipped)
+
+
+def unreadable_images(samples, key_path: str, on_bad_image: str) -> list:
+    """Pre-flight for `check_images`: every file's header is opened (Pillow identifies the
+    format and reads the size; no pixel is decoded, ~0.1 ms a file), so that a file that is no
+    image at all (an HTML page saved as .jpg, an empty or cut-off download) is reported before
+    training, not when an epoch meets it. 'raise': ValueError naming the first few and the
+    count; 'skip': one warning, and the indices of the bad samples are returned to drop."""
+    from PIL import Image, UnidentifiedImageError
+
+    bad = []
+    for i, (path, _) in enumerate(samples):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # DecompressionBombWarning: the loader decides
+                with Image.open(path) as im:
+                    w, h = im.size
+            if w < 1 or h < 1:
+                raise ValueError(f"size {w}x{h}")
+        except UnidentifiedImageError:
+            bad.append((i, f"{printable(path)} (not an image Pillow can read)"))
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            bad.append((i, f"{printable(path)} ({type(e).__name__}: {printable(str(e))})"))
+        except Image.DecompressionBombError:
+            continue  # a huge image: the loader's pixel limit reports it with the numbers
+    if not bad:
+        return []
+    shown = _shown(b for _, b in bad)
+    what = f"{key_path}.root: {len(bad)} of {len(samples)} images cannot be read: {shown}"
+    if on_bad_image == "skip":
+        warnings.warn(f"{what}; they are left out", RuntimeWarning, stacklevel=3)
+        return [i for i, _ in bad]
+    raise ValueError(
+        f"{what}; remove or replace them, or set {key_path}.on_bad_image: skip to leave them out"
+    )
 
 
 def _split_key(seed: int, root: str, path: str) -> str:
