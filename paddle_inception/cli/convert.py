@@ -14,6 +14,7 @@ from ..convert.api import convert_checkpoint
 from ..convert.mappings import SUPPORTED
 from ..convert.readers import ConversionError, UnsafeCheckpointError
 from ..models.pretrained import sidecar_path
+from . import common
 
 __all__ = ["build_parser", "main"]
 
@@ -30,9 +31,9 @@ def _bool(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception convert",
-        description="Convert a torchvision / timm / PaddleClas checkpoint (.pth/.pt, "
+    p = common.command_parser(
+        "convert",
+        "Convert a torchvision / timm / PaddleClas checkpoint (.pth/.pt, "
         ".safetensors, .pdparams) into paddle_inception weights (DST.pdparams) "
         "plus a sidecar DST.json with the model kwargs and preprocessing.",
         epilog="supported: "

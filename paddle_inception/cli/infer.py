@@ -34,6 +34,7 @@ from .common import (
     ToolError,
     add_model_args,
     build_model,
+    command_parser,
     configure_cpu_quietly,
     error_exit,
     load_model_weights,
@@ -46,9 +47,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception infer",
-        description="Classify images (files, folders, .txt list files) with an eager model "
+    p = command_parser(
+        "infer",
+        "Classify images (files, folders, .txt list files) with an eager model "
         "(--model/-c, --weights) or an exported one (--inference-model); prints "
         "top-k class ids, names and scores. Exit status 1 if any image failed.",
     )
