@@ -25,6 +25,7 @@ from ..models.fid_inception import FID_DIMS
 from ..registry import create_model
 from .common import (
     ToolError,
+    command_parser,
     configure_cpu_quietly,
     load_model_weights,
     run_tool,
@@ -39,9 +40,9 @@ _PTH = (".pth", ".pt")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="paddle-inception fid",
-        description="FID between two image folders or pytorch-fid statistics files (.npz with "
+    p = command_parser(
+        "fid",
+        "FID between two image folders or pytorch-fid statistics files (.npz with "
         "mu, sigma), with the FID Inception-v3 as pytorch-fid computes it; --kid and --isc add "
         "the Kernel Inception Distance and the Inception Score (image folders only). With one "
         "PATH, --save-stats writes its statistics and nothing is compared.",
