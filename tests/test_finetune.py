@@ -664,3 +664,47 @@ def test_weights_of_other_classes_with_the_same_count_get_a_new_classifier(tmp_p
     assert res.returncode == 0, res.stderr[-2000:]
     assert "its classifier is for other classes" not in res.stdout
     assert "0 re-initialised" in res.stdout
+
+
+@pytest.mark.slow
+def test_the_same_command_twice_gives_the_same_run(tmp_path):
+    """Seeded split, shuffle, crops and initial classifier: two runs of one command end with
+    the same weights (on one machine: float rounding may differ between CPUs)."""
+    import paddle
+
+    _small_folder(tmp_path / "photos", per_class=6)
+    common = [
+        "train",
+        "--data",
+        "photos",
+        "--model",
+        "googlenet_bn",
+        "--input-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+        "--val-split",
+        "0.34",
+        "-o",
+        "Global.use_visualdl=False",
+    ]
+    runs = []
+    for out in ("r1", "r2"):
+        res = _run([*common, "--output-dir", out], tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
+        run = tmp_path / out / "googlenet_bn"
+        runs.append(
+            (
+                paddle.load(str(run / "latest" / "model.pdparams")),
+                (run / "val_list.txt").read_text().split("\n", 1)[1],
+            )
+        )
+    (w1, v1), (w2, v2) = runs
+    assert v1 == v2 and len(v1.splitlines()) == 6  # 2 of 6 per class held out, the same files
+    assert w1.keys() == w2.keys()
+    for k in w1:
+        np.testing.assert_array_equal(np.asarray(w1[k]), np.asarray(w2[k]), err_msg=k)
