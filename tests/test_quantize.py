@@ -349,3 +349,11 @@ def test_image_sets_from_a_list_file_and_class_folders(random_export, tmp_path):
     (tmp_path / "bad.txt").write_text(f"{tmp_path / 'missing.png'} 1\n")
     with pytest.raises(FileNotFoundError, match="missing.png: file not found"):
         image_set_from_path(str(tmp_path / "bad.txt"), _preprocess())
+
+
+def test_infer_backend_without_an_inference_model_is_refused(random_export, capsys):
+    path, _ = random_export
+    argv = ["--model", "googlenet", "--backend", "onnxruntime", str(path / "other" / "000.png")]
+    assert infer_cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: --backend onnxruntime runs an --inference-model (an export)"

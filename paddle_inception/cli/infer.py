@@ -116,6 +116,8 @@ def _setup(args) -> dict:
     """predictor, preprocess, num_classes, cfg, probs (outputs are probabilities), desc,
     class_names (recorded in an exported model's meta)."""
     spec = None
+    if args.backend and not args.inference_model:
+        raise ToolError(f"--backend {args.backend} runs an --inference-model (an export)")
     if args.model or args.config:
         spec = resolve_model_spec(args)
     cfg = spec.cfg if spec else None
