@@ -257,8 +257,29 @@ def _fashion_cfg(num_train: int, num_eval: int) -> dict:
     }
 
 
+_INNER = "PADDLE_INCEPTION_TEST_INNER"
+
+
 @pytest.mark.slow
 def test_int8_agrees_with_fp32_on_a_model_trained_on_fashion_mnist(tmp_path):
+    if os.environ.get(_INNER) != "1":
+        # in its own interpreter: after this test had trained with Paddle and run ONNX Runtime
+        # and Paddle Inference inside the long-lived suite process (torch, OpenVINO, PaddleClas'
+        # engine loaded by earlier tests), the next test's plain Python code died of SIGSEGV in
+        # CPython's eval loop (gdb; not reproducible with this file alone)
+        name = "test_int8_agrees_with_fp32_on_a_model_trained_on_fashion_mnist"
+        test = f"{os.path.abspath(__file__)}::{name}"
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=ROOT,
+            env=dict(os.environ, **{_INNER: "1"}),
+        )
+        assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:]
+        return
     from paddle_inception.data.datasets import FashionMNIST
 
     train = FashionMNIST(mode="train", num_samples=25600)
