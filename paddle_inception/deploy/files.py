@@ -89,18 +89,22 @@ MAX_INPUT_SIDE = 16384
 MAX_INPUT_ELEMENTS = 3 * 8192 * 8192
 
 
+def _sane_chw(chw) -> bool:
+    """[C, H, W] of ints, each side in 1..MAX_INPUT_SIDE and C*H*W <= MAX_INPUT_ELEMENTS: the
+    bound an export's recorded and programmed input shapes are both held to."""
+    return (
+        len(chw) == 3
+        and all(type(v) is int and 1 <= v <= MAX_INPUT_SIDE for v in chw)
+        and chw[0] * chw[1] * chw[2] <= MAX_INPUT_ELEMENTS
+    )
+
+
 def _check_meta(meta: dict, path: str) -> None:
     """The fields the tools use, with sane bounds: an edited `input_shape` is one line naming
     the file, not an allocation of terabytes inside Paddle."""
     shape = meta.get("input_shape")
     if shape is not None:
-        ok = (
-            isinstance(shape, list)
-            and len(shape) == 3
-            and all(type(v) is int and 1 <= v <= MAX_INPUT_SIDE for v in shape)
-            and shape[0] * shape[1] * shape[2] <= MAX_INPUT_ELEMENTS
-        )
-        if not ok:
+        if not (isinstance(shape, list) and _sane_chw(shape)):
             raise ValueError(
                 f"inference model: {path}: input_shape {shape!r} is not [C, H, W] with each "
                 f"side in 1..{MAX_INPUT_SIDE} and C*H*W <= {MAX_INPUT_ELEMENTS:,}; re-export "
@@ -258,12 +262,7 @@ def check_export(program: str, params: str, meta: dict | None) -> None:
     inputs, wanted = _program_facts(program)
     for shape in inputs or []:
         chw = shape[1:]
-        ok = (
-            len(chw) == 3
-            and all(type(v) is int and 1 <= v <= MAX_INPUT_SIDE for v in chw)
-            and chw[0] * chw[1] * chw[2] <= MAX_INPUT_ELEMENTS
-        )
-        if not ok:
+        if not _sane_chw(chw):
             raise ValueError(
                 f"inference model: {program}: input shape {shape} is not [N, C, H, W] with "
                 f"each side in 1..{MAX_INPUT_SIDE} and C*H*W <= {MAX_INPUT_ELEMENTS:,}; "
