@@ -27,6 +27,8 @@ import os
 logger = logging.getLogger("paddle_inception.runtime")
 
 __all__ = [
+    "BF16_FLAGS",
+    "cpu_flags",
     "cpuinfo_field",
     "cpu_vendor",
     "mkl_code_path",
@@ -53,6 +55,23 @@ def cpuinfo_field(key: str) -> str:
     except OSError:
         pass
     return ""
+
+
+#: /proc/cpuinfo flags of the instructions that compute in bfloat16 (either is enough): AVX512_BF16
+#: (Xeon Cooper Lake and later, AMD Zen 4/5) and AMX-BF16 (Xeon Sapphire Rapids and later)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set | None:
+    """The CPU's feature flags (Linux /proc/cpuinfo), or None where they cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
 
 
 def cpu_vendor() -> str:

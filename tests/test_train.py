@@ -359,7 +359,7 @@ def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "Global.device is 'gpu'" in out and "running on the CPU" in out
-    assert "AMP needs a GPU" in out
+    assert "precision: float32: AMP.dtype float16 needs a GPU" in out
 
 
 def test_cli_rejects_a_bad_override_before_training(tmp_path, capsys):

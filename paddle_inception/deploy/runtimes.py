@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..runtime import BF16_FLAGS, cpu_flags
 from .files import META_SUFFIX, model_files, read_meta
 from .predictor import InferencePredictor, OnnxPredictor
 
@@ -36,7 +37,7 @@ PRECISIONS = ("fp32", "int8", "bf16")
 #: CPU flags (/proc/cpuinfo names) that run each low precision fast; any one is enough
 PRECISION_FLAGS = {
     "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
-    "bf16": ("avx512_bf16", "amx_bf16"),
+    "bf16": BF16_FLAGS,
 }
 _DEPLOY_HINT = 'pip install ".[deploy]"'
 
@@ -44,18 +45,6 @@ _DEPLOY_HINT = 'pip install ".[deploy]"'
 class UnsupportedPrecisionError(ValueError):
     """This CPU lacks the instructions a precision needs; the message names them and what to
     use instead."""
-
-
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set | None:
-    """The CPU's feature flags (Linux /proc/cpuinfo), or None where they cannot be read."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        return None
-    return None
 
 
 def check_precision(precision: str, flags: set | None = None) -> str | None:

@@ -52,6 +52,7 @@ from .ema import ModelEMA
 from .losses import build_loss
 from .metrics import build_metrics
 from .optim import build_optimizer
+from .precision import Precision, autocast_forward, choose_precision
 from .runlock import run_lock
 from .visual_callbacks import eval_report_callback, visual_callbacks
 
@@ -391,8 +392,9 @@ def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
     g = ctx.global_cfg
     epochs, steps = int(g["epochs"]), len(ctx.train_loader)
     optimizer, _ = build_optimizer(ctx.cfg["Optimizer"], ctx.network, epochs, steps)
+    precision = choose_precision(ctx.cfg.get("AMP"), ctx.device)
     ctx.model.prepare(
-        optimizer, ctx.train_loss, ctx.metrics, amp_configs=_amp_configs(ctx.cfg, ctx.device)
+        optimizer, ctx.train_loss, ctx.metrics, amp_configs=_amp_configs(ctx.cfg, precision)
     )
     state = _restore(ctx, optimizer)
     if writer:
@@ -415,6 +417,7 @@ def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
         steps,
         ctx.device,
     )
+    logger.info("%s", precision.describe())
     do_eval = bool(g.get("eval_during_train", True)) and ctx.eval_loader is not None
     eval_epochs = (
         eval_schedule(
@@ -429,7 +432,8 @@ def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
     t0 = time.time()
     callbacks, saver = _callbacks(ctx, state, out_root, writer, eval_epochs, t0)
     if epochs > state.start_epoch:
-        _fit(ctx, callbacks, epochs - state.start_epoch, eval_epochs, state.start_epoch)
+        with autocast_forward(ctx.network, precision):
+            _fit(ctx, callbacks, epochs - state.start_epoch, eval_epochs, state.start_epoch)
     else:
         logger.info("nothing to train: %d of %d epochs already done", state.start_epoch, epochs)
     return _write_summary(
@@ -437,15 +441,14 @@ def _train(ctx: RunContext, out_root: str, writer: bool) -> dict:
     )
 
 
-def _amp_configs(cfg, device):
+def _amp_configs(cfg, precision: Precision):
+    """`paddle.Model.prepare`'s amp_configs: float16 only (it casts to nothing else); bfloat16
+    runs through `autocast_forward` instead, and needs no loss scaling."""
+    if precision.dtype != "float16":
+        return None
     amp = cfg.get("AMP") or {}
-    if not amp.get("use_amp", False):
-        return None
-    if device == "cpu":
-        logger.warning("AMP.use_amp is set but AMP needs a GPU; training in float32 on the CPU")
-        return None
     return {
-        "level": str(amp.get("level", "O1")).upper(),
+        "level": precision.level,
         "init_loss_scaling": float(amp.get("scale_loss", 1.0)),
         "use_dynamic_loss_scaling": bool(amp.get("use_dynamic_loss_scaling", False)),
     }
