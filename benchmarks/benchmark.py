@@ -61,6 +61,7 @@ from benchmarks.common import (  # noqa: E402  (re-exported: the tests' and scri
     DEFAULT_CONFIG,
     DEFAULT_MODELS,
     FRAMEWORKS,
+    KNOWN_FRAMEWORKS,
     STOCK,
     TASKS,
     BenchOptions,
@@ -131,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--frameworks",
         default=None,
         metavar="A,B",
-        help=f"subset of {','.join(FRAMEWORKS)} (default: all installed)",
+        help=f"subset of {','.join(KNOWN_FRAMEWORKS)} (default: all installed but the "
+        "-bf16 rows: the train step in bfloat16, ours where the trainer would use it)",
     )
     p.add_argument(
         "--sizes",
@@ -261,9 +263,9 @@ def parse_options(argv=None) -> tuple[BenchOptions, argparse.Namespace]:
     bad = [t for t in opts.tasks if t not in TASKS]
     if bad:
         raise ValueError(f"--tasks: unknown {bad}; choose from {', '.join(TASKS)}")
-    bad = [f for f in opts.frameworks if f not in FRAMEWORKS]
+    bad = [f for f in opts.frameworks if f not in KNOWN_FRAMEWORKS]
     if bad:
-        raise ValueError(f"--frameworks: unknown {bad}; choose from {', '.join(FRAMEWORKS)}")
+        raise ValueError(f"--frameworks: unknown {bad}; choose from {', '.join(KNOWN_FRAMEWORKS)}")
     for s in opts.sizes:
         if s not in ("config", "default") and not (s.isdigit() and int(s) > 0):
             raise ValueError(

@@ -21,6 +21,12 @@ FRAMEWORKS = ("ours", "paddleclas", "paddleclas-stock", "torchvision", "timm")
 # PaddleClas' models again, in a process left with Paddle's defaults (threads aside): no
 # configure_cpu MKL path, no malloc setting. What a PaddleClas user runs unless they tune it.
 STOCK = "paddleclas-stock"
+# Opt-in rows: a framework's train step in bfloat16 ('ours-bf16': the trainer's own precision
+# choice, skipped with its reason where it stays float32; 'torchvision-bf16' / 'timm-bf16':
+# under torch.autocast("cpu", torch.bfloat16), fp32 master weights, as a torch user would).
+BF16 = "-bf16"
+BF16_FRAMEWORKS = ("ours-bf16", "torchvision-bf16", "timm-bf16")
+KNOWN_FRAMEWORKS = FRAMEWORKS + BF16_FRAMEWORKS
 DEFAULT_MODELS = ("googlenet", "googlenet_bn", "inception_v3", "inception_v4")
 
 
@@ -51,8 +57,14 @@ class Skip(Exception):
 
 
 def source(framework: str) -> str:
-    """Whose model a framework entry runs ('paddleclas-stock' runs PaddleClas')."""
+    """Whose model a framework entry runs ('paddleclas-stock' runs PaddleClas', 'ours-bf16'
+    ours)."""
+    framework = framework.removesuffix(BF16)
     return "paddleclas" if framework == STOCK else framework
+
+
+def is_bf16(framework: str) -> bool:
+    return framework.endswith(BF16)
 
 
 def rss_mib() -> float:

@@ -63,7 +63,7 @@ def framework_status(frameworks) -> dict:
     """{framework: {"available", "version", "note"}} without importing anything heavy."""
     out = {}
     for fw in frameworks:
-        if fw == "ours":
+        if source(fw) == "ours":
             out[fw] = {"available": True, "version": version("paddlepaddle"), "note": ""}
         elif source(fw) == "paddleclas":
             found = any(importlib.util.find_spec(n) for n in ("ppcls", "paddleclas"))
@@ -159,7 +159,7 @@ def _swap_first_conv_paddle(model, channels: int) -> bool:
 def build_paddle(case: dict, framework: str):
     """(model, note) for 'ours', 'paddleclas' or 'paddleclas-stock'."""
     C = case["input"][0]
-    if framework == "ours":
+    if source(framework) == "ours":
         from paddle_inception import create_model
 
         return create_model(case["model"], num_classes=case["num_classes"], in_channels=C), ""
@@ -220,9 +220,9 @@ def _swap_first_conv_torch(model, channels: int) -> bool:
 def build_torch(case: dict, framework: str, train: bool):
     """(model, note) for 'torchvision' or 'timm'."""
     C, classes = case["input"][0], case["num_classes"]
-    ctor = PEERS.get(case["model"], {}).get(framework)
-    note = PEER_NOTES.get((case["model"], framework), "")
-    if framework == "torchvision":
+    ctor = PEERS.get(case["model"], {}).get(source(framework))
+    note = PEER_NOTES.get((case["model"], source(framework)), "")
+    if source(framework) == "torchvision":
         import torchvision
 
         kwargs = dict(weights=None, num_classes=classes, init_weights=True)

@@ -34,6 +34,7 @@ from benchmarks.common import (
     base_record,
     checksum,
     first_line,
+    is_bf16,
     json_default,
     make_inputs,
     rss_mib,
@@ -107,6 +108,8 @@ def measure(
             rec["median_s"] = statistics.median(res["times_s"]) if res["times_s"] else None
         elif task not in MODEL_TASKS:
             raise ValueError(f"unknown task {task!r}")
+        elif is_bf16(framework) and task != "train":
+            raise Skip("the -bf16 rows measure the train step only")
         else:
             x, y = inputs if inputs is not None else make_inputs(case, opts.batch, opts.seed)
             rec["input_sha1"] = checksum(x)
@@ -176,7 +179,7 @@ def measure_worker(spec: dict) -> dict:
 
     if spec["framework"] == STOCK:  # threads only (the parent dropped the MKL variable)
         configure_cpu(num_threads=opts.threads, mkl_amd_fix=False, malloc=False)
-    elif spec["framework"] in ("ours", "paddleclas") or spec["task"] == "data":
+    elif source(spec["framework"]) in ("ours", "paddleclas") or spec["task"] == "data":
         configure_cpu(num_threads=opts.threads, malloc=opts.malloc_tune)
     elif opts.malloc_tune:
         tune_malloc()  # torch workers: the same process-wide allocator setting
@@ -272,7 +275,7 @@ def _rows(opts, status, cases, workdir, mkl_set_by_us, log) -> list:
             for fw in opts.frameworks
             if fw != "ours"
             and status.get(fw, {}).get("available")
-            and source(fw) in PEERS.get(case["model"], {})
+            and (source(fw) == "ours" or source(fw) in PEERS.get(case["model"], {}))
         ]
         fws = (["ours"] if "ours" in opts.frameworks else []) + fws
         for task in (t for t in opts.tasks if t != "data"):
@@ -309,8 +312,8 @@ def run_benchmark(opts: BenchOptions, log=None) -> dict:
         log(f"matmul peak ({opts.peak_n}x{opts.peak_n} float32)")
         torch_peers = [
             fw
-            for fw in ("torchvision", "timm")
-            if fw in opts.frameworks and status.get(fw, {}).get("available")
+            for fw in opts.frameworks
+            if source(fw) in ("torchvision", "timm") and status.get(fw, {}).get("available")
         ]
         peak = machine.measure_peak(opts.peak_n, opts.threads, with_torch=bool(torch_peers))
         mkl_set_by_us = "MKL_DEBUG_CPU_TYPE" in done

@@ -218,6 +218,29 @@ def test_a_failing_framework_is_recorded_not_raised(monkeypatch):
     )
 
 
+def test_bf16_rows_run_the_train_step_or_say_why_not():
+    """`ours-bf16` takes the trainer's own precision choice (skipped with its reason where the
+    trainer stays in float32); `torchvision-bf16` trains under torch.autocast; both measure
+    the train step only."""
+    from paddle_inception.engine.precision import choose_precision
+
+    opts = B.BenchOptions(batch=2, iters=1, warmup=0, threads=1)
+    case = {"model": "googlenet_bn", "size": "32", "input": [1, 32, 32], "num_classes": 10}
+    plan = choose_precision({"use_amp": True, "dtype": "bfloat16"}, "cpu")
+    ours = B.measure(case, "ours-bf16", "train", opts, workdir=".")
+    if plan.dtype == "bfloat16":
+        assert ours["status"] == "ok" and "precision: bfloat16" in ours["note"]
+    else:
+        assert ours["status"] == "skipped" and ours["error"] == plan.reason
+    assert B.measure(case, "ours-bf16", "infer", opts, workdir=".")["status"] == "skipped"
+    assert B.main(["--frameworks", "ours,torch-bf16", "--quick"]) == 2
+    if not _torchvision_present():
+        pytest.skip("torchvision not installed")
+    tv = B.measure(case, "torchvision-bf16", "train", opts, workdir=".")
+    assert tv["status"] == "ok" and tv["outputs"] == 3, tv.get("error")
+    assert "torch.autocast cpu bfloat16" in tv["note"] and "first conv takes 1 ch" in tv["note"]
+
+
 def test_known_peer_limits_are_skipped():
     case = {"model": "googlenet", "size": "config", "input": [1, 48, 48], "num_classes": 10}
     assert "189-236" in B.peer_skip_reason(case, "paddleclas")
