@@ -76,7 +76,7 @@ def framework_status(frameworks) -> dict:
                 "numpy==1.24.4, gast==0.3.3, opencv-python<=4.6.0.66)",
             }
         else:
-            missing = [n for n in ("torch", fw) if importlib.util.find_spec(n) is None]
+            missing = [n for n in ("torch", source(fw)) if importlib.util.find_spec(n) is None]
             out[fw] = {
                 "available": not missing,
                 "version": version(fw),

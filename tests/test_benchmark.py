@@ -14,6 +14,7 @@ from conftest import ROOT, checkout_env
 
 from benchmarks import benchmark as B
 from benchmarks import runner
+from benchmarks.models import framework_status
 from paddle_inception.config import load_config
 
 TINY = [
@@ -234,6 +235,9 @@ def test_bf16_rows_run_the_train_step_or_say_why_not():
         assert ours["status"] == "skipped" and ours["error"] == plan.reason
     assert B.measure(case, "ours-bf16", "infer", opts, workdir=".")["status"] == "skipped"
     assert B.main(["--frameworks", "ours,torch-bf16", "--quick"]) == 2
+    status = framework_status(["ours-bf16", "torchvision-bf16"])
+    assert status["ours-bf16"]["available"]
+    assert status["torchvision-bf16"]["available"] == _torchvision_present()
     if not _torchvision_present():
         pytest.skip("torchvision not installed")
     tv = B.measure(case, "torchvision-bf16", "train", opts, workdir=".")

@@ -32,7 +32,7 @@ def paddle_step(model, case, framework, x, y, opts, workdir, res):
         precision = choose_precision({"use_amp": True, "dtype": "bfloat16"}, "cpu")
         if precision.dtype != "bfloat16":
             raise Skip(precision.reason)
-        res["note"] = f"{res.get('note') or ''} {precision.describe()}".strip()
+        res["note"] = "; ".join(filter(None, [res.get("note"), precision.describe()]))
     model.train()
     loss_fn = GoogLeNetLoss(aux_weight=AUX_WEIGHT)
     optim = paddle.optimizer.Momentum(
@@ -69,7 +69,7 @@ def torch_step(model, case, framework, x, y, opts, workdir, res):
         return contextlib.nullcontext()
 
     if is_bf16(framework):
-        res["note"] = f"{res.get('note') or ''} torch.autocast cpu bfloat16".strip()
+        res["note"] = "; ".join(filter(None, [res.get("note"), "torch.autocast cpu bfloat16"]))
 
     def step():
         with autocast():  # the forward and the loss, as torch's AMP recipe has it
