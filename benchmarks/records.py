@@ -65,11 +65,11 @@ _ROW = {
     "model": (str, "registry name"),
     "input": ((list, type(None)), "[C, H, W]"),
     "task": (str, "infer, export, onnx, train or data"),
-    "framework": (str, "ours, paddleclas, paddleclas-stock, torchvision or timm"),
+    "framework": (str, "ours, paddleclas, paddleclas-stock, torchvision or timm (or -bf16)"),
     "batch": ((int, type(None)), "batch size"),
     "status": (str, "ok, skipped or error"),
-    "images_per_s": ((int, float, type(None)), "images/s"),
 }
+_OK_ROW = {"images_per_s": ((int, float, type(None)), "images/s")}  # a skipped row has none
 
 
 class RecordError(ValueError):
@@ -120,6 +120,8 @@ def validate(rec: dict, where: str = "record") -> dict:
         _check(rec, _BENCH, where)
         for i, row in enumerate(rec["results"]):
             _check(row, _ROW, f"{where}: results[{i}]")
+            if row["status"] == "ok":
+                _check(row, _OK_ROW, f"{where}: results[{i}]")
     return rec
 
 
