@@ -71,7 +71,7 @@ def choose_precision(amp_cfg: dict | None, device: str, flags: set | None = None
     """The precision a run with this `AMP` section trains in on `device` ('cpu' or 'gpu...')."""
     amp = amp_cfg or {}
     if not amp.get("use_amp", False):
-        return Precision("float32", "O0", "AMP not asked for (AMP.use_amp)")
+        return Precision("float32", "O0", "AMP.use_amp is off")
     dtype = str(amp.get("dtype") or "float16")
     level = str(amp.get("level", "O1")).upper()
     if level == "O0":
