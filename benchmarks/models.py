@@ -129,6 +129,15 @@ def plan_cases(options: BenchOptions, cfg: dict | None = None) -> tuple[list, li
 
 
 # ---------------------------------------------------------------------------- Paddle models
+def _replace(model, dotted_name: str, new) -> None:
+    """Set the sublayer/submodule at `dotted_name` ('a.b.conv') of a Paddle or torch model."""
+    *path, last = dotted_name.split(".")
+    parent = model
+    for p in path:
+        parent = getattr(parent, p)
+    setattr(parent, last, new)
+
+
 def _swap_first_conv_paddle(model, channels: int) -> bool:
     import paddle.nn as pnn
 
@@ -136,10 +145,6 @@ def _swap_first_conv_paddle(model, channels: int) -> bool:
         if isinstance(layer, pnn.Conv2D):
             if layer._in_channels == channels:
                 return False
-            parent = model
-            *path, last = name.split(".")
-            for p in path:
-                parent = getattr(parent, p)
             new = pnn.Conv2D(
                 channels,
                 layer._out_channels,
@@ -151,7 +156,7 @@ def _swap_first_conv_paddle(model, channels: int) -> bool:
                 bias_attr=None if layer.bias is not None else False,
                 data_format=layer._data_format,
             )
-            setattr(parent, last, new)
+            _replace(model, name, new)
             return True
     return False
 
@@ -198,10 +203,6 @@ def _swap_first_conv_torch(model, channels: int) -> bool:
         if isinstance(layer, tnn.Conv2d):
             if layer.in_channels == channels:
                 return False
-            parent = model
-            *path, last = name.split(".")
-            for p in path:
-                parent = getattr(parent, p)
             new = tnn.Conv2d(
                 channels,
                 layer.out_channels,
@@ -212,7 +213,7 @@ def _swap_first_conv_torch(model, channels: int) -> bool:
                 layer.groups,
                 bias=layer.bias is not None,
             )
-            setattr(parent, last, new)
+            _replace(model, name, new)
             return True
     return False
 
