@@ -25,8 +25,11 @@ def test_precision_follows_the_amp_section_and_the_device():
     assert choose_precision({"use_amp": True, "level": "O0"}, "gpu:0").dtype == "float32"
     gpu16 = choose_precision({"use_amp": True}, "gpu:0")
     assert (gpu16.dtype, gpu16.level) == ("float16", "O1")
-    gpu_bf16 = choose_precision(dict(BF16, level="O2"), "gpu:0")
-    assert (gpu_bf16.dtype, gpu_bf16.level) == ("bfloat16", "O2")
+    gpu_bf16 = choose_precision(BF16, "gpu:0")
+    assert (gpu_bf16.dtype, gpu_bf16.level) == ("bfloat16", "O1")
+    gpu_bf16_o2 = choose_precision(dict(BF16, level="O2"), "gpu:0")
+    assert (gpu_bf16_o2.dtype, gpu_bf16_o2.level) == ("bfloat16", "O1")
+    assert "O2 asked" in gpu_bf16_o2.reason
     cpu16 = choose_precision({"use_amp": True}, "cpu")
     assert cpu16.dtype == "float32" and "needs a GPU" in cpu16.reason
 

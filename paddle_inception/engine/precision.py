@@ -76,9 +76,14 @@ def choose_precision(amp_cfg: dict | None, device: str, flags: set | None = None
     level = str(amp.get("level", "O1")).upper()
     if level == "O0":
         return Precision("float32", "O0", "AMP.level is O0")
+    note = ""
+    if dtype == "bfloat16" and level == "O2":
+        # O2 would need the network cast to bfloat16 (paddle.amp.decorate) and master weights
+        # kept beside it; O1 keeps the parameters float32 and casts per op
+        level, note = "O1", "; AMP.level O2 asked, bfloat16 runs O1 (float32 weights)"
     if device != "cpu":
-        why = "AMP.dtype bfloat16: no loss scaling" if dtype == "bfloat16" else "AMP.dtype"
-        return Precision(dtype, level, f"{why} on {device}")
+        why = "AMP.dtype bfloat16, no loss scaling" if dtype == "bfloat16" else "AMP.dtype"
+        return Precision(dtype, level, f"{why} on {device}{note}")
     if dtype == "float16":
         return Precision(
             "float32", "O0", "AMP.dtype float16 needs a GPU; on the CPU use dtype: bfloat16"
@@ -102,7 +107,7 @@ def choose_precision(amp_cfg: dict | None, device: str, flags: set | None = None
             f"for {', '.join(missing)} in dynamic mode (only oneDNN ones, which it never runs), "
             "so nothing would compute in bfloat16",
         )
-    return Precision("bfloat16", level, "AMP.dtype bfloat16; this CPU computes in it")
+    return Precision("bfloat16", level, f"AMP.dtype bfloat16; this CPU computes in it{note}")
 
 
 @contextlib.contextmanager
