@@ -112,9 +112,9 @@ def choose_precision(amp_cfg: dict | None, device: str, flags: set | None = None
 
 @contextlib.contextmanager
 def autocast_forward(network, precision: Precision):
-    """While inside: `network`'s forward runs under `paddle.amp.auto_cast` with the
-    precision's dtype and level (parameters stay float32). For precisions `paddle.Model`
-    cannot apply itself (bfloat16); a no-op for float32."""
+    """While inside: `network`'s forward in training mode runs under `paddle.amp.auto_cast`
+    with the precision's dtype and level (parameters stay float32; evaluation stays float32).
+    For precisions `paddle.Model` cannot apply itself (bfloat16); a no-op otherwise."""
     if precision.dtype != "bfloat16":
         yield
         return
@@ -123,6 +123,8 @@ def autocast_forward(network, precision: Precision):
     inner = network.forward
 
     def forward(*args, **kwargs):
+        if not network.training:  # eval in float32, as PaddleClas' AMP.use_fp16_test: False
+            return inner(*args, **kwargs)
         with paddle.amp.auto_cast(level=precision.level, dtype="bfloat16"):
             out = inner(*args, **kwargs)
         # the losses and metrics take float32 (bfloat16 logits lose ~3 digits in softmax)
