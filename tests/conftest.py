@@ -14,6 +14,30 @@ SHARED_SEEDS = os.path.join(os.path.dirname(ROOT), "shared", "seeds")
 SEED_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "seeds")
 SEED_002_TABLES = os.path.join(SEED_FIXTURES, "002_summary_tables.txt")
 SEED_000_TABLE = os.path.join(SEED_FIXTURES, "000_torchstat_table.txt")
+#: Debian's dataset-fashion-mnist (tests that train or read it skip without it)
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+needs_fmnist = pytest.mark.skipif(
+    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
+)
+#: the default main job's config
+DEFAULT_CONFIG = os.path.join(ROOT, "configs", "googlenet.yaml")
+
+
+def small_job(tmp_path, *extra, n_train=256, n_eval=128, epochs=2, size=32) -> list:
+    """`-o` overrides shrinking the default job: few images, small batches, `size` px."""
+    return [
+        f"Global.output_dir={tmp_path}",
+        f"Global.epochs={epochs}",
+        f"Global.image_shape=[1, {size}, {size}]",
+        "Global.print_batch_step=1",
+        f"DataLoader.Train.dataset.num_samples={n_train}",
+        f"DataLoader.Eval.dataset.num_samples={n_eval}",
+        f"DataLoader.Train.dataset.transform_ops.0.ResizeImage.size={size}",
+        f"DataLoader.Eval.dataset.transform_ops.0.ResizeImage.size={size}",
+        "DataLoader.Train.sampler.batch_size=64",
+        "DataLoader.Eval.sampler.batch_size=64",
+        *extra,
+    ]
 
 
 def checkout_env(**extra) -> dict:

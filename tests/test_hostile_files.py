@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, checkout_env
+from conftest import ROOT, checkout_env, needs_fmnist
 
 import paddle_inception as pi
 from paddle_inception._safe_files import (
@@ -36,10 +36,6 @@ from paddle_inception.cli import main as cli_main
 from paddle_inception.config import ConfigError, load_config
 
 DEFAULT = os.path.join(ROOT, "paddle_inception", "configs", "googlenet.yaml")
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-needs_fmnist = pytest.mark.skipif(
-    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
-)
 
 
 def within(fn, seconds=30):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, checkout_env
+from conftest import ROOT, checkout_env, needs_fmnist
 
 from paddle_inception.config import ConfigError, load_config, validate_config
 
@@ -396,10 +396,6 @@ def test_infer_reports_bombs_per_image_and_classifies_the_rest(tmp_path):
 
 
 # ============================================================ 1. weights never run code
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-needs_fmnist = pytest.mark.skipif(
-    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
-)
 
 
 class _RunsCode:

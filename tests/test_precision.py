@@ -6,7 +6,7 @@ import json
 
 import paddle
 import pytest
-from test_train import DEFAULT, needs_fmnist, small
+from conftest import DEFAULT_CONFIG, needs_fmnist, small_job
 
 from paddle_inception.cli.train import main as train_main
 from paddle_inception.engine import precision as prec
@@ -106,8 +106,8 @@ def test_a_bfloat16_run_enters_autocast_every_step_and_keeps_float32_weights(
     monkeypatch.setattr(paddle.amp, "auto_cast", rec)
     forced = Precision("bfloat16", "O1", "forced by the test")
     monkeypatch.setattr(trainer, "choose_precision", lambda amp, device: forced)
-    args = small(tmp_path, "AMP.use_amp=True", "AMP.dtype=bfloat16", epochs=1, n_train=128)
-    assert train_main(["-c", DEFAULT] + sum((["-o", o] for o in args), [])) == 0
+    args = small_job(tmp_path, "AMP.use_amp=True", "AMP.dtype=bfloat16", epochs=1, n_train=128)
+    assert train_main(["-c", DEFAULT_CONFIG] + sum((["-o", o] for o in args), [])) == 0
     out = capsys.readouterr().out
     assert "precision: bfloat16 (auto_cast O1): forced by the test" in out
     steps = 128 // 64  # the eval passes stay float32
@@ -125,8 +125,8 @@ def test_bfloat16_training_on_this_cpu(tmp_path, capsys):
     plan = choose_precision(BF16, "cpu")
     if plan.dtype != "bfloat16":
         pytest.skip(plan.reason)
-    args = small(tmp_path, "AMP.use_amp=True", "AMP.dtype=bfloat16", epochs=2, n_train=512)
-    assert train_main(["-c", DEFAULT] + sum((["-o", o] for o in args), [])) == 0
+    args = small_job(tmp_path, "AMP.use_amp=True", "AMP.dtype=bfloat16", epochs=2, n_train=512)
+    assert train_main(["-c", DEFAULT_CONFIG] + sum((["-o", o] for o in args), [])) == 0
     out = capsys.readouterr().out
     assert "precision: bfloat16" in out
     weights = paddle.load(str(tmp_path / "googlenet_bn" / "latest" / "model.pdparams"))

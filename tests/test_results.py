@@ -7,12 +7,11 @@ import os
 import shutil
 
 import pytest
-from conftest import ROOT
+from conftest import FMNIST, ROOT
 
 from benchmarks import records, results
 
 DOCS = os.path.join(ROOT, "docs")
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
 @pytest.fixture

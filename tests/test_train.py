@@ -12,7 +12,7 @@ import time
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, checkout_env
+from conftest import DEFAULT_CONFIG, ROOT, checkout_env, needs_fmnist, small_job
 
 import paddle_inception as pi
 from paddle_inception import runtime
@@ -26,29 +26,6 @@ from paddle_inception.engine.trainer import train
 
 # trains (tiny runs), resumes, starts training processes
 pytestmark = pytest.mark.slow
-
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-needs_fmnist = pytest.mark.skipif(
-    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
-)
-DEFAULT = os.path.join(ROOT, "configs", "googlenet.yaml")
-
-
-def small(tmp_path, *extra, n_train=256, n_eval=128, epochs=2, size=32):
-    """The default job shrunk: few images, 32 px, a small network width is not needed."""
-    return [
-        f"Global.output_dir={tmp_path}",
-        f"Global.epochs={epochs}",
-        f"Global.image_shape=[1, {size}, {size}]",
-        "Global.print_batch_step=1",
-        f"DataLoader.Train.dataset.num_samples={n_train}",
-        f"DataLoader.Eval.dataset.num_samples={n_eval}",
-        f"DataLoader.Train.dataset.transform_ops.0.ResizeImage.size={size}",
-        f"DataLoader.Eval.dataset.transform_ops.0.ResizeImage.size={size}",
-        "DataLoader.Train.sampler.batch_size=64",
-        "DataLoader.Eval.sampler.batch_size=64",
-        *extra,
-    ]
 
 
 # ---------------------------------------------------------------- loss and metric, unit level
@@ -122,7 +99,7 @@ def test_nan_guard_names_the_step():
 # ---------------------------------------------------------------- end to end on Fashion-MNIST
 @needs_fmnist
 def test_training_reduces_loss_and_writes_checkpoints_and_visualdl(tmp_path):
-    cfg = load_config(DEFAULT, small(tmp_path, epochs=3, n_train=384))
+    cfg = load_config(DEFAULT_CONFIG, small_job(tmp_path, epochs=3, n_train=384))
     summary = train(cfg)
     root = tmp_path / "googlenet_bn"
     hist = summary["history"]
@@ -158,7 +135,7 @@ def test_training_reduces_loss_and_writes_checkpoints_and_visualdl(tmp_path):
     from paddle_inception.engine.trainer import evaluate
 
     res = evaluate(
-        load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={root / 'best'}"))
+        load_config(DEFAULT_CONFIG, small_job(tmp_path, f"Global.pretrained_model={root / 'best'}"))
     )
     assert res["top1"] == pytest.approx(best["eval"]["top1"], abs=1e-6)
 
@@ -169,14 +146,14 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     # run's only if the schedule's first epoch does not depend on the epoch count, i.e. the
     # warm-up spans it exactly (the cosine after it is sized by the epochs)
     one = "Optimizer.lr.warmup_epoch=1"
-    full = train(load_config(DEFAULT, small(tmp_path / "a", one, epochs=2)))
-    first = train(load_config(DEFAULT, small(tmp_path / "b", one, epochs=1)))
+    full = train(load_config(DEFAULT_CONFIG, small_job(tmp_path / "a", one, epochs=2)))
+    first = train(load_config(DEFAULT_CONFIG, small_job(tmp_path / "b", one, epochs=1)))
     assert first["history"][-1]["epoch"] == 1
     # same config but epochs=2, resumed from the epoch-1 checkpoint
     resumed = train(
         load_config(
-            DEFAULT,
-            small(
+            DEFAULT_CONFIG,
+            small_job(
                 tmp_path / "b",
                 one,
                 f"Global.checkpoints={tmp_path / 'b' / 'googlenet_bn' / 'latest'}",
@@ -201,8 +178,8 @@ def test_eval_interval_evaluates_every_nth_epoch_and_always_the_last(tmp_path):
     # last of 4: the run's final accuracy would be that of older weights (or missing)
     summary = train(
         load_config(
-            DEFAULT,
-            small(tmp_path, "Global.eval_interval=2", epochs=3, n_train=128, n_eval=64),
+            DEFAULT_CONFIG,
+            small_job(tmp_path, "Global.eval_interval=2", epochs=3, n_train=128, n_eval=64),
         )
     )
     assert [(h["epoch"], h["eval"] is not None) for h in summary["history"]] == [
@@ -218,7 +195,9 @@ def test_ema_evaluates_and_saves_the_average_and_resumes_both_weight_sets(tmp_pa
     # warm-up spanning epoch 1: the 1-epoch run's first epoch is the 2-epoch run's (see
     # test_resume_continues_exactly_where_it_stopped)
     ema = ["EMA.decay=0.9", "Optimizer.lr.warmup_epoch=1"]
-    full = train(load_config(DEFAULT, small(tmp_path / "a", *ema, epochs=2, n_train=192)))
+    full = train(
+        load_config(DEFAULT_CONFIG, small_job(tmp_path / "a", *ema, epochs=2, n_train=192))
+    )
     root = tmp_path / "a" / "googlenet_bn"
     latest = root / "latest"
     avg = paddle.load(str(latest / "model.pdparams"))
@@ -229,15 +208,17 @@ def test_ema_evaluates_and_saves_the_average_and_resumes_both_weight_sets(tmp_pa
     # the recorded eval accuracy is the averaged weights' (tools/eval.py loads model.pdparams)
     from paddle_inception.engine.trainer import evaluate
 
-    res = evaluate(load_config(DEFAULT, small(tmp_path, f"Global.pretrained_model={latest}")))
+    res = evaluate(
+        load_config(DEFAULT_CONFIG, small_job(tmp_path, f"Global.pretrained_model={latest}"))
+    )
     assert res["top1"] == pytest.approx(full["history"][-1]["eval"]["top1"], abs=1e-6)
     # 1 epoch, then resumed to 2: the same training weights and the same average
-    train(load_config(DEFAULT, small(tmp_path / "b", *ema, epochs=1, n_train=192)))
+    train(load_config(DEFAULT_CONFIG, small_job(tmp_path / "b", *ema, epochs=1, n_train=192)))
     b = tmp_path / "b" / "googlenet_bn"
     train(
         load_config(
-            DEFAULT,
-            small(tmp_path / "b", *ema, f"Global.checkpoints={b / 'latest'}", n_train=192),
+            DEFAULT_CONFIG,
+            small_job(tmp_path / "b", *ema, f"Global.checkpoints={b / 'latest'}", n_train=192),
         )
     )
     for name in ("model.pdparams", "train.pdparams"):
@@ -251,8 +232,8 @@ def test_ema_evaluates_and_saves_the_average_and_resumes_both_weight_sets(tmp_pa
 
 @needs_fmnist
 def test_sigkill_then_resume_reaches_the_same_epochs_without_corruption(tmp_path):
-    args = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", DEFAULT]
-    overrides = small(tmp_path, epochs=4, n_train=256, n_eval=64)
+    args = [sys.executable, os.path.join(ROOT, "tools", "train.py"), "-c", DEFAULT_CONFIG]
+    overrides = small_job(tmp_path, epochs=4, n_train=256, n_eval=64)
     cmd = args + sum((["-o", o] for o in overrides), [])
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=checkout_env()
@@ -297,7 +278,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
         return out * float("nan") if calls["n"] > 5 else out  # 4 train + 1 eval step, then NaN
 
     monkeypatch.setattr(losses.CombinedLoss, "forward", flaky)
-    cfg = load_config(DEFAULT, small(tmp_path, n_train=256, n_eval=64, epochs=3))
+    cfg = load_config(DEFAULT_CONFIG, small_job(tmp_path, n_train=256, n_eval=64, epochs=3))
     with pytest.raises(cb.TrainingDiverged, match=r"nan at epoch 2, step 1.*epoch_0001"):
         train(cfg)
     ckpt = resolve_checkpoint(str(tmp_path / "googlenet_bn" / "latest"))
@@ -312,7 +293,8 @@ def test_finetune_skips_a_classifier_of_another_size(tmp_path):
     path = str(tmp_path / "w.pdparams")
     paddle.save(net.state_dict(), path)
     cfg = load_config(
-        DEFAULT, small(tmp_path, f"Global.pretrained_model={path}", epochs=1, n_train=64, n_eval=64)
+        DEFAULT_CONFIG,
+        small_job(tmp_path, f"Global.pretrained_model={path}", epochs=1, n_train=64, n_eval=64),
     )
     logs = []
     handler = _ListHandler(logs)
@@ -340,11 +322,11 @@ def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
     if paddle.is_compiled_with_cuda():
         pytest.skip("a CUDA build would really use the GPU")
     rc = train_main(
-        ["-c", DEFAULT]
+        ["-c", DEFAULT_CONFIG]
         + sum(
             (
                 ["-o", o]
-                for o in small(
+                for o in small_job(
                     tmp_path,
                     "Global.device=gpu",
                     "AMP.use_amp=True",
@@ -363,7 +345,9 @@ def test_gpu_and_amp_requests_fall_back_to_cpu_with_a_message(tmp_path, capsys):
 
 
 def test_cli_rejects_a_bad_override_before_training(tmp_path, capsys):
-    assert train_main(["-c", DEFAULT, "-o", "Global.epoch=3"]) == 2  # exit status, no traceback
+    assert (
+        train_main(["-c", DEFAULT_CONFIG, "-o", "Global.epoch=3"]) == 2
+    )  # exit status, no traceback
     err = capsys.readouterr().err
     assert "Global.epoch" in err and "did you mean 'epochs'" in err
 
@@ -434,7 +418,7 @@ def test_data_parallel_on_cpu_with_two_processes(tmp_path):
     """paddle.distributed.launch with 2 CPU processes (gloo): each rank trains on its shard,
     rank 0 alone writes checkpoints, which load into a plain model. With EMA on: each rank
     averages its (all-reduced, identical) weights; rank 0's checkpoint holds both sets."""
-    overrides = small(tmp_path / "out", "EMA.decay=0.9", epochs=2, n_train=256, n_eval=64)
+    overrides = small_job(tmp_path / "out", "EMA.decay=0.9", epochs=2, n_train=256, n_eval=64)
     cmd = [
         sys.executable,
         "-m",
@@ -445,7 +429,7 @@ def test_data_parallel_on_cpu_with_two_processes(tmp_path):
         str(tmp_path / "log"),
         os.path.join(ROOT, "tools", "train.py"),
         "-c",
-        DEFAULT,
+        DEFAULT_CONFIG,
     ] + sum((["-o", o] for o in overrides), [])
     rc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=checkout_env()

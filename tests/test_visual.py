@@ -18,17 +18,13 @@ import urllib.request
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, checkout_env
+from conftest import FMNIST, ROOT, checkout_env, needs_fmnist
 
 from paddle_inception.analysis import visual as V
 from paddle_inception.config import ConfigError, load_config
 from paddle_inception.data.datasets import FASHION_MNIST_CLASSES
 from paddle_inception.engine.visual_callbacks import visualdl_options
 
-FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-needs_fmnist = pytest.mark.skipif(
-    not os.path.exists(FMNIST), reason="apt-get install dataset-fashion-mnist"
-)
 DEFAULT = os.path.join(ROOT, "configs", "googlenet.yaml")
 MISTAKES = 6  # worst-mistakes grid size in the training run below
 EMBEDDINGS = 40
