@@ -62,16 +62,10 @@ def cpuinfo_field(key: str) -> str:
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set | None:
+def cpu_flags() -> set | None:
     """The CPU's feature flags (Linux /proc/cpuinfo), or None where they cannot be read."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        return None
-    return None
+    line = cpuinfo_field("flags")
+    return set(line.split()) if line else None
 
 
 def cpu_vendor() -> str:
