@@ -27,7 +27,7 @@ def paddle_step(model, case, framework, x, y, opts, workdir, res):
     from paddle_inception.engine.losses import GoogLeNetLoss
     from paddle_inception.engine.precision import autocast_forward, choose_precision
 
-    precision = None
+    precision = choose_precision(None, "cpu")  # float32: autocast_forward does nothing
     if is_bf16(framework):
         precision = choose_precision({"use_amp": True, "dtype": "bfloat16"}, "cpu")
         if precision.dtype != "bfloat16":
@@ -40,11 +40,9 @@ def paddle_step(model, case, framework, x, y, opts, workdir, res):
     )
     xt, yt = paddle.to_tensor(x), paddle.to_tensor(y.reshape(-1, 1))
 
-    cast = autocast_forward(model, precision) if precision else contextlib.nullcontext()
-    cast.__enter__()  # for the measurement's lifetime (the model is dropped after it)
-
     def step():
-        outs = _outputs(model(xt))
+        with autocast_forward(model, precision):  # as the trainer wraps its fit
+            outs = _outputs(model(xt))
         res["outputs"] = len(outs)
         loss = loss_fn(*outs, yt)
         loss.backward()
