@@ -132,4 +132,6 @@ def test_bfloat16_training_on_this_cpu(tmp_path, capsys):
     weights = paddle.load(str(tmp_path / "googlenet_bn" / "latest" / "model.pdparams"))
     assert all(v.dtype == paddle.float32 for v in weights.values())
     summary = json.load(open(tmp_path / "googlenet_bn" / "summary.json"))
+    hist = summary["history"]
+    assert hist[-1]["train"]["loss"] < hist[0]["train"]["loss"]
     assert summary["final_eval"]["top1"] > 0.2
